@@ -1,0 +1,1 @@
+"""TFLite (LiteRT) conversion for phone GPU and NPU delegates."""

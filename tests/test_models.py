@@ -1,0 +1,44 @@
+"""Every registered model, built and checked by the shared harness."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from tests.harness import run_model_test, sample_inputs
+
+# Generator and decoder families must offer all three learned up-blocks.
+UPSAMPLING_FAMILIES = ("dcgan", "cgan", "pix2pix", "fcn", "deconvnet", "unet", "fsrcnn")
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_model(name, tmp_path):
+    run_model_test(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", zoo.list_models("*_tiny"))
+@pytest.mark.parametrize("mode", zoo.UPSAMPLE_MODES)
+def test_upsample_modes_keep_the_contract(name, mode):
+    info = zoo.info(name)
+    if info.family not in UPSAMPLING_FAMILIES:
+        pytest.skip(f"{info.family} has a fixed decoder")
+    model = zoo.get(name, upsample=mode)
+    inputs = sample_inputs(info, batch=1)
+    reference = zoo.get(name)
+    assert model(inputs).shape == reference(inputs).shape
+    has_transpose = any(isinstance(l, keras.layers.Conv2DTranspose) for l in model.layers)
+    assert has_transpose == (mode == "transpose")
+
+
+def test_every_family_has_a_tiny_variant():
+    families = {zoo.info(n).family for n in zoo.list_models()}
+    tiny_families = {zoo.info(n).family for n in zoo.list_models("*_tiny")}
+    assert families == tiny_families
+
+
+def test_fsrcnn_weight_counts_match_the_paper():
+    def kernel_weights(model):
+        return sum(int(np.prod(w.shape)) for w in model.weights if w.path.endswith("kernel"))
+
+    assert kernel_weights(zoo.get("fsrcnn_x3")) == 12_464
+    assert kernel_weights(zoo.get("fsrcnn_s_x3")) == 3_937

@@ -1,0 +1,230 @@
+"""Shared blocks: the three learned up-blocks, down-blocks, and the zoo's custom layers.
+
+Every custom layer or initializer here is a registered Keras serializable with a
+``get_config``, so a saved ``.keras`` file loads back once ``zoo`` is imported. No
+Lambda layers: they neither serialize safely nor convert predictably to TFLite.
+
+Up-blocks (Odena, Dumoulin, Olah 2016, "Deconvolution and checkerboard artifacts"):
+
+- ``transpose``: ``Conv2DTranspose`` with kernel ``2 * scale`` (divisible by the
+  stride, so every output pixel receives the same number of kernel taps, which avoids
+  checkerboard artifacts and hits the GPU delegate's fast path);
+- ``resize_conv``: nearest-neighbour upsampling, then a 3x3 convolution;
+- ``subpixel``: a convolution to ``filters * scale**2`` channels, then depth-to-space
+  (Shi et al. 2016), initialised with ICNR (Aitken et al. 2017) so that it starts as
+  a nearest-neighbour resize of a convolution.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from zoo.registry import UPSAMPLE_MODES
+
+_PACKAGE = "zoo"
+
+
+# === Initializers ===
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ICNR(keras.initializers.Initializer):
+    """Initialises a sub-pixel convolution kernel as a nearest-neighbour resize.
+
+    Draws a kernel for ``channels / scale**2`` outputs and repeats each output
+    ``scale**2`` times, in the order depth-to-space reads channels, so the sub-pixel
+    block starts free of checkerboard artifacts. Kernel layout: (kh, kw, in, out).
+    """
+
+    def __init__(self, scale: int = 2, initializer: str | dict = "glorot_uniform") -> None:
+        self.scale = scale
+        self.initializer = keras.initializers.get(initializer)
+
+    def __call__(self, shape, dtype=None):
+        kh, kw, cin, cout = shape
+        blocks = self.scale**2
+        if cout % blocks:
+            raise ValueError(f"ICNR: {cout} output channels is not a multiple of {blocks}")
+        base = self.initializer((kh, kw, cin, cout // blocks), dtype=dtype)
+        # depth_to_space reads channel index (dy * scale + dx) * C + c for sub-pixel (dy, dx)
+        return keras.ops.tile(base, (1, 1, 1, blocks))
+
+    def get_config(self) -> dict:
+        return {"scale": self.scale, "initializer": keras.initializers.serialize(self.initializer)}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class BilinearUpsampling(keras.initializers.Initializer):
+    """Conv2DTranspose kernel that performs bilinear interpolation (FCN's initialisation).
+
+    Shape (k, k, out, in) with out == in: each channel is upsampled on its own.
+    With ``kernel_size = 2 * stride`` and "same" padding this is exact bilinear
+    resizing with half-pixel centres in the interior.
+    """
+
+    def __call__(self, shape, dtype=None):
+        kh, kw, cout, cin = shape
+        if cout != cin:
+            raise ValueError("BilinearUpsampling needs as many output as input channels")
+        kernel = np.zeros(shape, dtype="float32")
+        kernel[:, :, range(cout), range(cin)] = bilinear_kernel(kh)[:, :, None]
+        return keras.ops.convert_to_tensor(kernel, dtype=dtype)
+
+    def get_config(self) -> dict:
+        return {}
+
+
+def bilinear_kernel(size: int) -> np.ndarray:
+    """The 2-D bilinear interpolation filter of a ``size`` x ``size`` kernel."""
+    factor = (size + 1) // 2
+    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    ramp = 1 - np.abs(np.arange(size) - center) / factor
+    return np.outer(ramp, ramp).astype("float32")
+
+
+# === Layers ===
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DepthToSpace(keras.layers.Layer):
+    """(B, H, W, C * s**2) -> (B, H * s, W * s, C); converts to TFLite DEPTH_TO_SPACE."""
+
+    def __init__(self, block_size: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.block_size = block_size
+
+    def call(self, inputs):
+        return keras.ops.depth_to_space(inputs, self.block_size)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        s = self.block_size
+        return (b, None if h is None else h * s, None if w is None else w * s, c // (s * s))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "block_size": self.block_size}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MaxUnpool2D(keras.layers.Layer):
+    """DeconvNet's unpooling with switches, built from builtin ops only.
+
+    Inputs ``[features, before_pool, after_pool]``: ``features`` at the pooled
+    resolution are placed where ``before_pool`` held the maximum of its ``size``
+    window. The switch is recomputed as ``before_pool == upsample(after_pool)``
+    instead of stored as argmax indices, so the layer converts to
+    RESIZE_NEAREST_NEIGHBOR, EQUAL, CAST and MUL rather than the custom
+    MaxUnpooling2D op that only the GPU delegate knows. Cost: the pre-pool activation
+    stays alive until the decoder uses it (as a U-Net skip would), and a window whose
+    maximum is tied passes the value to every tied position.
+    """
+
+    def __init__(self, size: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = size
+        self.upsample = keras.layers.UpSampling2D(size, interpolation="nearest")
+
+    def call(self, inputs):
+        features, before_pool, after_pool = inputs
+        at_max = keras.ops.equal(before_pool, self.upsample(after_pool))
+        return self.upsample(features) * keras.ops.cast(at_max, features.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size}
+
+
+# === Blocks ===
+
+
+def up_block(
+    x,
+    filters: int,
+    *,
+    scale: int = 2,
+    mode: str = "transpose",
+    kernel_size: int | None = None,
+    use_bias: bool = True,
+    kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+    name: str,
+):
+    """Learned upsampling by ``scale``: (B, H, W, C) -> (B, H*scale, W*scale, filters).
+
+    ``kernel_size`` applies to the transposed convolution (default ``2 * scale``;
+    it must be divisible by ``scale``); the other two modes use 3x3 convolutions.
+    """
+    check_upsample(mode)
+    if mode == "transpose":
+        kernel_size = kernel_size or 2 * scale
+        if kernel_size % scale:
+            raise ValueError(f"{name}: kernel {kernel_size} is not divisible by stride {scale}")
+        return keras.layers.Conv2DTranspose(
+            filters,
+            kernel_size,
+            strides=scale,
+            padding="same",
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            name=name,
+        )(x)
+    if mode == "resize_conv":
+        x = keras.layers.UpSampling2D(scale, interpolation="nearest", name=f"{name}_resize")(x)
+        return keras.layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            name=name,
+        )(x)
+    x = keras.layers.Conv2D(
+        filters * scale * scale,
+        3,
+        padding="same",
+        use_bias=use_bias,
+        kernel_initializer=ICNR(scale, kernel_initializer),
+        name=f"{name}_conv",
+    )(x)
+    return DepthToSpace(scale, name=name)(x)
+
+
+def check_upsample(mode: str) -> None:
+    """Raise a ZooError for an up-block mode the zoo does not know."""
+    if mode not in UPSAMPLE_MODES:
+        from zoo.errors import ZooError
+
+        raise ZooError(f"upsample={mode!r}; expected one of {', '.join(UPSAMPLE_MODES)}")
+
+
+def conv_bn_act(
+    x,
+    filters: int,
+    *,
+    kernel_size: int = 3,
+    strides: int = 1,
+    activation: str = "relu",
+    batch_norm: bool = True,
+    name: str,
+):
+    """Conv2D ("same") -> optional BatchNormalization -> activation."""
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=not batch_norm,
+        name=f"{name}_conv",
+    )(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return activation_layer(activation, name=f"{name}_{activation}")(x)
+
+
+def activation_layer(activation: str, *, name: str) -> keras.layers.Layer:
+    """A separate activation layer; ``leaky_relu`` uses DCGAN's slope of 0.2."""
+    if activation == "leaky_relu":
+        return keras.layers.LeakyReLU(0.2, name=name)
+    return keras.layers.Activation(activation, name=name)

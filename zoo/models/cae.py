@@ -1,0 +1,1 @@
+"""cae family (being written)."""

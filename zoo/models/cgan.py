@@ -1,0 +1,1 @@
+"""cgan family (being written)."""

@@ -1,0 +1,1 @@
+"""dae family (being written)."""

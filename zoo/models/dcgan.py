@@ -1,0 +1,1 @@
+"""dcgan family (being written)."""

@@ -1,0 +1,1 @@
+"""deblur family (being written)."""

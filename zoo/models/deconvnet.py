@@ -1,0 +1,1 @@
+"""deconvnet family (being written)."""

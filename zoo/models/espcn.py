@@ -1,0 +1,1 @@
+"""espcn family (being written)."""

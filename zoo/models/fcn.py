@@ -1,0 +1,1 @@
+"""fcn family (being written)."""

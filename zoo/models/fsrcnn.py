@@ -1,0 +1,148 @@
+"""FSRCNN: fast super-resolution with a learned transposed-convolution upsampler.
+
+Dong, Loy, Tang 2016, "Accelerating the Super-Resolution Convolutional Neural Network".
+The network works on the low-resolution image and upsamples only at the end:
+feature extraction 5x5 (d) -> shrink 1x1 (s) -> m mapping 3x3 (s) -> expand 1x1 (d)
+-> a 9x9 transposed convolution with stride = scale. PReLU after every convolution.
+
+Input: the Y channel (BT.601) in [0, 1], (B, H, W, 1), any H and W.
+Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
+(the paper's output is not clipped; clip when saving an image).
+
+Kernel of the last layer: the paper's 9x9 is divisible by the stride only for x3.
+The x2 and x4 variants use 10x10 and 12x12 (the nearest multiples of the stride), which
+phone GPU delegates prefer and which keeps every output pixel on the same number of
+kernel taps. Pass ``kernel_size=9`` for the paper's exact layer. FSRCNN(56, 12, 4) x3
+has the paper's 12,464 weights; FSRCNN-s(32, 5, 1) x3 its 3,937 (biases and PReLU
+slopes come on top).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from zoo.layers import up_block
+from zoo.registry import Recipe, TensorSpec, register
+
+PAPER = "Dong, Loy, Tang 2016, Accelerating the Super-Resolution CNN (arXiv:1608.00367)"
+EXPORT_SIZE = (128, 128)  # low-resolution input size of exported files
+
+
+# === Functional Model ===
+
+
+def fsrcnn(
+    *,
+    scale: int = 3,
+    d: int = 56,
+    s: int = 12,
+    m: int = 4,
+    kernel_size: int | None = None,
+    channels: int = 1,
+    upsample: str = "transpose",
+    name: str = "fsrcnn",
+) -> keras.Model:
+    """FSRCNN(d, s, m): (B, H, W, channels) in [0, 1] -> (B, H*scale, W*scale, channels)."""
+    kernel_size = kernel_size or last_kernel_size(scale)
+    inputs = keras.Input((None, None, channels), name="lr")
+    x = _conv_prelu(inputs, d, 5, name="extract")
+    x = _conv_prelu(x, s, 1, name="shrink")
+    for i in range(m):
+        x = _conv_prelu(x, s, 3, name=f"map{i + 1}")
+    x = _conv_prelu(x, d, 1, name="expand")
+    outputs = up_block(
+        x,
+        channels,
+        scale=scale,
+        mode=upsample,
+        kernel_size=kernel_size,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+        name="deconv",
+    )
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _conv_prelu(x, filters: int, kernel_size: int, *, name: str):
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        padding="same",
+        kernel_initializer="he_normal",
+        name=name,
+    )(x)
+    return keras.layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(x)
+
+
+def last_kernel_size(scale: int) -> int:
+    """The smallest kernel >= the paper's 9 that the stride divides."""
+    return -(-9 // scale) * scale
+
+
+def _create(name: str, **kwargs) -> keras.Model:
+    return fsrcnn(name=name, **kwargs)
+
+
+def _register(scale: int, num_params: int, **kwargs):
+    return register(
+        family="fsrcnn",
+        task="super_resolve",
+        inputs=[TensorSpec("lr", (None, None, 1), description="low-resolution Y channel")],
+        output=TensorSpec("hr", (None, None, 1), bounded=False, description="Y channel x scale"),
+        num_params=num_params,
+        paper=PAPER,
+        dataset="photos",
+        recipe=Recipe(
+            epochs=60,
+            batch_size=64,
+            learning_rate=1e-3,
+            loss="mse",
+            options={"scale": scale, "patch_size": 33 // scale * scale},
+        ),
+        export_size=EXPORT_SIZE,
+        **kwargs,
+    )
+
+
+# === Variants ===
+
+
+@_register(scale=2, num_params=13_873)
+def fsrcnn_x2(**overrides) -> keras.Model:
+    """FSRCNN(56, 12, 4) x2."""
+    return _create("fsrcnn_x2", **{"scale": 2, **overrides})
+
+
+@_register(scale=3, num_params=12_809)
+def fsrcnn_x3(**overrides) -> keras.Model:
+    """FSRCNN(56, 12, 4) x3, the paper's headline model."""
+    return _create("fsrcnn_x3", **{"scale": 3, **overrides})
+
+
+@_register(scale=4, num_params=16_337)
+def fsrcnn_x4(**overrides) -> keras.Model:
+    """FSRCNN(56, 12, 4) x4."""
+    return _create("fsrcnn_x4", **{"scale": 4, **overrides})
+
+
+@_register(scale=2, num_params=4_694)
+def fsrcnn_s_x2(**overrides) -> keras.Model:
+    """FSRCNN-s(32, 5, 1) x2, the paper's real-time variant."""
+    return _create("fsrcnn_s_x2", **{"scale": 2, "d": 32, "s": 5, "m": 1, **overrides})
+
+
+@_register(scale=3, num_params=4_086)
+def fsrcnn_s_x3(**overrides) -> keras.Model:
+    """FSRCNN-s(32, 5, 1) x3."""
+    return _create("fsrcnn_s_x3", **{"scale": 3, "d": 32, "s": 5, "m": 1, **overrides})
+
+
+@_register(scale=4, num_params=6_102)
+def fsrcnn_s_x4(**overrides) -> keras.Model:
+    """FSRCNN-s(32, 5, 1) x4."""
+    return _create("fsrcnn_s_x4", **{"scale": 4, "d": 32, "s": 5, "m": 1, **overrides})
+
+
+@_register(scale=2, num_params=1_257)
+def fsrcnn_tiny(**overrides) -> keras.Model:
+    """FSRCNN(8, 4, 1) x2, for tests."""
+    return _create("fsrcnn_tiny", **{"scale": 2, "d": 8, "s": 4, "m": 1, **overrides})

@@ -1,0 +1,1 @@
+"""pix2pix family (being written)."""

@@ -1,0 +1,1 @@
+"""unet family (being written)."""

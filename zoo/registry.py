@@ -1,0 +1,258 @@
+"""The model registry: variant builders keyed on their function name, with metadata.
+
+A family file decorates one small function per variant with :func:`register`::
+
+    @register(family="fsrcnn", task="super_resolve", ...)
+    def fsrcnn_x3(**overrides) -> keras.Model:
+        return _create(scale=3, **overrides)
+
+The metadata (:class:`ModelInfo`) is declared next to the builder, so listing the zoo
+never builds a model; a test builds every one and checks the declaration against it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import UnknownModelError, ZooError
+
+if TYPE_CHECKING:  # keep `zoo --help` free of TensorFlow
+    import keras
+
+TASKS = (
+    "generate",
+    "generate_conditional",
+    "translate",
+    "segment",
+    "super_resolve",
+    "reconstruct",
+    "denoise",
+    "deblur",
+)
+UPSAMPLE_MODES = ("transpose", "resize_conv", "subpixel")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output, without the batch axis.
+
+    ``shape`` uses ``None`` for free spatial sizes (fully convolutional models).
+    ``value_range`` is the range the values live in; ``bounded`` says whether the
+    network itself guarantees it (tanh, sigmoid, softmax) or only aims for it (a
+    linear super-resolution output).
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    bounded: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training defaults used by `zoo train` (a later command may override any)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    loss: str
+    optimizer: str = "adam"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything known about a registered model without building it."""
+
+    name: str
+    family: str
+    task: str
+    inputs: tuple[TensorSpec, ...]
+    output: TensorSpec
+    num_params: int
+    paper: str
+    dataset: str
+    recipe: Recipe
+    baseline: bool = False
+    export_size: tuple[int, int] | None = None
+    description: str = ""
+    has_discriminator: bool = False
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """Value range of the first (image or latent) input."""
+        return self.inputs[0].value_range
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]:
+        return self.output.shape
+
+    @property
+    def output_range(self) -> tuple[float, float]:
+        return self.output.value_range
+
+    @property
+    def tiny(self) -> bool:
+        return self.name.endswith("_tiny")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (tuples become lists)."""
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["recipe"]["options"] = dict(self.recipe.options)
+        data.update(
+            input_range=self.input_range,
+            output_shape=self.output_shape,
+            output_range=self.output_range,
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Callable[..., keras.Model]
+    info: ModelInfo
+    discriminator: Callable[..., keras.Model] | None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(
+    *,
+    family: str,
+    task: str,
+    inputs: Iterable[TensorSpec],
+    output: TensorSpec,
+    num_params: int,
+    paper: str,
+    dataset: str,
+    recipe: Recipe,
+    baseline: bool = False,
+    export_size: tuple[int, int] | None = None,
+    discriminator: Callable[..., keras.Model] | None = None,
+) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
+    """Decorator that registers a variant builder under its function name.
+
+    ``discriminator`` builds the adversarial partner of a generator (same keyword
+    overrides as the generator). Registering a name twice raises :class:`ZooError`.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+
+    def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        name = builder.__name__
+        if name in _REGISTRY:
+            raise ZooError(f"model {name!r} is already registered")
+        doc = (builder.__doc__ or "").strip().split("\n")[0]
+        info = ModelInfo(
+            name=name,
+            family=family,
+            task=task,
+            inputs=tuple(inputs),
+            output=output,
+            num_params=num_params,
+            paper=paper,
+            dataset=dataset,
+            recipe=recipe,
+            baseline=baseline,
+            export_size=export_size,
+            description=doc,
+            has_discriminator=discriminator is not None,
+        )
+        _REGISTRY[name] = _Entry(builder, info, discriminator)
+        return builder
+
+    return decorator
+
+
+def _as_patterns(patterns: str | Iterable[str] | None) -> list[str]:
+    if patterns is None:
+        return []
+    if isinstance(patterns, str):
+        return [patterns]
+    return list(patterns)
+
+
+def list_models(
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+) -> list[str]:
+    """Sorted registered names matching any ``include`` and no ``exclude`` wildcard."""
+    _load_families()
+    names = sorted(_REGISTRY)
+    if include_patterns := _as_patterns(include):
+        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in include_patterns)]
+    if exclude_patterns := _as_patterns(exclude):
+        names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in exclude_patterns)]
+    return names
+
+
+def _entry(name: str) -> _Entry:
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
+        hint = f"; closest: {', '.join(close)}" if close else "; see `zoo list`"
+        raise UnknownModelError(f"unknown model {name!r}{hint}") from None
+
+
+def info(name: str) -> ModelInfo:
+    """Metadata of a registered model, without building it."""
+    return _entry(name).info
+
+
+def get(name: str, *, weights: str | None = None, **overrides: Any) -> keras.Model:
+    """Build a registered model as a functional Keras model.
+
+    ``overrides`` reach the family builder (for example ``channels=3`` or
+    ``upsample="resize_conv"``); an override the family does not take is a ZooError.
+    """
+    entry = _entry(name)
+    if weights is not None:
+        raise ZooError(f"weights={weights!r} is not available yet; use weights=None")
+    return _call_builder(entry.builder, name, overrides)
+
+
+def get_discriminator(name: str, **overrides: Any) -> keras.Model:
+    """Build the discriminator that trains beside generator ``name``."""
+    entry = _entry(name)
+    if entry.discriminator is None:
+        raise ZooError(f"model {name!r} has no discriminator (task: {entry.info.task})")
+    return _call_builder(entry.discriminator, f"{name}_discriminator", overrides)
+
+
+def _call_builder(builder: Callable[..., keras.Model], name: str, overrides: dict) -> keras.Model:
+    import inspect
+
+    accepted = inspect.signature(builder).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    if not takes_any:
+        unknown = sorted(set(overrides) - set(accepted))
+        if unknown:
+            raise ZooError(f"{name} takes no option {', '.join(unknown)}")
+    try:
+        return builder(**overrides)
+    except TypeError as error:
+        if "unexpected keyword argument" in str(error):
+            raise ZooError(f"{name}: {error}") from None
+        raise
+
+
+_FAMILIES_LOADED = False
+
+
+def _load_families() -> None:
+    """Import the family files, which register their variants (once)."""
+    global _FAMILIES_LOADED
+    if not _FAMILIES_LOADED:
+        _FAMILIES_LOADED = True
+        import zoo.models  # noqa: F401
