@@ -26,7 +26,7 @@ def test_upsample_modes_keep_the_contract(name, mode):
     inputs = sample_inputs(info, batch=1)
     reference = zoo.get(name)
     assert model(inputs).shape == reference(inputs).shape
-    has_transpose = any(isinstance(l, keras.layers.Conv2DTranspose) for l in model.layers)
+    has_transpose = any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers)
     assert has_transpose == (mode == "transpose")
 
 

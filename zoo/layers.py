@@ -64,7 +64,7 @@ class BilinearUpsampling(keras.initializers.Initializer):
     """
 
     def __call__(self, shape, dtype=None):
-        kh, kw, cout, cin = shape
+        kh, _, cout, cin = shape
         if cout != cin:
             raise ValueError("BilinearUpsampling needs as many output as input channels")
         kernel = np.zeros(shape, dtype="float32")
