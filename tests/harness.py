@@ -12,32 +12,15 @@ import keras
 import numpy as np
 
 import zoo
-from zoo.registry import ModelInfo, TensorSpec
+from zoo.registry import ModelInfo
+from zoo.smoke import by_name, random_inputs
 
-DEFAULT_SPATIAL = 32  # for free spatial sizes when a model names no export size
-
-
-def concrete_shape(spec: TensorSpec, info: ModelInfo) -> tuple[int, ...]:
-    """The declared shape with free spatial sizes filled from ``info.export_size``."""
-    height, width = info.export_size or (DEFAULT_SPATIAL, DEFAULT_SPATIAL)
-    if info.tiny:
-        height, width = min(height, DEFAULT_SPATIAL), min(width, DEFAULT_SPATIAL)
-    filled = list(spec.shape)
-    if len(filled) == 3:
-        filled[0] = height if filled[0] is None else filled[0]
-        filled[1] = width if filled[1] is None else filled[1]
-    return tuple(filled)
+TINY_SIZE = (32, 32)  # spatial size for tiny variants of fully convolutional models
 
 
-def sample_inputs(info: ModelInfo, *, batch: int = 2, seed: int = 0) -> list[np.ndarray]:
-    """Random inputs drawn uniformly from each input's declared value range."""
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for spec in info.inputs:
-        low, high = spec.value_range
-        shape = (batch, *concrete_shape(spec, info))
-        arrays.append(rng.uniform(low, high, size=shape).astype(spec.dtype))
-    return arrays
+def sample_inputs(info: ModelInfo, *, batch: int = 1, seed: int = 0) -> list[np.ndarray]:
+    """Random inputs at the export size (32x32 for tiny variants)."""
+    return random_inputs(info, batch=batch, size=TINY_SIZE if info.tiny else None, seed=seed)
 
 
 def contains_layer(model: keras.Model, layer_type: type) -> bool:
@@ -59,10 +42,12 @@ def run_model_test(name: str, tmp_path: Path) -> None:
     assert model.count_params() == info.num_params, "declared num_params is stale"
     assert len(model.inputs) == len(info.inputs)
     for tensor, spec in zip(model.inputs, info.inputs, strict=True):
+        assert tensor.name == spec.name
         assert tuple(tensor.shape[1:]) == spec.shape, spec.name
 
-    inputs = sample_inputs(info)
-    outputs = np.asarray(model(inputs, training=False))
+    inputs = sample_inputs(info, batch=2)
+    feed = by_name(info, inputs)
+    outputs = np.asarray(model(feed, training=False))
     expected = concrete_output_shape(info, inputs)
     assert outputs.shape == expected, f"output {outputs.shape} != declared {expected}"
     assert np.isfinite(outputs).all()
@@ -76,7 +61,7 @@ def run_model_test(name: str, tmp_path: Path) -> None:
     path = tmp_path / f"{name}.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(reloaded(inputs, training=False), outputs, atol=1e-6)
+    np.testing.assert_allclose(reloaded(feed, training=False), outputs, atol=1e-6)
 
 
 def concrete_output_shape(info: ModelInfo, inputs: list[np.ndarray]) -> tuple[int, ...]:

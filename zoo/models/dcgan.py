@@ -1,1 +1,234 @@
-"""dcgan family (being written)."""
+"""DCGAN: a deep convolutional GAN whose generator is a stack of transposed convolutions.
+
+Radford, Metz, Chintala 2015, "Unsupervised Representation Learning with Deep
+Convolutional Generative Adversarial Networks". Generator: the latent ``z`` is
+projected by one matrix multiplication and reshaped to a 4x4 map, then each block
+doubles the resolution and halves the width (a k4 s2 transposed convolution ->
+BatchNormalization -> ReLU); the last block maps to the image channels and ends in
+tanh. Discriminator: the mirror image, strided k4 s2 convolutions -> BatchNormalization
+-> LeakyReLU(0.2), no BatchNormalization on the first layer, no pooling, and one logit.
+All weights start from N(0, 0.02), as in the paper.
+
+Generator input: ``z`` (B, latent_dim), uniform in [-1, 1].
+Generator output: (B, image_size, image_size, channels) in [-1, 1] (tanh).
+Discriminator input: an image (B, image_size, image_size, channels) in [-1, 1];
+output: (B, 1), one unbounded logit (the sigmoid lives in the loss).
+
+``base_filters`` is the width of the projected 4x4 map, the widest layer; dcgan_64
+has the paper's Figure 1 widths: 4x4x1024 -> 8x8x512 -> 16x16x256 -> 32x32x128 ->
+64x64x3. The discriminator's last 4x4 map is flattened into a Dense logit (the paper:
+"flattened and then fed into a single sigmoid output").
+
+The building blocks (:func:`project`, :func:`up_bn_relu`, :func:`down_bn_lrelu`,
+:func:`generator_stack`, :func:`discriminator_stack`) are public: the cgan and pix2pix
+families reuse them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from zoo.errors import ZooError
+from zoo.layers import activation_layer, up_block
+from zoo.registry import Recipe, TensorSpec, register
+
+PAPER = "Radford, Metz, Chintala 2015, Unsupervised Representation Learning with DCGANs (arXiv:1511.06434)"
+START_SIZE = 4  # spatial size of the projected latent
+
+
+# === Layers ===
+
+
+def gan_init() -> keras.initializers.Initializer:
+    """The paper's N(0, 0.02); a fresh instance per layer (a shared one repeats its draws)."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def project(x, filters: int, *, size: int = START_SIZE, name: str):
+    """(B, D) -> (B, size, size, filters): Dense without bias -> reshape -> BN -> ReLU."""
+    x = keras.layers.Dense(
+        size * size * filters, use_bias=False, kernel_initializer=gan_init(), name=name
+    )(x)
+    x = keras.layers.Reshape((size, size, filters), name=f"{name}_reshape")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return activation_layer("relu", name=f"{name}_relu")(x)
+
+
+def up_bn_relu(x, filters: int, *, mode: str, dropout: float = 0.0, name: str):
+    """(B, H, W, C) -> (B, 2H, 2W, filters): up_block (k4 s2) -> BN -> [Dropout] -> ReLU."""
+    x = up_block(
+        x,
+        filters,
+        scale=2,
+        mode=mode,
+        kernel_size=4,
+        use_bias=False,
+        kernel_initializer=gan_init(),
+        name=name,
+    )
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return activation_layer("relu", name=f"{name}_relu")(x)
+
+
+def down_bn_lrelu(x, filters: int, *, batch_norm: bool = True, name: str):
+    """(B, H, W, C) -> (B, H/2, W/2, filters): Conv2D k4 s2 -> [BN] -> LeakyReLU(0.2)."""
+    x = keras.layers.Conv2D(
+        filters,
+        4,
+        strides=2,
+        padding="same",
+        use_bias=not batch_norm,
+        kernel_initializer=gan_init(),
+        name=name,
+    )(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return activation_layer("leaky_relu", name=f"{name}_lrelu")(x)
+
+
+def widths(image_size: int, base_filters: int) -> list[int]:
+    """Widths from the 4x4 map to the last hidden map: base, base/2, ... (one per size)."""
+    if image_size < 2 * START_SIZE or image_size & (image_size - 1):
+        raise ZooError(f"image_size={image_size}; expected a power of 2, at least 8")
+    blocks = int(math.log2(image_size // START_SIZE))
+    if base_filters < 2 ** (blocks - 1):
+        raise ZooError(f"base_filters={base_filters} cannot halve {blocks - 1} times")
+    return [base_filters // 2**i for i in range(blocks)]
+
+
+def generator_stack(
+    x, *, image_size: int, channels: int, base_filters: int, upsample: str = "transpose"
+):
+    """(B, 4, 4, base_filters) -> (B, image_size, image_size, channels) in [-1, 1]."""
+    hidden = widths(image_size, base_filters)
+    for i, filters in enumerate(hidden[1:]):
+        x = up_bn_relu(x, filters, mode=upsample, name=f"up{i + 1}")
+    x = up_block(
+        x,
+        channels,
+        scale=2,
+        mode=upsample,
+        kernel_size=4,
+        kernel_initializer=gan_init(),
+        name=f"up{len(hidden)}",
+    )
+    return activation_layer("tanh", name="tanh")(x)
+
+
+def discriminator_stack(x, *, image_size: int, base_filters: int):
+    """(B, image_size, image_size, C) -> (B, 1) logit: strided convs down to 4x4, Dense."""
+    for i, filters in enumerate(reversed(widths(image_size, base_filters))):
+        x = down_bn_lrelu(x, filters, batch_norm=i > 0, name=f"down{i + 1}")
+    x = keras.layers.Flatten(name="flatten")(x)
+    return keras.layers.Dense(1, kernel_initializer=gan_init(), name="logit")(x)
+
+
+# === Functional Model ===
+
+
+def dcgan_generator(
+    *,
+    image_size: int = 64,
+    channels: int = 3,
+    latent_dim: int = 100,
+    base_filters: int = 1024,
+    upsample: str = "transpose",
+    name: str = "dcgan",
+) -> keras.Model:
+    """z (B, latent_dim) in [-1, 1] -> (B, image_size, image_size, channels) in [-1, 1]."""
+    z = keras.Input((latent_dim,), name="z")
+    x = project(z, base_filters, name="project")
+    outputs = generator_stack(
+        x, image_size=image_size, channels=channels, base_filters=base_filters, upsample=upsample
+    )
+    return keras.Model(z, outputs, name=name)
+
+
+def dcgan_discriminator(
+    *,
+    image_size: int = 64,
+    channels: int = 3,
+    base_filters: int = 1024,
+    latent_dim: int | None = None,
+    upsample: str | None = None,
+    name: str = "dcgan_discriminator",
+) -> keras.Model:
+    """(B, image_size, image_size, channels) in [-1, 1] -> (B, 1) logit.
+
+    ``latent_dim`` and ``upsample`` are the generator's options, taken and ignored so
+    that one set of overrides builds both networks.
+    """
+    del latent_dim, upsample
+    image = keras.Input((image_size, image_size, channels), name="image")
+    logit = discriminator_stack(image, image_size=image_size, base_filters=base_filters)
+    return keras.Model(image, logit, name=name)
+
+
+def _create(name: str, **kwargs) -> keras.Model:
+    return dcgan_generator(name=name, **kwargs)
+
+
+def _register(config: dict, *, num_params: int, dataset: str, epochs: int, batch_size: int):
+    """Register a variant whose defaults ``config`` also configure its discriminator."""
+    image_size, channels = config["image_size"], config["channels"]
+    latent_dim = config.get("latent_dim", 100)
+
+    def decorator(builder):
+        name = builder.__name__
+
+        def discriminator(**overrides) -> keras.Model:
+            merged = {**config, **overrides}
+            return dcgan_discriminator(name=f"{name}_discriminator", **merged)
+
+        return register(
+            family="dcgan",
+            task="generate",
+            inputs=[
+                TensorSpec("z", (latent_dim,), value_range=(-1.0, 1.0), description="uniform noise")
+            ],
+            output=TensorSpec(
+                "image", (image_size, image_size, channels), value_range=(-1.0, 1.0)
+            ),
+            num_params=num_params,
+            paper=PAPER,
+            dataset=dataset,
+            recipe=Recipe(
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=2e-4,
+                loss="gan_nonsaturating",
+                options={"beta_1": 0.5, "latent_dim": latent_dim, "image_size": image_size},
+            ),
+            discriminator=discriminator,
+        )(builder)
+
+    return decorator
+
+
+# === Variants ===
+
+_DCGAN_32 = {"image_size": 32, "channels": 1, "base_filters": 256}
+_DCGAN_64 = {"image_size": 64, "channels": 3, "base_filters": 1024}
+_DCGAN_TINY = {"image_size": 16, "channels": 1, "latent_dim": 8, "base_filters": 16}
+
+
+@_register(_DCGAN_32, num_params=1_067_777, dataset="digits", epochs=100, batch_size=64)
+def dcgan_32(**overrides) -> keras.Model:
+    """DCGAN 32x32 grayscale (4x4x256 -> 32x32x1), for the digits."""
+    return _create("dcgan_32", **{**_DCGAN_32, **overrides})
+
+
+@_register(_DCGAN_64, num_params=12_662_275, dataset="photos", epochs=50, batch_size=128)
+def dcgan_64(**overrides) -> keras.Model:
+    """DCGAN 64x64 RGB, the paper's generator (4x4x1024 -> 64x64x3)."""
+    return _create("dcgan_64", **{**_DCGAN_64, **overrides})
+
+
+@_register(_DCGAN_TINY, num_params=4_321, dataset="digits", epochs=2, batch_size=64)
+def dcgan_tiny(**overrides) -> keras.Model:
+    """DCGAN 16x16 grayscale with 16 filters, for tests."""
+    return _create("dcgan_tiny", **{**_DCGAN_TINY, **overrides})

@@ -1,1 +1,178 @@
-"""deconvnet family (being written)."""
+"""DeconvNet: a mirrored encoder-decoder of unpooling and deconvolution layers.
+
+Noh, Hong, Han 2015, "Learning Deconvolution Network for Semantic Segmentation".
+The encoder is a VGG-like stack of conv + BN + ReLU stages, each ended by 2x2 max
+pooling; "fc6"/"fc7" convolutions sit in the middle, and a "deconv-fc6" transposed
+convolution starts the decoder. The decoder mirrors the encoder: each stage unpools
+(puts every value back where its pooling window had its maximum, the "switches") and
+then densifies the sparse map with stride-1 3x3 transposed convolutions ("deconvolution"
+layers) + BN + ReLU. A 1x1 convolution gives the class scores.
+
+Input: RGB in [0, 1], (B, H, W, 3), H and W divisible by ``2 ** stages`` (32 by
+default). Output: softmax probabilities in [0, 1], (B, H, W, num_classes).
+
+Unpooling (``unpool=``, used with ``upsample="transpose"``):
+
+- ``"switches"`` (default, the paper's): :class:`zoo.layers.MaxUnpool2D`. A custom
+  MaxUnpooling2D op or argmax indices are not in the builtin op set that phone GPU/NPU
+  delegates accept (only the GPU delegate knows the custom op), so the zoo recomputes
+  the switches from the pre-pool and post-pool tensors with builtin ops:
+  ``before_pool == nearest_upsample(after_pool)``. Cost: the pre-pool activation of
+  every stage stays alive until the decoder uses it (like a U-Net skip), extra
+  RESIZE_NEAREST_NEIGHBOR / EQUAL / CAST / MUL ops per stage, and a window whose maximum
+  is tied (e.g. all zeros after ReLU) passes the value to every tied position;
+- ``"nearest"``: nearest-neighbour upsampling (UpSampling2D), no switches: the cheapest,
+  nothing kept alive, but the decoder loses the "where" the switches carry.
+
+``upsample="resize_conv"`` or ``"subpixel"`` replaces each unpooling by the shared
+learned up-block (scale 2), ignores ``unpool`` (no switches are computed), and the
+stride-1 transposed convolutions become ordinary 3x3 convolutions (the same function
+class: a stride-1 transposed convolution is a convolution with a flipped kernel), so
+those models hold no Conv2DTranspose at all.
+
+Deviations from the paper, all to fit a phone-sized model trained from scratch: two
+convs per stage (VGG16 has 2-2-3-3-3), base 32 filters capped at 256 (VGG16: 64 to
+512); fc6 is a 3x3 convolution to 512 channels (the paper: 7x7 "valid" to 4096 on a
+7x7 map, i.e. 1x1), fc7 1x1 with 512, and deconv-fc6 a 3x3 stride-1 transposed
+convolution (the paper: 7x7 back to 7x7). "Same" padding keeps any size divisible by
+``2 ** stages`` instead of the paper's fixed 224x224.
+
+Note for export: Conv2DTranspose -> BN -> ReLU is the paper's block; the converter folds
+the BN and fuses the ReLU into TRANSPOSE_CONV (version 4), so conversion must handle it.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from zoo.layers import MaxUnpool2D, check_upsample, conv_bn_act, up_block
+from zoo.registry import Recipe, TensorSpec, register
+
+PAPER = "Noh, Hong, Han 2015, Learning Deconvolution Network for Semantic Segmentation"
+EXPORT_SIZE = (128, 128)
+NUM_CLASSES = 4  # the embedded "shapes" data: background, circle, square, triangle
+UNPOOL_MODES = ("switches", "nearest")
+
+
+# === Layers ===
+
+
+def deconv_bn_act(x, filters: int, *, kernel_size: int = 3, transpose: bool = True, name: str):
+    """Stride-1 "deconvolution" (Conv2DTranspose, or Conv2D when not ``transpose``) + BN + ReLU."""
+    if not transpose:
+        return conv_bn_act(x, filters, kernel_size=kernel_size, name=name)
+    x = keras.layers.Conv2DTranspose(
+        filters, kernel_size, padding="same", use_bias=False, name=f"{name}_deconv"
+    )(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+# === Functional Model ===
+
+
+def build_deconvnet(
+    *,
+    stages: int = 5,
+    convs_per_stage: int = 2,
+    base_filters: int = 32,
+    max_filters: int = 256,
+    fc_filters: int = 512,
+    fc_kernel: int = 3,
+    num_classes: int = NUM_CLASSES,
+    unpool: str = "switches",
+    upsample: str = "transpose",
+    name: str = "deconvnet",
+) -> keras.Model:
+    """DeconvNet: (B, H, W, 3) in [0, 1] -> (B, H, W, num_classes) softmax.
+
+    H and W must be divisible by ``2 ** stages``. ``unpool`` ("switches" or "nearest")
+    applies to ``upsample="transpose"``; the other modes upsample with the shared
+    up-block instead (see the module docstring).
+    """
+    check_upsample(upsample)
+    if unpool not in UNPOOL_MODES:
+        raise ValueError(f"unpool={unpool!r}; expected one of {', '.join(UNPOOL_MODES)}")
+    transpose = upsample == "transpose"
+    filters = [min(base_filters * 2**i, max_filters) for i in range(stages)]
+
+    inputs = keras.Input((None, None, 3), name="image")
+    x = inputs
+    pooled = []  # (before_pool, after_pool) per stage, for the switches
+    for stage, stage_filters in enumerate(filters, start=1):
+        for j in range(1, convs_per_stage + 1):
+            x = conv_bn_act(x, stage_filters, name=f"conv{stage}_{j}")
+        before = x
+        x = keras.layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+        pooled.append((before, x))
+
+    x = conv_bn_act(x, fc_filters, kernel_size=fc_kernel, name="fc6")
+    x = conv_bn_act(x, fc_filters, kernel_size=1, name="fc7")
+    x = deconv_bn_act(x, filters[-1], kernel_size=fc_kernel, transpose=transpose, name="fc6_t")
+
+    for stage in range(stages, 0, -1):
+        before, after = pooled[stage - 1]
+        stage_filters = filters[stage - 1]
+        if not transpose:
+            x = up_block(x, stage_filters, scale=2, mode=upsample, name=f"up{stage}")
+        elif unpool == "switches":
+            x = MaxUnpool2D(2, name=f"unpool{stage}")([x, before, after])
+        else:
+            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"unpool{stage}")(x)
+        # the last deconv of a stage hands the next (shallower) stage its channel count
+        next_filters = filters[stage - 2] if stage > 1 else stage_filters
+        for j in range(convs_per_stage, 0, -1):
+            out = next_filters if j == 1 else stage_filters
+            x = deconv_bn_act(x, out, transpose=transpose, name=f"deconv{stage}_{j}")
+
+    x = keras.layers.Conv2D(num_classes, 1, name="score")(x)
+    outputs = keras.layers.Activation("softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _create(name: str, **kwargs) -> keras.Model:
+    return build_deconvnet(name=name, **kwargs)
+
+
+def _register(num_params: int, stages: int):
+    return register(
+        family="deconvnet",
+        task="segment",
+        inputs=[
+            TensorSpec(
+                "image", (None, None, 3), description=f"RGB; H, W divisible by {2**stages}"
+            ),
+        ],
+        output=TensorSpec(
+            "probs", (None, None, NUM_CLASSES), description="per-pixel class probabilities"
+        ),
+        num_params=num_params,
+        paper=PAPER,
+        dataset="shapes",
+        recipe=Recipe(
+            epochs=40,
+            batch_size=16,
+            learning_rate=1e-3,
+            loss="sparse_categorical_crossentropy",
+            options={"num_classes": NUM_CLASSES, "image_size": 64},
+        ),
+        export_size=EXPORT_SIZE,
+    )
+
+
+# === Variants ===
+
+
+@_register(num_params=0, stages=5)
+def deconvnet(**overrides) -> keras.Model:
+    """DeconvNet, 5 stages of 32-256 filters, max-unpooling with recomputed switches."""
+    return _create("deconvnet", **overrides)
+
+
+@_register(num_params=0, stages=3)
+def deconvnet_tiny(**overrides) -> keras.Model:
+    """DeconvNet, 3 stages of 4-16 filters, for tests."""
+    return _create(
+        "deconvnet_tiny",
+        **{"stages": 3, "convs_per_stage": 1, "base_filters": 4, "fc_filters": 16, **overrides},
+    )

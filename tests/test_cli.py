@@ -1,0 +1,56 @@
+"""The `zoo` command through click's CliRunner: output, JSON, and one-line errors."""
+
+import json
+
+from click.testing import CliRunner
+
+import zoo
+from zoo.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_list_shows_every_model_with_its_contract():
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    for name in zoo.list_models():
+        assert name in result.output
+    assert "lr:HxWx1 -> 3Hx3Wx1" in result.output
+    assert "12,809" in result.output  # fsrcnn_x3's parameter count
+
+
+def test_list_filters_and_prints_json():
+    result = invoke("list", "fsrcnn_x*", "--exclude", "*x4", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [row["name"] for row in rows] == ["fsrcnn_x2", "fsrcnn_x3"]
+    assert rows[1]["num_params"] == zoo.info("fsrcnn_x3").num_params
+    assert rows[1]["recipe"]["options"]["scale"] == 3
+
+
+def test_info_prints_metadata_and_layers():
+    result = invoke("info", "fsrcnn_tiny")
+    assert result.exit_code == 0, result.output
+    assert "super_resolve" in result.output
+    assert "Conv2DTranspose" in result.output
+    data = json.loads(invoke("info", "fsrcnn_tiny", "--json").output)
+    assert data["task"] == "super_resolve"
+    assert sum(layer["params"] for layer in data["layers"]) == data["num_params"]
+
+
+def test_build_runs_a_forward_pass():
+    result = invoke("build", "fsrcnn_tiny")
+    assert result.exit_code == 0, result.output
+    assert "128x128x1" in result.output and "256x256x1" in result.output
+    assert "built 1 models" in result.output
+
+
+def test_user_errors_are_one_line_with_nonzero_exit():
+    for args in (["info", "fsrcnn_x33"], ["list", "no_such_*"], ["build", "nothing*"]):
+        result = invoke(*args)
+        assert result.exit_code == 1
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "closest: fsrcnn_x3" in invoke("info", "fsrcnn_x33").output

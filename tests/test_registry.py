@@ -1,0 +1,104 @@
+"""The registry's contract: names, wildcards, metadata, overrides and errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo import registry
+
+
+def test_list_models_is_sorted_and_filters_with_wildcards():
+    names = zoo.list_models()
+    assert names == sorted(names)
+    assert zoo.list_models("fsrcnn_x*") == ["fsrcnn_x2", "fsrcnn_x3", "fsrcnn_x4"]
+    assert zoo.list_models("fsrcnn*", exclude="*_s_*") == [
+        "fsrcnn_tiny",
+        "fsrcnn_x2",
+        "fsrcnn_x3",
+        "fsrcnn_x4",
+    ]
+    assert set(zoo.list_models(["*_tiny", "fsrcnn_x3"])) == {
+        *zoo.list_models("*_tiny"),
+        "fsrcnn_x3",
+    }
+    assert zoo.list_models("no_such_*") == []
+
+
+def test_each_family_registers_its_tiny_variant_last():
+    last_by_family = {}
+    for name, entry in registry._REGISTRY.items():  # insertion order is file order
+        last_by_family[entry.info.family] = name
+    for family, name in last_by_family.items():
+        assert name == f"{family}_tiny", f"{family} ends with {name}"
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_info_is_complete(name):
+    info = zoo.info(name)
+    assert info.name == name
+    assert info.task in zoo.TASKS
+    assert info.paper and info.description and info.dataset
+    assert info.num_params > 0
+    assert info.recipe.epochs > 0 and info.recipe.batch_size > 0 and info.recipe.learning_rate > 0
+    assert info.input_range == info.inputs[0].value_range
+    assert info.output_shape == info.output.shape
+    free_spatial = any(None in spec.shape for spec in info.inputs)
+    assert (info.export_size is not None) == free_spatial, "fully convolutional models name one"
+
+
+def test_unknown_name_lists_the_closest():
+    with pytest.raises(zoo.UnknownModelError, match="closest: fsrcnn_x3"):
+        zoo.info("fsrcnn_x33")
+    with pytest.raises(zoo.ZooError):
+        zoo.get("nonsense")
+
+
+def test_duplicate_registration_is_an_error():
+    spec = zoo.TensorSpec("x", (4,))
+    recipe = zoo.Recipe(epochs=1, batch_size=1, learning_rate=1e-3, loss="mse")
+    kwargs = dict(
+        family="test",
+        task="reconstruct",
+        inputs=[spec],
+        output=spec,
+        num_params=1,
+        paper="-",
+        dataset="digits",
+        recipe=recipe,
+    )
+    with pytest.raises(zoo.ZooError, match="already registered"):
+
+        @zoo.register(**kwargs)
+        def fsrcnn_x3():
+            """A clash."""
+
+    assert zoo.info("fsrcnn_x3").family == "fsrcnn"
+
+
+def test_overrides_reach_the_builder():
+    model = zoo.get("fsrcnn_tiny", channels=3, scale=3)
+    assert model.input_shape == (None, None, None, 3)
+    assert model.output_shape == (None, None, None, 3)
+    assert model(np.zeros((1, 8, 8, 3))).shape == (1, 24, 24, 3)
+
+
+def test_bad_options_are_zoo_errors():
+    with pytest.raises(zoo.ZooError, match="no_such_option"):
+        zoo.get("fsrcnn_tiny", no_such_option=1)
+    with pytest.raises(zoo.ZooError, match="upsample"):
+        zoo.get("fsrcnn_tiny", upsample="bilinear")
+    with pytest.raises(zoo.ZooError, match="weights"):
+        zoo.get("fsrcnn_tiny", weights="default")
+    with pytest.raises(zoo.ZooError, match="no discriminator"):
+        zoo.get_discriminator("fsrcnn_tiny")
+
+
+def test_importing_zoo_and_the_cli_leaves_tensorflow_unloaded():
+    code = "import sys, zoo, zoo.cli; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]

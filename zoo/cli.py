@@ -1,0 +1,181 @@
+"""The `zoo` command: each command is a thin call into the library.
+
+TensorFlow is imported only inside commands that build models, so `zoo --help`
+answers at once. User errors (:class:`zoo.errors.ZooError`) print as one line and
+exit with status 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import click
+
+from zoo.errors import ZooError
+
+
+class _ZooGroup(click.Group):
+    """Turns ZooError into a one-line click error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ZooError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="deconv-zoo", prog_name="zoo")
+def main() -> None:
+    """deconv-zoo: transposed-convolution generators, decoders and autoencoders.
+
+    List and inspect the registered models, and build them.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@main.command("list")
+@click.argument("patterns", nargs=-1)
+@click.option("--exclude", "-x", multiple=True, help="Wildcard of names to leave out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+def list_command(patterns: tuple[str, ...], exclude: tuple[str, ...], as_json: bool) -> None:
+    """List models whose names match PATTERNS (wildcards, e.g. 'fsrcnn*')."""
+    from zoo import registry
+
+    names = registry.list_models(patterns or None, exclude or None)
+    if not names:
+        raise ZooError(f"no model matches {' '.join(patterns)}")
+    infos = [registry.info(name) for name in names]
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
+        return
+    rows = [(i.name, i.family, i.task, f"{i.num_params:,}", describe_io(i)) for i in infos]
+    click.echo(format_table(("name", "family", "task", "params", "input -> output"), rows))
+
+
+@main.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata and layers as JSON.")
+def info_command(name: str, as_json: bool) -> None:
+    """Show a model's metadata and its layer summary."""
+    from zoo import registry
+
+    info = registry.info(name)
+    model = registry.get(name)
+    layers = [
+        {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": _layer_output_shape(layer),
+            "params": layer.count_params(),
+        }
+        for layer in model.layers
+    ]
+    if as_json:
+        click.echo(json.dumps({**info.to_dict(), "layers": layers}, indent=2))
+        return
+    recipe = info.recipe
+    fields = [
+        ("name", info.name),
+        ("family", info.family),
+        ("task", info.task),
+        ("description", info.description),
+        ("paper", info.paper),
+        ("inputs", "; ".join(_describe_spec(spec) for spec in info.inputs)),
+        ("output", _describe_spec(info.output)),
+        ("params", f"{info.num_params:,}"),
+        ("dataset", info.dataset),
+        ("export size", "x".join(map(str, info.export_size)) if info.export_size else "fixed"),
+        ("baseline", "yes (no transposed convolution)" if info.baseline else "no"),
+        (
+            "recipe",
+            f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} "
+            f"lr {recipe.learning_rate:g}, loss {recipe.loss}",
+        ),
+    ]
+    fields += [(f"  {key}", str(value)) for key, value in recipe.options.items()]
+    if info.has_discriminator:
+        fields.append(("discriminator", "yes (zoo.get_discriminator)"))
+    width = max(len(key) for key, _ in fields)
+    click.echo("\n".join(f"{key:<{width}}  {value}" for key, value in fields))
+    click.echo()
+    rows = [
+        (layer["name"], layer["type"], str(layer["output_shape"]), f"{layer['params']:,}")
+        for layer in layers
+    ]
+    click.echo(format_table(("layer", "type", "output shape", "params"), rows))
+
+
+@main.command("build")
+@click.argument("patterns", nargs=-1)
+@click.option("--exclude", "-x", multiple=True, help="Wildcard of names to leave out.")
+def build_command(patterns: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+    """Build every model matching PATTERNS and run one forward pass on random input."""
+    from zoo import registry
+    from zoo.smoke import smoke_test
+
+    names = registry.list_models(patterns or None, exclude or None)
+    if not names:
+        raise ZooError(f"no model matches {' '.join(patterns)}")
+    rows = []
+    started = time.perf_counter()
+    for name in names:
+        result = smoke_test(name)
+        rows.append(
+            (
+                name,
+                f"{result.num_params:,}",
+                " ".join("x".join(map(str, s)) for s in result.input_shapes),
+                "x".join(map(str, result.output_shape)),
+                f"{result.seconds:.2f}",
+            )
+        )
+    headers = ("name", "params", "input", "output", "seconds")
+    click.echo(format_table(headers, rows))
+    click.echo(f"built {len(names)} models in {time.perf_counter() - started:.1f} s")
+
+
+# === Formatting ===
+
+
+def describe_io(info) -> str:
+    """'z:100 -> 32x32x1' style summary of a ModelInfo's inputs and output."""
+    scale = info.recipe.options.get("scale", 1)
+    inputs = ", ".join(f"{s.name}:{_shape(s.shape)}" for s in info.inputs)
+    baseline = " (baseline)" if info.baseline else ""
+    return f"{inputs} -> {_shape(info.output.shape, scale)}{baseline}"
+
+
+def _shape(shape: tuple, scale: int = 1) -> str:
+    prefix = "" if scale == 1 else str(scale)
+    spatial = ("H", "W")
+    return "x".join(
+        f"{prefix}{spatial[i]}" if dim is None else str(dim) for i, dim in enumerate(shape)
+    )
+
+
+def _describe_spec(spec) -> str:
+    low, high = spec.value_range
+    bound = "" if spec.bounded else ", unbounded"
+    text = f"{spec.name} {_shape(spec.shape)} {spec.dtype} in [{low:g}, {high:g}]{bound}"
+    return f"{text} ({spec.description})" if spec.description else text
+
+
+def _layer_output_shape(layer) -> list | None:
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError):
+        return None
+    return list(shape)
+
+
+def format_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A plain left-aligned text table."""
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+    lines = [headers, tuple("-" * w for w in widths), *rows]
+    return "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
