@@ -13,7 +13,7 @@ import numpy as np
 
 import zoo
 from zoo.registry import ModelInfo
-from zoo.smoke import by_name, random_inputs
+from zoo.smoke import model_feed, random_inputs
 
 TINY_SIZE = (32, 32)  # spatial size for tiny variants of fully convolutional models
 
@@ -46,7 +46,7 @@ def run_model_test(name: str, tmp_path: Path) -> None:
         assert tuple(tensor.shape[1:]) == spec.shape, spec.name
 
     inputs = sample_inputs(info, batch=2)
-    feed = by_name(info, inputs)
+    feed = model_feed(info, inputs)
     outputs = np.asarray(model(feed, training=False))
     expected = concrete_output_shape(info, inputs)
     assert outputs.shape == expected, f"output {outputs.shape} != declared {expected}"

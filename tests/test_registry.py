@@ -1,5 +1,7 @@
 """The registry's contract: names, wildcards, metadata, overrides and errors."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -102,3 +104,29 @@ def test_importing_zoo_and_the_cli_leaves_tensorflow_unloaded():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_catalog_matches_the_registry_and_spares_tensorflow(tmp_path, monkeypatch):
+    from zoo.catalog import info_from_dict
+
+    def normal(info):
+        return json.loads(json.dumps(info.to_dict()))
+
+    for name in zoo.list_models():
+        info = zoo.info(name)
+        assert normal(info_from_dict(normal(info))) == normal(info)
+
+    env = {**os.environ, "DECONV_ZOO_CACHE": str(tmp_path)}
+    code = (
+        "import sys; from zoo.catalog import load_catalog; names = sorted(load_catalog()); "
+        "print(len(names), 'tensorflow' in sys.modules)"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [run.stdout.split() for run in runs] == [
+        [str(len(zoo.list_models())), "True"],  # first run imports the families once
+        [str(len(zoo.list_models())), "False"],  # then the cached catalog answers
+    ]
+    assert len(list(tmp_path.glob("catalog-*.json"))) == 1

@@ -42,12 +42,14 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
 def list_command(patterns: tuple[str, ...], exclude: tuple[str, ...], as_json: bool) -> None:
     """List models whose names match PATTERNS (wildcards, e.g. 'fsrcnn*')."""
-    from zoo import registry
+    from zoo.catalog import load_catalog
+    from zoo.registry import filter_names
 
-    names = registry.list_models(patterns or None, exclude or None)
+    catalog = load_catalog()
+    names = filter_names(catalog, patterns or None, exclude or None)
     if not names:
         raise ZooError(f"no model matches {' '.join(patterns)}")
-    infos = [registry.info(name) for name in names]
+    infos = [catalog[name] for name in names]
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
         return

@@ -107,6 +107,34 @@ class DepthToSpace(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class NearestUpsampling2D(keras.layers.Layer):
+    """(B, H, W, C) -> (B, H * s, W * s, C), repeating pixels: TFLite RESIZE_NEAREST_NEIGHBOR.
+
+    Keras' ``UpSampling2D(interpolation="nearest")`` converts to a 5-D RESHAPE, TILE,
+    RESHAPE chain, which phone GPU and NNAPI delegates refuse; ``Resizing`` needs a fixed
+    size. This layer resizes to ``scale`` times the runtime size, which the converter
+    folds to constants once the export fixes the input size.
+    """
+
+    def __init__(self, scale: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs)
+        size = (shape[1] * self.scale, shape[2] * self.scale)
+        return keras.ops.image.resize(inputs, size, interpolation="nearest")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        s = self.scale
+        return (b, None if h is None else h * s, None if w is None else w * s, c)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class MaxUnpool2D(keras.layers.Layer):
     """DeconvNet's unpooling with switches, built from builtin ops only.
 
@@ -123,7 +151,7 @@ class MaxUnpool2D(keras.layers.Layer):
     def __init__(self, size: int = 2, **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = size
-        self.upsample = keras.layers.UpSampling2D(size, interpolation="nearest")
+        self.upsample = NearestUpsampling2D(size)
 
     def call(self, inputs):
         features, before_pool, after_pool = inputs
@@ -171,7 +199,7 @@ def up_block(
             name=name,
         )(x)
     if mode == "resize_conv":
-        x = keras.layers.UpSampling2D(scale, interpolation="nearest", name=f"{name}_resize")(x)
+        x = NearestUpsampling2D(scale, name=f"{name}_resize")(x)
         return keras.layers.Conv2D(
             filters,
             3,

@@ -187,7 +187,16 @@ def list_models(
 ) -> list[str]:
     """Sorted registered names matching any ``include`` and no ``exclude`` wildcard."""
     _load_families()
-    names = sorted(_REGISTRY)
+    return filter_names(_REGISTRY, include, exclude)
+
+
+def filter_names(
+    names: Iterable[str],
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+) -> list[str]:
+    """Sorted ``names`` matching any ``include`` and no ``exclude`` wildcard."""
+    names = sorted(names)
     if include_patterns := _as_patterns(include):
         names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in include_patterns)]
     if exclude_patterns := _as_patterns(exclude):

@@ -41,8 +41,12 @@ def random_inputs(
     return arrays
 
 
-def by_name(model_info: ModelInfo, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Arrays keyed by input name, the structure a functional model expects."""
+def model_feed(
+    model_info: ModelInfo, arrays: list[np.ndarray]
+) -> np.ndarray | dict[str, np.ndarray]:
+    """The structure a functional model expects: one array, or arrays keyed by input name."""
+    if len(arrays) == 1:
+        return arrays[0]
     return {spec.name: array for spec, array in zip(model_info.inputs, arrays, strict=True)}
 
 
@@ -61,7 +65,7 @@ def smoke_test(name: str) -> SmokeResult:
     model_info = info(name)
     model = get(name)
     inputs = random_inputs(model_info)
-    outputs = np.asarray(model(by_name(model_info, inputs), training=False))
+    outputs = np.asarray(model(model_feed(model_info, inputs), training=False))
     if not np.isfinite(outputs).all():
         raise RuntimeError(f"{name} produced non-finite outputs on random input")
     return SmokeResult(

@@ -18,10 +18,10 @@ Unpooling (``unpool=``, used with ``upsample="transpose"``):
   delegates accept (only the GPU delegate knows the custom op), so the zoo recomputes
   the switches from the pre-pool and post-pool tensors with builtin ops:
   ``before_pool == nearest_upsample(after_pool)``. Cost: the pre-pool activation of
-  every stage stays alive until the decoder uses it (like a U-Net skip), extra
-  RESIZE_NEAREST_NEIGHBOR / EQUAL / CAST / MUL ops per stage, and a window whose maximum
-  is tied (e.g. all zeros after ReLU) passes the value to every tied position;
-- ``"nearest"``: nearest-neighbour upsampling (UpSampling2D), no switches: the cheapest,
+  every stage stays alive until the decoder uses it (like a U-Net skip), extra ops per
+  stage (two nearest upsamplings, EQUAL, CAST, MUL), and a window whose maximum is tied
+  (e.g. all zeros after ReLU) passes the value to every tied position;
+- ``"nearest"``: nearest-neighbour upsampling (NearestUpsampling2D), no switches: the cheapest,
   nothing kept alive, but the decoder loses the "where" the switches carry.
 
 ``upsample="resize_conv"`` or ``"subpixel"`` replaces each unpooling by the shared
@@ -38,14 +38,16 @@ convolution (the paper: 7x7 back to 7x7). "Same" padding keeps any size divisibl
 ``2 ** stages`` instead of the paper's fixed 224x224.
 
 Note for export: Conv2DTranspose -> BN -> ReLU is the paper's block; the converter folds
-the BN and fuses the ReLU into TRANSPOSE_CONV (version 4), so conversion must handle it.
+the BN and fuses the ReLU into TRANSPOSE_CONV (version 4, refused by the GPU delegate), so
+the export path must fold the BN first (see the design notes).
 """
 
 from __future__ import annotations
 
 import keras
 
-from zoo.layers import MaxUnpool2D, check_upsample, conv_bn_act, up_block
+from zoo.errors import ZooError
+from zoo.layers import MaxUnpool2D, NearestUpsampling2D, check_upsample, conv_bn_act, up_block
 from zoo.registry import Recipe, TensorSpec, register
 
 PAPER = "Noh, Hong, Han 2015, Learning Deconvolution Network for Semantic Segmentation"
@@ -92,7 +94,7 @@ def build_deconvnet(
     """
     check_upsample(upsample)
     if unpool not in UNPOOL_MODES:
-        raise ValueError(f"unpool={unpool!r}; expected one of {', '.join(UNPOOL_MODES)}")
+        raise ZooError(f"unpool={unpool!r}; expected one of {', '.join(UNPOOL_MODES)}")
     transpose = upsample == "transpose"
     filters = [min(base_filters * 2**i, max_filters) for i in range(stages)]
 
@@ -118,7 +120,7 @@ def build_deconvnet(
         elif unpool == "switches":
             x = MaxUnpool2D(2, name=f"unpool{stage}")([x, before, after])
         else:
-            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"unpool{stage}")(x)
+            x = NearestUpsampling2D(2, name=f"unpool{stage}")(x)
         # the last deconv of a stage hands the next (shallower) stage its channel count
         next_filters = filters[stage - 2] if stage > 1 else stage_filters
         for j in range(convs_per_stage, 0, -1):
@@ -139,9 +141,7 @@ def _register(num_params: int, stages: int):
         family="deconvnet",
         task="segment",
         inputs=[
-            TensorSpec(
-                "image", (None, None, 3), description=f"RGB; H, W divisible by {2**stages}"
-            ),
+            TensorSpec("image", (None, None, 3), description=f"RGB; H, W divisible by {2**stages}"),
         ],
         output=TensorSpec(
             "probs", (None, None, NUM_CLASSES), description="per-pixel class probabilities"
@@ -163,13 +163,13 @@ def _register(num_params: int, stages: int):
 # === Variants ===
 
 
-@_register(num_params=0, stages=5)
+@_register(num_params=7_347_812, stages=5)
 def deconvnet(**overrides) -> keras.Model:
     """DeconvNet, 5 stages of 32-256 filters, max-unpooling with recomputed switches."""
     return _create("deconvnet", **overrides)
 
 
-@_register(num_params=0, stages=3)
+@_register(num_params=8_384, stages=3)
 def deconvnet_tiny(**overrides) -> keras.Model:
     """DeconvNet, 3 stages of 4-16 filters, for tests."""
     return _create(
