@@ -59,8 +59,10 @@ class BilinearUpsampling(keras.initializers.Initializer):
     """Conv2DTranspose kernel that performs bilinear interpolation (FCN's initialisation).
 
     Shape (k, k, out, in) with out == in: each channel is upsampled on its own.
-    With ``kernel_size = 2 * stride`` and "same" padding this is exact bilinear
-    resizing with half-pixel centres in the interior.
+    With an even stride, ``kernel_size = 2 * stride`` and "same" padding, this is exact
+    bilinear resizing with half-pixel centres in the interior. With an odd stride,
+    ``2 * stride`` gives a correct ramp shifted by half an output pixel ("same" padding
+    cannot centre it); ``2 * stride - 1`` is exact.
     """
 
     def __call__(self, shape, dtype=None):
@@ -121,9 +123,7 @@ class NearestUpsampling2D(keras.layers.Layer):
         self.scale = scale
 
     def call(self, inputs):
-        shape = keras.ops.shape(inputs)
-        size = (shape[1] * self.scale, shape[2] * self.scale)
-        return keras.ops.image.resize(inputs, size, interpolation="nearest")
+        return nearest_upsample(inputs, self.scale)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
@@ -145,18 +145,18 @@ class MaxUnpool2D(keras.layers.Layer):
     RESIZE_NEAREST_NEIGHBOR, EQUAL, CAST and MUL rather than the custom
     MaxUnpooling2D op that only the GPU delegate knows. Cost: the pre-pool activation
     stays alive until the decoder uses it (as a U-Net skip would), and a window whose
-    maximum is tied passes the value to every tied position.
+    maximum is tied passes the value to every tied position. The height and width of
+    ``before_pool`` must be multiples of ``size`` (pooling then dropped no border).
     """
 
     def __init__(self, size: int = 2, **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = size
-        self.upsample = NearestUpsampling2D(size)
 
     def call(self, inputs):
         features, before_pool, after_pool = inputs
-        at_max = keras.ops.equal(before_pool, self.upsample(after_pool))
-        return self.upsample(features) * keras.ops.cast(at_max, features.dtype)
+        at_max = keras.ops.equal(before_pool, nearest_upsample(after_pool, self.size))
+        return nearest_upsample(features, self.size) * keras.ops.cast(at_max, features.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape[1]
@@ -166,6 +166,12 @@ class MaxUnpool2D(keras.layers.Layer):
 
 
 # === Blocks ===
+
+
+def nearest_upsample(x, scale: int):
+    """Repeat every pixel ``scale`` x ``scale`` times; a single RESIZE_NEAREST_NEIGHBOR op."""
+    shape = keras.ops.shape(x)
+    return keras.ops.image.resize(x, (shape[1] * scale, shape[2] * scale), "nearest")
 
 
 def up_block(

@@ -22,9 +22,12 @@ divisible by ``2**len(filters)`` (the denoising autoencoder, :mod:`zoo.models.da
 uses it so). The builder's pieces (:func:`conv_encoder`, :func:`dense_to_map`,
 :func:`transpose_decoder`) are reused by the DAE and the VAE.
 
-Deviations: ``batch_norm=True`` puts BatchNormalization in the encoder only; the
-decoder's up-blocks are followed by a plain ReLU, because Conv2DTranspose -> BN -> ReLU
-converts to a fused TRANSPOSE_CONV v4 that phone GPU delegates refuse (DESIGN.md 4).
+Deviations: Masci et al. downsample with max-pooling and tie the decoder's weights to
+the encoder's; here strided convolutions go down and untied transposed convolutions
+(k4 s2, kernel divisible by the stride) come up, the form phone delegates run well.
+``batch_norm=True`` puts BatchNormalization in the encoder only; the decoder's
+up-blocks are followed by a plain ReLU, because Conv2DTranspose -> BN -> ReLU converts
+to a fused TRANSPOSE_CONV v4 that phone GPU delegates refuse (DESIGN.md 4).
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ def _register(*, image_size: int, channels: int, num_params: int, dataset: str, 
 @_register(
     image_size=32,
     channels=1,
-    num_params=165_873,
+    num_params=396_625,
     dataset="digits",
     recipe=Recipe(
         epochs=30, batch_size=128, learning_rate=1e-3, loss="mse", options={"image_size": 32}
@@ -185,7 +188,7 @@ def cae_digits(**overrides) -> keras.Model:
 @_register(
     image_size=64,
     channels=3,
-    num_params=189_635,
+    num_params=218_451,
     dataset="photos",
     recipe=Recipe(
         epochs=50, batch_size=32, learning_rate=1e-3, loss="mse", options={"image_size": 64}
@@ -208,7 +211,7 @@ def cae_photos(**overrides) -> keras.Model:
 @_register(
     image_size=16,
     channels=1,
-    num_params=1_093,
+    num_params=949,
     dataset="digits",
     recipe=Recipe(
         epochs=1, batch_size=32, learning_rate=1e-3, loss="mse", options={"image_size": 16}

@@ -24,7 +24,13 @@ from __future__ import annotations
 
 import keras
 
-from zoo.models.dcgan import discriminator_stack, gan_init, generator_stack, project
+from zoo.models.dcgan import (
+    discriminator_stack,
+    gan_init,
+    generator_stack,
+    latent_spec,
+    project,
+)
 from zoo.registry import Recipe, TensorSpec, register
 
 PAPER = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets (arXiv:1411.1784)"
@@ -35,9 +41,7 @@ PAPER = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets (arXiv:1
 
 def label_map(label, image_size: int, *, name: str):
     """One-hot (B, num_classes) -> a learned (B, image_size, image_size, 1) map."""
-    x = keras.layers.Dense(image_size * image_size, kernel_initializer=gan_init(), name=name)(
-        label
-    )
+    x = keras.layers.Dense(image_size * image_size, kernel_initializer=gan_init(), name=name)(label)
     return keras.layers.Reshape((image_size, image_size, 1), name=f"{name}_reshape")(x)
 
 
@@ -110,12 +114,10 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
             family="cgan",
             task="generate_conditional",
             inputs=[
-                TensorSpec("z", (latent_dim,), value_range=(-1.0, 1.0), description="uniform noise"),
+                latent_spec(latent_dim),
                 TensorSpec("label", (num_classes,), description="one-hot class"),
             ],
-            output=TensorSpec(
-                "image", (image_size, image_size, channels), value_range=(-1.0, 1.0)
-            ),
+            output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),
             num_params=num_params,
             paper=PAPER,
             dataset="digits",
@@ -140,16 +142,22 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
 # === Variants ===
 
 _CGAN_32 = {"image_size": 32, "channels": 1, "num_classes": 10, "base_filters": 256}
-_CGAN_TINY = {"image_size": 16, "channels": 1, "num_classes": 10, "latent_dim": 8, "base_filters": 16}
+_CGAN_TINY = {
+    "image_size": 16,
+    "channels": 1,
+    "num_classes": 10,
+    "latent_dim": 8,
+    "base_filters": 16,
+}
 
 
-@_register(_CGAN_32, num_params=0, epochs=100, batch_size=64)
+@_register(_CGAN_32, num_params=1_108_737, epochs=100, batch_size=64)
 def cgan_32(**overrides) -> keras.Model:
     """Class-conditional DCGAN 32x32 grayscale, 10 classes (digits)."""
     return _create("cgan_32", **{**_CGAN_32, **overrides})
 
 
-@_register(_CGAN_TINY, num_params=0, epochs=2, batch_size=64)
+@_register(_CGAN_TINY, num_params=6_881, epochs=2, batch_size=64)
 def cgan_tiny(**overrides) -> keras.Model:
     """Class-conditional DCGAN 16x16 grayscale with 16 filters, for tests."""
     return _create("cgan_tiny", **{**_CGAN_TINY, **overrides})

@@ -14,9 +14,11 @@ Output ``denoised``: (B, H, W, channels) in [0, 1] (sigmoid).
 Decision: fully convolutional. A denoiser of photos should run at the photo's size,
 so the variants use the CAE without a Dense code and with ``image_size=None``: no
 Dense layer and no skip connection, so any H and W divisible by ``2**len(filters)``
-work (8 for the default three levels). It trains on ``patch_size`` crops and exports
-at ``export_size``. The code is the encoder's last map (H/8 x W/8 x 128 for RGB,
-0.67 numbers per input value): undercomplete, so the network cannot learn the identity.
+work (8 for three levels). It trains on ``patch_size`` crops and exports at
+``export_size``. The code is the encoder's last map: for ``dae_photos`` H/8 x W/8 x 128,
+0.67 numbers per input value (undercomplete). ``dae_digits``' code (H/4 x W/4 x 64) is
+overcomplete, which a DAE may be: the corruption, not the bottleneck, keeps it from
+learning the identity (Vincent et al.'s point).
 
 Deviations from the paper: Vincent et al. used fully connected layers and masking noise
 on MNIST; here the layers are convolutional and the corruption additive Gaussian, the
@@ -81,7 +83,7 @@ def _register(
 
 @_register(
     channels=3,
-    num_params=173_187,
+    num_params=331_075,
     dataset="photos",
     noise_sigma=25.0,
     patch_size=64,
@@ -98,7 +100,7 @@ def dae_photos(**overrides) -> keras.Model:
 
 @_register(
     channels=1,
-    num_params=66_369,
+    num_params=66_689,
     dataset="digits",
     noise_sigma=50.0,
     patch_size=32,
@@ -115,7 +117,7 @@ def dae_digits(**overrides) -> keras.Model:
 
 @_register(
     channels=3,
-    num_params=1_095,
+    num_params=1_427,
     dataset="photos",
     noise_sigma=25.0,
     patch_size=32,

@@ -34,7 +34,10 @@ from zoo.errors import ZooError
 from zoo.layers import activation_layer, up_block
 from zoo.registry import Recipe, TensorSpec, register
 
-PAPER = "Radford, Metz, Chintala 2015, Unsupervised Representation Learning with DCGANs (arXiv:1511.06434)"
+PAPER = (
+    "Radford, Metz, Chintala 2015, Unsupervised Representation Learning with Deep "
+    "Convolutional Generative Adversarial Networks (arXiv:1511.06434)"
+)
 START_SIZE = 4  # spatial size of the projected latent
 
 
@@ -168,6 +171,11 @@ def dcgan_discriminator(
     return keras.Model(image, logit, name=name)
 
 
+def latent_spec(latent_dim: int) -> TensorSpec:
+    """The generator's ``z`` input: uniform noise in [-1, 1], as in the paper."""
+    return TensorSpec("z", (latent_dim,), value_range=(-1.0, 1.0), description="uniform noise")
+
+
 def _create(name: str, **kwargs) -> keras.Model:
     return dcgan_generator(name=name, **kwargs)
 
@@ -187,12 +195,8 @@ def _register(config: dict, *, num_params: int, dataset: str, epochs: int, batch
         return register(
             family="dcgan",
             task="generate",
-            inputs=[
-                TensorSpec("z", (latent_dim,), value_range=(-1.0, 1.0), description="uniform noise")
-            ],
-            output=TensorSpec(
-                "image", (image_size, image_size, channels), value_range=(-1.0, 1.0)
-            ),
+            inputs=[latent_spec(latent_dim)],
+            output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),
             num_params=num_params,
             paper=PAPER,
             dataset=dataset,

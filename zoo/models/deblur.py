@@ -1,1 +1,128 @@
-"""deblur family (being written)."""
+"""Deblur: learned deconvolution of known blur kernels.
+
+This family solves *true* deconvolution: it undoes a blur (a convolution of the image
+with a kernel), which a transposed convolution does not (that is only the blur's
+matrix transpose). Following Xu, Ren, Liu, Jia 2014 ("Deep Convolutional Neural Network
+for Image Deconvolution") the inverse is learned from pairs (blurred, sharp) made with
+the kernels the recipe names; the network is a small U-Net-like encoder-decoder
+(Ronneberger et al. 2015) whose up-path uses ``Conv2DTranspose`` k4 s2 blocks and
+concatenated skip connections, and it predicts a residual (Zhang et al. 2017, DnCNN):
+
+    sharp = clip(blurred + residual(blurred), 0, 1)
+
+The clip is ``keras.layers.ReLU(max_value=1.0)`` after the Add (no Lambda layer):
+ReLU gives the lower bound 0 and ``max_value`` the upper bound 1. With a zero residual
+the model is exactly the identity on [0, 1] images.
+
+Input ``blurred``: (B, H, W, channels) in [0, 1], any H and W divisible by
+``2**(len(filters) - 1)`` (8 by default). Output ``sharp``: the same shape, in [0, 1].
+Fully convolutional; exported at ``export_size``.
+
+Recipe options (read by ``zoo train``'s degradation): ``kernels`` (kinds drawn per
+sample), ``gaussian_sigma`` and ``motion_length`` (ranges of the kernel parameters, in
+pixels), ``noise_sigma`` (Gaussian noise added after the blur, in 0-255 units like the
+DAE's), ``patch_size``. Compare with the classical algorithms (Wiener,
+Richardson-Lucy) on the same kernels.
+
+Deviation: Xu et al. build their network from separable inverse-kernel convolutions
+for one kernel at a time; this model is a generic residual encoder-decoder trained over
+a family of kernels (non-blind in data, blind in use: the kernel is not an input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from zoo.layers import activation_layer, check_upsample, conv_bn_act, up_block
+from zoo.registry import Recipe, TensorSpec, register
+
+PAPER = (
+    "Xu, Ren, Liu, Jia 2014, Deep Convolutional Neural Network for Image Deconvolution "
+    "(NeurIPS); U-Net skips: Ronneberger et al. 2015"
+)
+EXPORT_SIZE = (256, 256)  # input size of exported files
+BLUR = {
+    "kernels": ["gaussian", "motion"],
+    "gaussian_sigma": [1.0, 3.0],
+    "motion_length": [5, 15],
+    "noise_sigma": 2.55,  # 0-255 units: 0.01 of the [0, 1] range
+    "patch_size": 128,
+}
+
+
+# === Functional Model ===
+
+
+def deblur_net(
+    *,
+    channels: int = 3,
+    filters: Sequence[int] = (16, 32, 64, 128),
+    upsample: str = "transpose",
+    name: str = "deblur",
+) -> keras.Model:
+    """Residual U-Net: blurred (B, H, W, channels) in [0, 1] -> sharp, same shape, in [0, 1].
+
+    Level ``i`` runs at 1 / 2**i of the input size with ``filters[i]`` channels: two
+    3x3 convolutions per level, a stride-2 convolution down, an up-block -> ReLU ->
+    concatenation with the skip -> 3x3 convolution up.
+    """
+    check_upsample(upsample)
+    inputs = keras.Input((None, None, channels), name="blurred")
+    x = conv_bn_act(inputs, filters[0], batch_norm=False, name="level0a")
+    x = conv_bn_act(x, filters[0], batch_norm=False, name="level0b")
+    skips = []
+    for level, width in enumerate(filters[1:], start=1):
+        skips.append(x)
+        x = conv_bn_act(x, width, strides=2, batch_norm=False, name=f"down{level}")
+        x = conv_bn_act(x, width, batch_norm=False, name=f"level{level}")
+    for level in reversed(range(len(skips))):
+        x = up_block(x, filters[level], mode=upsample, name=f"up{level}")
+        x = activation_layer("relu", name=f"up{level}_relu")(x)
+        x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = conv_bn_act(x, filters[level], batch_norm=False, name=f"fuse{level}")
+    residual = keras.layers.Conv2D(channels, 3, padding="same", name="residual")(x)
+    x = keras.layers.Add(name="add_residual")([inputs, residual])
+    outputs = keras.layers.ReLU(max_value=1.0, name="sharp")(x)  # clip to [0, 1]
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _create(name: str, **kwargs) -> keras.Model:
+    return deblur_net(name=name, **kwargs)
+
+
+def _register(*, channels: int, num_params: int, epochs: int, patch_size: int):
+    shape = (None, None, channels)
+    return register(
+        family="deblur",
+        task="deblur",
+        inputs=[TensorSpec("blurred", shape, description="blurred noisy image in [0, 1]")],
+        output=TensorSpec("sharp", shape, description="deblurred image, clipped to [0, 1]"),
+        num_params=num_params,
+        paper=PAPER,
+        dataset="photos",
+        recipe=Recipe(
+            epochs=epochs,
+            batch_size=16,
+            learning_rate=2e-4,
+            loss="l1",
+            options={**BLUR, "patch_size": patch_size},
+        ),
+        export_size=EXPORT_SIZE,
+    )
+
+
+# === Variants ===
+
+
+@_register(channels=3, num_params=562_979, epochs=100, patch_size=128)
+def deblur(**overrides) -> keras.Model:
+    """RGB residual U-Net, 4 levels (16, 32, 64, 128), Gaussian and motion blur."""
+    return _create("deblur", **{"channels": 3, **overrides})
+
+
+@_register(channels=3, num_params=2_059, epochs=1, patch_size=32)
+def deblur_tiny(**overrides) -> keras.Model:
+    """RGB, 2 levels (4, 8), for tests."""
+    return _create("deblur_tiny", **{"channels": 3, "filters": (4, 8), **overrides})

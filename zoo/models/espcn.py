@@ -1,1 +1,102 @@
-"""espcn family (being written)."""
+"""ESPCN: the efficient sub-pixel convolutional network (the zoo's sub-pixel baseline).
+
+Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an Efficient
+Sub-Pixel Convolutional Neural Network". Like FSRCNN it works on the low-resolution
+image and upsamples only at the end, but with no transposed convolution: conv 5x5 (64)
++ tanh -> conv 3x3 (32) + tanh -> conv 3x3 to ``scale**2 * channels`` -> periodic
+shuffling (depth-to-space, TFLite DEPTH_TO_SPACE) by ``scale``. It is the baseline the
+transposed-convolution super-resolvers are compared against (a sub-pixel convolution
+with kernel k equals a transposed convolution with kernel k * scale, stride ``scale``).
+
+Input: the Y channel (BT.601) in [0, 1], (B, H, W, 1), any H and W.
+Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
+(clip when saving an image).
+
+Follows the paper's layers exactly (no ICNR initialisation, which came later); the
+training recipe uses Adam instead of the paper's SGD with a 0.01 -> 0.0001 schedule.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from zoo.layers import DepthToSpace
+from zoo.registry import Recipe, TensorSpec, register
+
+PAPER = "Shi et al. 2016, Real-Time Single Image and Video Super-Resolution (arXiv:1609.05158)"
+EXPORT_SIZE = (128, 128)  # low-resolution input size of exported files
+
+
+# === Functional Model ===
+
+
+def espcn(
+    *,
+    scale: int = 3,
+    n1: int = 64,
+    n2: int = 32,
+    channels: int = 1,
+    name: str = "espcn",
+) -> keras.Model:
+    """ESPCN: (B, H, W, channels) in [0, 1] -> (B, H*scale, W*scale, channels), linear."""
+    inputs = keras.Input((None, None, channels), name="lr")
+    x = keras.layers.Conv2D(n1, 5, padding="same", name="conv1")(inputs)
+    x = keras.layers.Activation("tanh", name="conv1_tanh")(x)
+    x = keras.layers.Conv2D(n2, 3, padding="same", name="conv2")(x)
+    x = keras.layers.Activation("tanh", name="conv2_tanh")(x)
+    x = keras.layers.Conv2D(channels * scale * scale, 3, padding="same", name="conv3")(x)
+    outputs = DepthToSpace(scale, name="pixel_shuffle")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _create(name: str, **kwargs) -> keras.Model:
+    return espcn(name=name, **kwargs)
+
+
+def _register(scale: int, num_params: int):
+    return register(
+        family="espcn",
+        task="super_resolve",
+        inputs=[TensorSpec("lr", (None, None, 1), description="low-resolution Y channel")],
+        output=TensorSpec("hr", (None, None, 1), bounded=False, description="Y channel x scale"),
+        num_params=num_params,
+        paper=PAPER,
+        dataset="photos",
+        recipe=Recipe(
+            epochs=60,
+            batch_size=64,
+            learning_rate=1e-3,
+            loss="mse",
+            # the paper trains on 17r x 17r high-resolution sub-images
+            options={"scale": scale, "patch_size": 17 * scale},
+        ),
+        baseline=True,
+        export_size=EXPORT_SIZE,
+    )
+
+
+# === Variants ===
+
+
+@_register(scale=2, num_params=21_284)
+def espcn_x2(**overrides) -> keras.Model:
+    """ESPCN x2 (5x5 64, 3x3 32, sub-pixel)."""
+    return _create("espcn_x2", **{"scale": 2, **overrides})
+
+
+@_register(scale=3, num_params=22_729)
+def espcn_x3(**overrides) -> keras.Model:
+    """ESPCN x3, the paper's headline model."""
+    return _create("espcn_x3", **{"scale": 3, **overrides})
+
+
+@_register(scale=4, num_params=24_752)
+def espcn_x4(**overrides) -> keras.Model:
+    """ESPCN x4."""
+    return _create("espcn_x4", **{"scale": 4, **overrides})
+
+
+@_register(scale=2, num_params=648)
+def espcn_tiny(**overrides) -> keras.Model:
+    """ESPCN x2 with 8 and 4 filters, for tests."""
+    return _create("espcn_tiny", **{"scale": 2, "n1": 8, "n2": 4, **overrides})

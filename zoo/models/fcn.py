@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import keras
 
+from zoo.errors import ZooError
 from zoo.layers import BilinearUpsampling, check_upsample, conv_bn_act, up_block
 from zoo.registry import Recipe, TensorSpec, register
 
@@ -81,6 +82,7 @@ def fcn(
     output_stride: int = 8,
     num_classes: int = NUM_CLASSES,
     base_filters: int = 32,
+    max_filters: int = 256,
     fc_filters: int = 512,
     fc_kernel: int = 3,
     dropout: float = 0.5,
@@ -95,8 +97,8 @@ def fcn(
     """
     check_upsample(upsample)
     if output_stride not in (32, 16, 8):
-        raise ValueError(f"output_stride={output_stride}; expected 32, 16 or 8")
-    filters = [base_filters * 2 ** min(i, 3) for i in range(STAGES)]  # 1, 2, 4, 8, 8 x base
+        raise ZooError(f"output_stride={output_stride}; expected 32, 16 or 8")
+    filters = [min(base_filters * 2**i, max_filters) for i in range(STAGES)]
 
     inputs = keras.Input((None, None, 3), name="image")
     x = inputs
@@ -161,28 +163,28 @@ def _register(num_params: int):
 # === Variants ===
 
 
-@_register(num_params=0)
+@_register(num_params=3_870_308)
 def fcn32s(**overrides) -> keras.Model:
     """FCN-32s: stride-32 scores, one x32 bilinear-initialised transposed convolution."""
     return _create("fcn32s", **{"output_stride": 32, **overrides})
 
 
-@_register(num_params=0)
+@_register(num_params=3_822_440)
 def fcn16s(**overrides) -> keras.Model:
     """FCN-16s: x2 up, + pool4 scores, x16 up."""
     return _create("fcn16s", **{"output_stride": 16, **overrides})
 
 
-@_register(num_params=0)
+@_register(num_params=3_810_924)
 def fcn8s(**overrides) -> keras.Model:
     """FCN-8s: x2 up, + pool4 scores, x2 up, + pool3 scores, x8 up (the paper's best)."""
     return _create("fcn8s", **{"output_stride": 8, **overrides})
 
 
-@_register(num_params=0)
+@_register(num_params=11_144)
 def fcn_tiny(**overrides) -> keras.Model:
-    """FCN-8s with 4 base filters, for tests."""
+    """FCN-8s with 4 to 8 filters, for tests."""
     return _create(
         "fcn_tiny",
-        **{"output_stride": 8, "base_filters": 4, "fc_filters": 16, **overrides},
+        **{"output_stride": 8, "base_filters": 4, "max_filters": 8, "fc_filters": 16, **overrides},
     )

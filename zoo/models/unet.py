@@ -111,13 +111,13 @@ def _register(num_params: int, depth: int):
 # === Variants ===
 
 
-@_register(num_params=0, depth=4)
+@_register(num_params=7_769_028, depth=4)
 def unet(**overrides) -> keras.Model:
     """U-Net, depth 4, 32 to 512 filters (the paper: 64 to 1024)."""
     return _create("unet", **overrides)
 
 
-@_register(num_params=0, depth=2)
+@_register(num_params=7_724, depth=2)
 def unet_tiny(**overrides) -> keras.Model:
     """U-Net, depth 2, 4 to 16 filters, for tests."""
     return _create("unet_tiny", **{"depth": 2, "base_filters": 4, **overrides})

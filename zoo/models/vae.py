@@ -173,7 +173,7 @@ def _register(
     image_size=32,
     channels=1,
     latent_dim=16,
-    num_params=0,
+    num_params=429_409,
     dataset="digits",
     epochs=50,
     kl_warmup_epochs=10,
@@ -182,7 +182,13 @@ def vae_digits(**overrides) -> keras.Model:
     """32x32 gray digits, a 16-dimensional latent, conv (32, 64, 128) encoder/decoder."""
     return _create(
         "vae_digits",
-        **{"image_size": 32, "channels": 1, "filters": (32, 64, 128), "latent_dim": 16, **overrides},
+        **{
+            "image_size": 32,
+            "channels": 1,
+            "filters": (32, 64, 128),
+            "latent_dim": 16,
+            **overrides,
+        },
     )
 
 
@@ -190,7 +196,7 @@ def vae_digits(**overrides) -> keras.Model:
     image_size=16,
     channels=1,
     latent_dim=2,
-    num_params=0,
+    num_params=2_069,
     dataset="digits",
     epochs=1,
     kl_warmup_epochs=0,

@@ -1,0 +1,161 @@
+"""The autoencoder families beyond the shared harness: cae, dae, vae and deblur."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from tests.harness import contains_layer
+from zoo.models import cae as cae_module
+from zoo.models import dae as dae_module
+from zoo.models.vae import Sampling, decoder_of, encoder_of
+
+AUTOENCODER_TINY = ("cae_tiny", "dae_tiny", "vae_tiny", "deblur_tiny")
+
+
+def _uniform(shape, low=0.0, high=1.0, seed=0):
+    return np.random.default_rng(seed).uniform(low, high, size=shape).astype("float32")
+
+
+# === VAE ===
+
+
+@pytest.mark.parametrize("name", ["vae_tiny", "vae_digits"])
+def test_vae_decoder_runs_alone(name, tmp_path):
+    info = zoo.info(name)
+    model = zoo.get(name)
+    latent_dim = info.recipe.options["latent_dim"]
+    decoder = decoder_of(model)
+    assert decoder is model.get_layer("decoder")
+    assert decoder.input_shape == (None, latent_dim)
+    assert decoder.output_shape == (None, *info.output.shape)
+
+    z = np.random.default_rng(0).normal(size=(3, latent_dim)).astype("float32")
+    images = np.asarray(decoder(z))
+    assert images.shape == (3, *info.output.shape)
+    assert images.min() >= 0.0 and images.max() <= 1.0
+
+    # the extracted decoder saves and reloads on its own (what an export needs)
+    path = tmp_path / "decoder.keras"
+    decoder.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path)(z), images, atol=1e-6)
+
+
+def test_vae_inference_decodes_the_posterior_mean():
+    model = zoo.get("vae_tiny")
+    x = _uniform((2, *zoo.info("vae_tiny").inputs[0].shape))
+    z_mean, _ = encoder_of(model)(x)
+    expected = decoder_of(model)(z_mean)
+    np.testing.assert_allclose(model(x, training=False), expected, atol=1e-6)
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+    assert not np.allclose(model(x, training=True), model(x, training=True))
+
+
+def test_sampling_is_deterministic_at_inference():
+    layer = Sampling(seed=0)
+    z_mean = _uniform((4, 8), -2.0, 2.0)
+    z_log_var = np.zeros_like(z_mean)
+    for training in (False, None):
+        np.testing.assert_array_equal(layer([z_mean, z_log_var], training=training), z_mean)
+
+
+def test_sampling_is_stochastic_in_training():
+    layer = Sampling(seed=0)
+    z_mean = _uniform((4, 8), -2.0, 2.0)
+    first = np.asarray(layer([z_mean, np.zeros_like(z_mean)], training=True))
+    second = np.asarray(layer([z_mean, np.zeros_like(z_mean)], training=True))
+    assert not np.allclose(first, second)
+    assert not np.allclose(first, z_mean)
+
+    # unit variance: many samples average to z_mean, with unit spread
+    many = np.repeat(z_mean[:1], 4000, axis=0)
+    draws = np.asarray(layer([many, np.zeros_like(many)], training=True))
+    np.testing.assert_allclose(draws.mean(axis=0, dtype="float64"), z_mean[0], atol=0.1)
+    np.testing.assert_allclose(draws.std(axis=0), 1.0, atol=0.1)
+
+    # a very negative log-variance collapses the samples onto z_mean
+    tight = np.asarray(layer([many, np.full_like(many, -20.0)], training=True))
+    assert not np.array_equal(tight, many)
+    np.testing.assert_allclose(tight.mean(axis=0, dtype="float64"), z_mean[0], atol=1e-5)
+    np.testing.assert_allclose(tight, many, atol=1e-3)
+
+
+def test_sampling_serializes():
+    layer = Sampling(seed=3, name="sampling")
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(clone, Sampling)
+    assert clone.seed == 3 and clone.name == "sampling"
+
+
+# === DAE reuses the CAE ===
+
+# the cae configurations that dae variants are built from
+EQUIVALENT_CAE = {
+    "dae_tiny": dict(image_size=None, channels=3, filters=(4, 8)),
+    "dae_photos": dict(image_size=None, channels=3, filters=(32, 64, 128)),
+}
+
+
+def _architecture(model: keras.Model) -> list[tuple[str, int]]:
+    return [(type(layer).__name__, layer.count_params()) for layer in model.layers]
+
+
+@pytest.mark.parametrize("name", sorted(EQUIVALENT_CAE))
+def test_dae_is_the_cae_builder(name, monkeypatch):
+    calls = []
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return cae_module.cae(**kwargs)
+
+    monkeypatch.setattr(dae_module, "cae", spy)
+    dae = zoo.get(name)
+    assert len(calls) == 1, "dae must build through zoo.models.cae.cae"
+
+    reference = cae_module.cae(**EQUIVALENT_CAE[name])
+    assert _architecture(dae) == _architecture(reference)
+    assert dae.count_params() == reference.count_params() == zoo.info(name).num_params
+
+
+def test_dae_is_fully_convolutional():
+    model = zoo.get("dae_tiny")
+    for size in [(16, 16), (24, 40)]:
+        x = _uniform((1, *size, 3))
+        assert model(x).shape == x.shape
+
+
+def test_cae_dense_code_needs_a_fixed_size():
+    with pytest.raises(ValueError, match="image_size"):
+        cae_module.cae(image_size=None, code_dim=8)
+    with pytest.raises(ValueError, match="divisible"):
+        cae_module.cae(image_size=20, filters=(4, 8, 16))
+
+
+# === Deblur ===
+
+
+def test_deblur_with_zero_residual_is_the_clipped_input():
+    model = zoo.get("deblur_tiny")
+    residual = model.get_layer("residual")
+    residual.set_weights([np.zeros_like(w) for w in residual.get_weights()])
+    x = _uniform((2, 24, 40, 3), -0.5, 1.5)
+    np.testing.assert_array_equal(model(x), np.clip(x, 0.0, 1.0))
+
+
+def test_deblur_is_fully_convolutional():
+    model = zoo.get("deblur_tiny")
+    for size in [(16, 16), (24, 40)]:
+        x = _uniform((1, *size, 3))
+        assert model(x).shape == x.shape
+
+
+# === Up-block modes ===
+
+
+@pytest.mark.parametrize("name", AUTOENCODER_TINY)
+@pytest.mark.parametrize("mode", zoo.UPSAMPLE_MODES)
+def test_upsample_modes_keep_the_shape(name, mode):
+    model = zoo.get(name, upsample=mode)
+    shape = (1, *(d or 16 for d in zoo.info(name).inputs[0].shape))
+    assert model(_uniform(shape)).shape == shape
+    assert contains_layer(model, keras.layers.Conv2DTranspose) == (mode == "transpose")

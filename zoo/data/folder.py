@@ -1,0 +1,268 @@
+"""Images from a folder on disk, decoded with Pillow.
+
+Every file under the folder (recursively) whose name ends in an image extension
+(:data:`IMAGE_EXTENSIONS`) is a candidate; other files and hidden ones (".name") are ignored.
+A candidate Pillow cannot decode is skipped and counted (``ImageSet.skipped``, one warning
+per load). A folder without a single readable image is an error.
+
+Layouts, checked in this order:
+
+1. ``root/train/`` and ``root/test/`` (or ``val/`` / ``validation/`` for test): the split
+   folder is loaded (``split="all"`` joins both). Without them, a file goes to test when the
+   CRC-32 of its relative path is divisible by 10 (a stable ~10 %), except in folders with
+   fewer than 10 candidates, where train and test are both the whole folder.
+2. ``root/images/`` and ``root/masks/``: segmentation. The mask of ``images/a/b.jpg`` is
+   ``masks/a/b.<any image extension>``, a single-channel image of class indices (a palette
+   PNG's indices, or gray values 0, 1, 2, ...); ``num_classes`` is the largest index + 1.
+   Images without a readable mask of the same size are skipped and counted.
+3. No image directly in root and at least two subfolders with images: each subfolder is a
+   class (sorted names -> labels 0, 1, ...), like keras' ``image_dataset_from_directory``.
+4. Otherwise every image under root, without labels.
+
+Pixels: 16-bit images are scaled by 65535, alpha is composited over white, palette and CMYK
+images become RGB. ``channels=None`` keeps gray when every image is gray, else RGB.
+``image_size`` resizes each image to cover the size (aspect kept, bilinear, antialiased when
+reducing) and center-crops it; without it all images must already share one size.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from zoo.data import _image
+from zoo.data.imageset import ImageSet, check_split, concat
+from zoo.errors import ZooError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+TEST_FOLDERS = ("test", "val", "validation")
+_MIN_FOR_HASH_SPLIT = 10
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _candidates(root: Path) -> list[Path]:
+    """Image files under root, sorted, none inside a hidden folder."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if is_image_file(p)
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode one image file to float32 (H, W, 1) or (H, W, 3) in [0, 1]; raises on bad files."""
+    with Image.open(path) as image:
+        image.load()
+        mode = image.mode
+        if mode in ("P", "PA"):
+            image = image.convert("RGBA")
+        elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            image = image.convert("RGB")
+        elif mode == "1":
+            image = image.convert("L")
+        array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    scaled = _image.as_float(array)
+    if scaled.shape[-1] in (2, 4):
+        scaled = _image.to_channels(scaled, None)
+    return scaled
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Decode a class-index mask to int32 (H, W); a colour mask is an error."""
+    with Image.open(path) as image:
+        image.load()
+        array = np.asarray(image)
+    if array.ndim == 3:
+        channels = array[..., :3]
+        if channels.shape[-1] > 1 and not (channels == channels[..., :1]).all():
+            raise ZooError(f"mask {path} is a colour image; masks must hold class indices (gray)")
+        array = channels[..., 0]
+    return array.astype(np.int32)
+
+
+def _split_files(files: list[Path], root: Path, split: str) -> list[Path]:
+    if split == "all" or len(files) < _MIN_FOR_HASH_SPLIT:
+        return files
+    in_test = [zlib.crc32(p.relative_to(root).as_posix().encode()) % 10 == 0 for p in files]
+    return [p for p, t in zip(files, in_test, strict=True) if t == (split == "test")]
+
+
+def _order(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """Decoding order: all in order, or a seeded shuffle when only ``limit`` are needed."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.random.default_rng(seed).permutation(n)
+
+
+def _class_folders(root: Path) -> list[Path] | None:
+    if any(is_image_file(p) and p.is_file() for p in root.iterdir()):
+        return None
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    with_images = [d for d in subdirs if _candidates(d)]
+    return with_images if len(with_images) >= 2 else None
+
+
+def _find_mask(masks_root: Path, relative: Path) -> Path | None:
+    stem = masks_root / relative.with_suffix("")
+    for ext in IMAGE_EXTENSIONS:
+        for candidate in (stem.with_suffix(ext), stem.with_suffix(ext.upper())):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_folder(
+    path: str | Path,
+    *,
+    split: str = "train",
+    image_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> ImageSet:
+    """Every readable image under ``path`` as an ImageSet (see the module docstring)."""
+    check_split(split)
+    _image.check_channels(channels)
+    _image.check_limit(limit)
+    size = _image.parse_size(image_size)
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ZooError(f"{path} is not a folder")
+
+    split_dirs = {"train": root / "train"}
+    split_dirs["test"] = next(
+        (root / t for t in TEST_FOLDERS if (root / t).is_dir()), root / "test"
+    )
+    if split_dirs["train"].is_dir() and split_dirs["test"].is_dir():
+        # class subfolders: one class list for both splits, so labels mean the same in each
+        found = [_class_folders(split_dirs[s]) for s in ("train", "test")]
+        names = sorted({d.name for dirs in found if dirs for d in dirs}) or None
+        if split == "all":
+            parts = [
+                _load_layout(split_dirs[s], "all", size, channels, None, seed, str(path), s, names)
+                for s in ("train", "test")
+            ]
+            joined = concat(*parts)
+            return joined.subset(_image.choose(len(joined), limit, seed))
+        return _load_layout(
+            split_dirs[split], "all", size, channels, limit, seed, str(path), split, names
+        )
+    return _load_layout(root, split, size, channels, limit, seed, str(path))
+
+
+def _load_layout(
+    root: Path,
+    split: str,
+    size: tuple[int, int] | None,
+    channels: int | None,
+    limit: int | None,
+    seed: int,
+    name: str,
+    split_name: str | None = None,
+    class_names: list[str] | None = None,
+) -> ImageSet:
+    images_dir, masks_dir = root / "images", root / "masks"
+    labels: list[int] | None = None
+    masks_root: Path | None = None
+    if images_dir.is_dir() and masks_dir.is_dir():
+        files = _candidates(images_dir)
+        base, masks_root = images_dir, masks_dir
+        class_names = None
+    elif class_names or (class_dirs := _class_folders(root)) is not None:
+        class_names = class_names or [d.name for d in class_dirs]
+        files, labels = [], []
+        for label, class_name in enumerate(class_names):
+            found = _candidates(root / class_name) if (root / class_name).is_dir() else []
+            files += found
+            labels += [label] * len(found)
+        base = root
+    else:
+        files, base = _candidates(root), root
+
+    if not files:
+        raise ZooError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {root}")
+    label_of = dict(zip(files, labels, strict=True)) if labels is not None else {}
+    files = _split_files(files, base, split)
+    if not files:
+        raise ZooError(f"no image files of split {split} in {name}; pass split='all'")
+
+    decoded: list[np.ndarray] = []
+    decoded_masks: list[np.ndarray] = []
+    kept: list[Path] = []
+    skipped = 0
+    for i in _order(len(files), limit, seed):
+        if limit is not None and len(kept) >= limit:
+            break
+        file = files[i]
+        try:
+            image = read_image(file)
+        except Exception:  # Pillow raises many types for a bad file; all mean "unreadable"
+            skipped += 1
+            continue
+        if masks_root is not None:
+            mask_file = _find_mask(masks_root, file.relative_to(base))
+            try:
+                mask = read_mask(mask_file) if mask_file else None
+            except ZooError:
+                raise
+            except Exception:
+                mask = None
+            if mask is None or mask.shape != image.shape[:2]:
+                skipped += 1
+                continue
+            decoded_masks.append(mask)
+        decoded.append(image)
+        kept.append(file)
+
+    if skipped:
+        warnings.warn(f"skipped {skipped} unreadable image file(s) in {name}", stacklevel=3)
+    if not decoded:
+        what = "image with a mask" if masks_root is not None else "image"
+        raise ZooError(f"no readable {what} in {name} ({skipped} unreadable)")
+
+    order = np.argsort([str(p) for p in kept], kind="stable")
+    decoded = [decoded[i] for i in order]
+    decoded_masks = [decoded_masks[i] for i in order] if decoded_masks else []
+    kept = [kept[i] for i in order]
+
+    target_channels = channels or (3 if any(im.shape[-1] == 3 for im in decoded) else 1)
+    decoded = [_image.to_channels(im, target_channels) for im in decoded]
+    if size is None:
+        shapes = sorted({im.shape[:2] for im in decoded})
+        if len(shapes) > 1:
+            listed = ", ".join(f"{h}x{w}" for h, w in shapes[:3])
+            more = ", ..." if len(shapes) > 3 else ""
+            raise ZooError(
+                f"images in {name} have different sizes ({listed}{more}); pass image_size"
+            )
+    else:
+        decoded = [np.clip(_image.fit_image(im, size), 0.0, 1.0) for im in decoded]
+        decoded_masks = [_image.fit_mask(m, size) for m in decoded_masks]
+
+    masks = np.stack(decoded_masks) if decoded_masks else None
+    num_classes = None
+    if labels is not None:
+        num_classes = len(class_names)
+    elif masks is not None:
+        num_classes = int(masks.max()) + 1
+    return ImageSet(
+        images=np.stack(decoded),
+        labels=None if labels is None else np.array([label_of[p] for p in kept]),
+        masks=masks,
+        num_classes=num_classes,
+        name=name,
+        class_names=None if class_names is None else tuple(class_names),
+        split=split_name or split,
+        skipped=skipped,
+    )

@@ -1,0 +1,305 @@
+"""Training pairs for each task, numpy in and numpy out, deterministic given a seed.
+
+All images are float32 in [0, 1], batches (N, H, W, C) unless said otherwise.
+
+- super-resolution: ``super_resolution_pairs`` (MATLAB-like antialiased bicubic downscaling,
+  done with Pillow's BICUBIC, a = -0.5, support widened by the scale, in float, which matches
+  ``tf.image.resize(method="bicubic", antialias=True)`` to float precision; then rounded to
+  8 bits like the standard benchmark protocol), BT.601 ``rgb_to_y`` / ``rgb_to_ycbcr`` /
+  ``ycbcr_to_rgb`` (MATLAB's rgb2ycbcr: Y in [16/255, 235/255]).
+- denoising: ``noisy_pairs`` (additive Gaussian noise, sigma in 0..255 units, clipped).
+- deblurring: ``blur_kernel`` (gaussian, motion, box, disk; normalised to sum 1) and
+  ``blurred_pairs`` (true convolution per channel, symmetric "reflect" boundary, optional noise).
+- segmentation / translation: ``segmentation_pairs``, ``translation_pairs`` (colour-coded
+  label maps -> images, for pix2pix), ``label_palette``, ``colorize_masks``.
+- patches: ``random_crops``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from zoo.data import _image
+from zoo.data.imageset import ImageSet
+from zoo.errors import ZooError
+
+# MATLAB rgb2ycbcr (BT.601, studio swing), for R, G, B in [0, 1]; outputs in 0..255.
+_YCBCR = np.array(
+    [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
+    dtype=np.float64,
+)
+_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+# === Patches ===
+
+
+def random_crops(
+    images: Sequence[np.ndarray] | np.ndarray,
+    size: int | tuple[int, int],
+    per_image: int,
+    *,
+    seed: int | Sequence[int] = 0,
+) -> np.ndarray:
+    """``per_image`` random (h, w) crops of each (H, W, C) image -> (N * per_image, h, w, C).
+
+    An image smaller than the crop is first enlarged (bicubic, aspect kept) to cover it.
+    """
+    height, width = _image.parse_size(size)
+    rng = np.random.default_rng(seed)
+    crops = []
+    for image in images:
+        if image.shape[0] < height or image.shape[1] < width:
+            covered = _image.cover_size(image.shape[:2], (height, width))
+            image = np.clip(_image.resize_image(image, covered, "bicubic"), 0.0, 1.0)
+        tops = rng.integers(0, image.shape[0] - height + 1, per_image)
+        lefts = rng.integers(0, image.shape[1] - width + 1, per_image)
+        crops.extend(image[t : t + height, x : x + width] for t, x in zip(tops, lefts, strict=True))
+    if not crops:
+        raise ZooError("no crops: pass at least one image and per_image >= 1")
+    return np.stack(crops).astype(np.float32)
+
+
+# === Super-resolution ===
+
+
+def _downscale(hr: np.ndarray, scale: int, quantize: bool) -> np.ndarray:
+    size = (hr.shape[-3] // scale, hr.shape[-2] // scale)
+    if hr.ndim == 4:
+        lr = _image.resize(hr, size, "bicubic")
+    else:
+        lr = _image.resize_image(hr, size, "bicubic")
+    lr = np.clip(lr, 0.0, 1.0)
+    return np.round(lr * 255.0) / 255.0 if quantize else lr
+
+
+def super_resolution_pairs(
+    hr_images: np.ndarray | Sequence[np.ndarray],
+    scale: int,
+    *,
+    quantize: bool = True,
+) -> tuple[np.ndarray, np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]:
+    """(lr, hr): hr cropped (top-left) to a multiple of ``scale``, lr = bicubic downscale.
+
+    A batch (N, H, W, C) gives two arrays, lr (N, H // scale, W // scale, C); a list of
+    differently sized (H, W, C) images gives two lists. ``quantize`` rounds lr to 8-bit levels.
+    """
+    if not isinstance(scale, int | np.integer) or scale < 1:
+        raise ZooError(f"scale must be a positive integer, got {scale!r}")
+
+    def crop(image: np.ndarray, axis: int) -> np.ndarray:
+        h, w = image.shape[axis], image.shape[axis + 1]
+        if h < scale or w < scale:
+            raise ZooError(f"image {h}x{w} is smaller than the scale {scale}")
+        index = [slice(None)] * image.ndim
+        index[axis] = slice(0, h // scale * scale)
+        index[axis + 1] = slice(0, w // scale * scale)
+        return image[tuple(index)].astype(np.float32, copy=False)
+
+    if isinstance(hr_images, np.ndarray) and hr_images.ndim == 4:
+        hr = crop(hr_images, 1)
+        return _downscale(hr, scale, quantize).astype(np.float32), hr
+    hrs = [crop(_image.with_channel_axis(np.asarray(im), 3), 0) for im in hr_images]
+    return [_downscale(h, scale, quantize).astype(np.float32) for h in hrs], hrs
+
+
+def rgb_to_ycbcr(images: np.ndarray) -> np.ndarray:
+    """BT.601 studio-swing YCbCr (MATLAB rgb2ycbcr) of RGB (..., 3) in [0, 1], scaled / 255."""
+    ycbcr = np.asarray(images, dtype=np.float64) @ _YCBCR.T + _YCBCR_OFFSET
+    return (ycbcr / 255.0).astype(np.float32)
+
+
+def ycbcr_to_rgb(images: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr`, clipped to [0, 1]."""
+    ycbcr = np.asarray(images, dtype=np.float64) * 255.0 - _YCBCR_OFFSET
+    return np.clip(ycbcr @ np.linalg.inv(_YCBCR).T, 0.0, 1.0).astype(np.float32)
+
+
+def rgb_to_y(images: np.ndarray) -> np.ndarray:
+    """BT.601 luma Y (..., 1) in [16/255, 235/255] of RGB (..., 3) or gray (..., 1) in [0, 1]."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.shape[-1] == 1:
+        y = 16.0 + 219.0 * images  # R = G = B: the three weights add up to 219
+    elif images.shape[-1] == 3:
+        y = (images @ _YCBCR[0] + 16.0)[..., None]
+    else:
+        raise ZooError(f"rgb_to_y takes 1 or 3 channels, got {images.shape[-1]}")
+    return (y / 255.0).astype(np.float32)
+
+
+# === Denoising ===
+
+
+def noisy_pairs(
+    images: np.ndarray,
+    sigma: float,
+    *,
+    seed: int = 0,
+    clip: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy, clean): additive white Gaussian noise of std ``sigma`` / 255, clipped to [0, 1]."""
+    if sigma < 0:
+        raise ZooError(f"noise sigma must be >= 0, got {sigma}")
+    clean = np.asarray(images, dtype=np.float32)
+    noise = np.random.default_rng(seed).normal(0.0, sigma / 255.0, clean.shape)
+    noisy = (clean + noise).astype(np.float32)
+    return (np.clip(noisy, 0.0, 1.0) if clip else noisy), clean
+
+
+# === Deblurring ===
+
+
+def _odd(n: int) -> int:
+    return n if n % 2 else n + 1
+
+
+def blur_kernel(
+    kind: str = "gaussian",
+    *,
+    size: int | None = None,
+    sigma: float = 1.6,
+    length: float = 9.0,
+    angle: float = 0.0,
+    radius: float = 3.0,
+) -> np.ndarray:
+    """A float32 (k, k) point-spread function that sums to 1.
+
+    - ``gaussian``: std ``sigma``; ``size`` defaults to 2 * ceil(3 sigma) + 1.
+    - ``motion``: a straight line ``length`` pixels long at ``angle`` degrees (counter-clockwise
+      from the x axis, y up) through the centre; each pixel weighs the length of line in it.
+    - ``box``: a ``size`` x ``size`` average. ``disk``: a defocus disk of ``radius`` pixels.
+    """
+    if kind == "gaussian":
+        if sigma <= 0:
+            raise ZooError(f"gaussian blur needs sigma > 0, got {sigma}")
+        k = size or 2 * int(np.ceil(3 * sigma)) + 1
+        r = np.arange(k) - (k - 1) / 2
+        g = np.exp(-(r**2) / (2 * sigma**2))
+        kernel = np.outer(g, g)
+    elif kind == "motion":
+        if length < 1:
+            raise ZooError(f"motion blur needs length >= 1, got {length}")
+        k = size or max(3, _odd(int(np.ceil(length))))
+        kernel = np.zeros((k, k))
+        centre = (k - 1) / 2
+        # supersample the segment (64 points a pixel), each point counted in its nearest pixel
+        n = 64 * int(np.ceil(length))
+        t = (np.arange(n) + 0.5) / n * length - length / 2
+        theta = np.deg2rad(angle)
+        xs = np.floor(np.round(centre + t * np.cos(theta), 6) + 0.5).astype(int)
+        ys = np.floor(np.round(centre - t * np.sin(theta), 6) + 0.5).astype(int)
+        inside = (ys >= 0) & (ys < k) & (xs >= 0) & (xs < k)
+        np.add.at(kernel, (ys[inside], xs[inside]), 1.0)
+    elif kind == "box":
+        k = size or 5
+        kernel = np.ones((k, k))
+    elif kind == "disk":
+        if radius <= 0:
+            raise ZooError(f"disk blur needs radius > 0, got {radius}")
+        k = size or 2 * max(0, int(np.ceil(radius - 0.5))) + 1
+        r = np.arange(k) - (k - 1) / 2
+        # 4x4 supersampling of each pixel gives smooth edge weights
+        sub = (np.arange(4) + 0.5) / 4 - 0.5
+        yy = (r[:, None, None, None] + sub[None, None, :, None]) ** 2
+        xx = (r[None, :, None, None] + sub[None, None, None, :]) ** 2
+        kernel = ((yy + xx) <= radius**2).mean(axis=(2, 3))
+    else:
+        raise ZooError(f"unknown blur kernel {kind!r}; expected gaussian, motion, box or disk")
+    total = kernel.sum()
+    if total <= 0:
+        raise ZooError(f"{kind} blur kernel of size {k} is empty")
+    return (kernel / total).astype(np.float32)
+
+
+def convolve(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """True 2-D convolution of each channel of (N, H, W, C) with a (k, k) kernel, same size.
+
+    The boundary is mirrored ("reflect" in scipy.ndimage, "symmetric" in numpy and MATLAB).
+    """
+    from scipy.signal import fftconvolve
+
+    kernel = np.asarray(kernel, dtype=np.float64)
+    kh, kw = kernel.shape
+    pad = ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0))
+    padded = np.pad(np.asarray(images, dtype=np.float64), pad, mode="symmetric")
+    out = fftconvolve(padded, kernel[None, :, :, None], mode="valid", axes=(1, 2))
+    return out.astype(np.float32)
+
+
+def blurred_pairs(
+    images: np.ndarray,
+    kernels: np.ndarray | Sequence[np.ndarray],
+    *,
+    noise_sigma: float = 0.0,
+    seed: int = 0,
+    return_kernels: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(blurred, sharp) or, with ``return_kernels``, (blurred, sharp, kernel index per image).
+
+    ``kernels`` is one (k, k) kernel or a list of them; with several, each image gets one
+    chosen at random (seeded). ``noise_sigma`` (0..255 units) adds Gaussian noise after the
+    blur; the result is clipped to [0, 1].
+    """
+    sharp = np.asarray(images, dtype=np.float32)
+    if isinstance(kernels, np.ndarray) and kernels.ndim == 2:
+        kernels = [kernels]
+    kernels = [np.asarray(k, dtype=np.float32) for k in kernels]
+    if not kernels:
+        raise ZooError("blurred_pairs needs at least one kernel")
+    rng = np.random.default_rng(seed)
+    choice = (
+        rng.integers(0, len(kernels), len(sharp))
+        if len(kernels) > 1
+        else np.zeros(len(sharp), dtype=int)
+    )
+    blurred = np.empty_like(sharp)
+    for index in np.unique(choice):
+        members = choice == index
+        blurred[members] = convolve(sharp[members], kernels[index])
+    if noise_sigma > 0:
+        blurred = blurred + rng.normal(0.0, noise_sigma / 255.0, blurred.shape).astype(np.float32)
+    blurred = np.clip(blurred, 0.0, 1.0)
+    if return_kernels:
+        return blurred, sharp, choice
+    return blurred, sharp
+
+
+# === Segmentation and translation ===
+
+
+def segmentation_pairs(imageset: ImageSet) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, H, W, C) in [0, 1], masks int32 (N, H, W)) of a set that has masks."""
+    if imageset.masks is None:
+        raise ZooError(
+            f"dataset {imageset.name} has no masks; segmentation needs an image folder with "
+            "masks or 'shapes'"
+        )
+    return imageset.images, imageset.masks
+
+
+def label_palette(num_classes: int) -> np.ndarray:
+    """A fixed (num_classes, 3) float32 palette in [0, 1] (PASCAL VOC's bit-interleaved one)."""
+    palette = np.zeros((num_classes, 3), dtype=np.int64)
+    for cls in range(num_classes):
+        c, shift = cls, 7
+        while c:
+            for channel in range(3):
+                palette[cls, channel] |= ((c >> channel) & 1) << shift
+            c >>= 3
+            shift -= 1
+    return (palette / 255.0).astype(np.float32)
+
+
+def colorize_masks(masks: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    """Class-index masks (..., H, W) -> colour-coded label maps (..., H, W, 3) in [0, 1]."""
+    masks = np.asarray(masks)
+    n = num_classes or int(masks.max(initial=0)) + 1
+    return label_palette(n)[masks]
+
+
+def translation_pairs(imageset: ImageSet) -> tuple[np.ndarray, np.ndarray]:
+    """pix2pix pairs (label maps, images): the colour-coded masks -> the photos, RGB in [0, 1]."""
+    images, masks = segmentation_pairs(imageset)
+    return colorize_masks(masks, imageset.num_classes), images

@@ -1,0 +1,114 @@
+"""``tfds:<name>``: a TensorFlow Datasets set, when the tensorflow-datasets package is installed.
+
+Each example's ``image`` becomes a float32 image in [0, 1]; ``label`` (if any) the label, with
+class names from the dataset info; ``segmentation_mask`` (if any) the mask. ``limit`` becomes a
+TFDS slice (``train[:1000]``). TFDS downloads on first use: offline, a set that is not already
+in its data folder fails with a one-line :class:`ZooError`.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+
+from zoo.data import _image
+from zoo.data.imageset import ImageSet, check_split
+from zoo.errors import ZooError
+
+DOWNLOAD_TIMEOUT_S = 15.0
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def load_tfds(
+    name: str,
+    *,
+    split: str = "train",
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    tfds_split: str | None = None,
+    data_dir: str | None = None,
+) -> ImageSet:
+    """tensorflow_datasets.load(name) as an ImageSet; ``tfds_split`` overrides the split name."""
+    check_split(split)
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ZooError(
+            f"install tensorflow-datasets to use tfds:{name} (pip install tensorflow-datasets)"
+        ) from None
+
+    if tfds_split is None:
+        parts = ["train", "test"] if split == "all" else [split]
+        tfds_split = "+".join(f"{p}[:{limit}]" if limit else p for p in parts)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        dataset, info = tfds.load(
+            name, split=tfds_split, with_info=True, shuffle_files=False, data_dir=data_dir
+        )
+        examples = list(tfds.as_numpy(dataset))
+    except Exception as error:
+        raise ZooError(f"tfds:{name} could not be loaded: {_one_line(error)}") from error
+    finally:
+        socket.setdefaulttimeout(previous)
+    if not examples:
+        raise ZooError(f"tfds:{name} split {tfds_split} is empty")
+    if "image" not in examples[0]:
+        raise ZooError(f"tfds:{name} has no 'image' feature (features: {', '.join(examples[0])})")
+
+    images = [_image.with_channel_axis(_image.as_float(ex["image"]), 3) for ex in examples]
+    target = channels or (3 if any(im.shape[-1] >= 3 for im in images) else 1)
+    images = [_image.to_channels(im, target) for im in images]
+    has_masks = "segmentation_mask" in examples[0]
+    masks = (
+        [
+            np.asarray(ex["segmentation_mask"]).reshape(im.shape[:2])
+            for ex, im in zip(examples, images, strict=True)
+        ]
+        if has_masks
+        else None
+    )
+    if image_size is None:
+        if len({im.shape for im in images}) > 1:
+            raise ZooError(f"tfds:{name} images have different sizes; pass image_size")
+    else:
+        images = [np.clip(_image.fit_image(im, image_size), 0.0, 1.0) for im in images]
+        if masks is not None:
+            masks = [_image.fit_mask(m, image_size) for m in masks]
+
+    labels = class_names = num_classes = None
+    if "label" in examples[0]:
+        labels = np.array([int(ex["label"]) for ex in examples])
+        feature = _feature(info, "label")
+        names = getattr(feature, "names", None)
+        class_names = tuple(names) if names else None
+        num_classes = getattr(feature, "num_classes", None) or int(labels.max()) + 1
+    mask_array = None if masks is None else np.stack(masks)
+    if num_classes is None and mask_array is not None:
+        num_classes = int(mask_array.max()) + 1
+    result = ImageSet(
+        images=np.stack(images),
+        labels=labels,
+        masks=mask_array,
+        num_classes=num_classes,
+        name=f"tfds:{name}",
+        class_names=class_names,
+        split=split,
+    )
+    if limit is not None and len(result) > limit:
+        result = result.subset(_image.choose(len(result), limit, seed))
+    return result
+
+
+def _feature(info, key: str):
+    try:
+        return info.features[key]
+    except (AttributeError, KeyError, TypeError):
+        return None
