@@ -54,3 +54,16 @@ def test_user_errors_are_one_line_with_nonzero_exit():
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert "closest: fsrcnn_x3" in invoke("info", "fsrcnn_x33").output
+
+
+def test_data_lists_and_loads_datasets(tmp_path):
+    listing = invoke("data")
+    assert listing.exit_code == 0, listing.output
+    for name in ("digits", "shapes", "photos", "mnist"):
+        assert name in listing.output
+    digits = invoke("data", "digits", "--split", "test", "--image-size", "16")
+    assert digits.exit_code == 0, digits.output
+    assert "digits/test: 359 images 16x16x1, 10 classes" in digits.output
+    empty = invoke("data", str(tmp_path))
+    assert empty.exit_code == 1
+    assert len(empty.output.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ import pytest
 
 import zoo
 from zoo import registry
+from zoo.data.embedded import EMBEDDED
 
 
 def test_list_models_is_sorted_and_filters_with_wildcards():
@@ -42,7 +43,8 @@ def test_info_is_complete(name):
     info = zoo.info(name)
     assert info.name == name
     assert info.task in zoo.TASKS
-    assert info.paper and info.description and info.dataset
+    assert info.paper and info.description
+    assert info.dataset in EMBEDDED, "default training data must work offline"
     assert info.num_params > 0
     assert info.recipe.epochs > 0 and info.recipe.batch_size > 0 and info.recipe.learning_rate > 0
     assert info.input_range == info.inputs[0].value_range

@@ -31,7 +31,7 @@ class _ZooGroup(click.Group):
 def main() -> None:
     """deconv-zoo: transposed-convolution generators, decoders and autoencoders.
 
-    List and inspect the registered models, and build them.
+    List and inspect the registered models, build them, and look at the data.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -137,6 +137,27 @@ def build_command(patterns: tuple[str, ...], exclude: tuple[str, ...]) -> None:
     headers = ("name", "params", "input", "output", "seconds")
     click.echo(format_table(headers, rows))
     click.echo(f"built {len(names)} models in {time.perf_counter() - started:.1f} s")
+
+
+@main.command("data")
+@click.argument("source", required=False)
+@click.option("--split", default="train", show_default=True, help="train, test or all.")
+@click.option("--image-size", type=click.IntRange(min=1), help="Resize or crop to this size.")
+@click.option("--channels", type=click.Choice(["1", "3"]), help="Convert to gray or RGB.")
+def data_command(
+    source: str | None, split: str, image_size: int | None, channels: str | None
+) -> None:
+    """List the datasets, or load SOURCE (a name or an image folder) and summarise it."""
+    from zoo import data
+
+    if source is None:
+        rows = [(name, data.describe_dataset(name)) for name in data.list_datasets()]
+        click.echo(format_table(("dataset", "description"), rows))
+        click.echo("\nAlso: an image folder, or tfds:<name> with tensorflow-datasets installed.")
+        return
+    channel_count = int(channels) if channels else None
+    loaded = data.load(source, split=split, image_size=image_size, channels=channel_count)
+    click.echo(loaded.summary())
 
 
 # === Formatting ===
