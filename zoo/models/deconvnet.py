@@ -48,11 +48,10 @@ import keras
 
 from zoo.errors import ZooError
 from zoo.layers import MaxUnpool2D, NearestUpsampling2D, check_upsample, conv_bn_act, up_block
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.registry import register
+from zoo.tasks import SEGMENTATION_CLASSES, segmentation
 
 PAPER = "Noh, Hong, Han 2015, Learning Deconvolution Network for Semantic Segmentation"
-EXPORT_SIZE = (128, 128)
-NUM_CLASSES = 4  # the embedded "shapes" data: background, circle, square, triangle
 UNPOOL_MODES = ("switches", "nearest")
 
 
@@ -81,7 +80,7 @@ def build_deconvnet(
     max_filters: int = 256,
     fc_filters: int = 512,
     fc_kernel: int = 3,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int = SEGMENTATION_CLASSES,
     unpool: str = "switches",
     upsample: str = "transpose",
     name: str = "deconvnet",
@@ -138,25 +137,7 @@ def _create(name: str, **kwargs) -> keras.Model:
 
 def _register(num_params: int, stages: int):
     return register(
-        family="deconvnet",
-        task="segment",
-        inputs=[
-            TensorSpec("image", (None, None, 3), description=f"RGB; H, W divisible by {2**stages}"),
-        ],
-        output=TensorSpec(
-            "probs", (None, None, NUM_CLASSES), description="per-pixel class probabilities"
-        ),
-        num_params=num_params,
-        paper=PAPER,
-        dataset="shapes",
-        recipe=Recipe(
-            epochs=40,
-            batch_size=16,
-            learning_rate=1e-3,
-            loss="sparse_categorical_crossentropy",
-            options={"num_classes": NUM_CLASSES, "image_size": 64},
-        ),
-        export_size=EXPORT_SIZE,
+        family="deconvnet", num_params=num_params, paper=PAPER, **segmentation(multiple=2**stages)
     )
 
 

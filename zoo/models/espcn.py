@@ -21,10 +21,10 @@ from __future__ import annotations
 import keras
 
 from zoo.layers import DepthToSpace
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.registry import register
+from zoo.tasks import super_resolution
 
 PAPER = "Shi et al. 2016, Real-Time Single Image and Video Super-Resolution (arXiv:1609.05158)"
-EXPORT_SIZE = (128, 128)  # low-resolution input size of exported files
 
 
 # === Functional Model ===
@@ -54,25 +54,9 @@ def _create(name: str, **kwargs) -> keras.Model:
 
 
 def _register(scale: int, num_params: int):
-    return register(
-        family="espcn",
-        task="super_resolve",
-        inputs=[TensorSpec("lr", (None, None, 1), description="low-resolution Y channel")],
-        output=TensorSpec("hr", (None, None, 1), bounded=False, description="Y channel x scale"),
-        num_params=num_params,
-        paper=PAPER,
-        dataset="photos",
-        recipe=Recipe(
-            epochs=60,
-            batch_size=64,
-            learning_rate=1e-3,
-            loss="mse",
-            # the paper trains on 17r x 17r high-resolution sub-images
-            options={"scale": scale, "patch_size": 17 * scale},
-        ),
-        baseline=True,
-        export_size=EXPORT_SIZE,
-    )
+    # the paper trains on 17r x 17r high-resolution sub-images
+    contract = super_resolution(scale=scale, patch_size=17 * scale)
+    return register(family="espcn", num_params=num_params, paper=PAPER, baseline=True, **contract)
 
 
 # === Variants ===

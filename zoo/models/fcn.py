@@ -37,11 +37,10 @@ import keras
 
 from zoo.errors import ZooError
 from zoo.layers import BilinearUpsampling, check_upsample, conv_bn_act, up_block
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.registry import register
+from zoo.tasks import SEGMENTATION_CLASSES, segmentation
 
 PAPER = "Long, Shelhamer, Darrell 2015, Fully Convolutional Networks for Semantic Segmentation"
-EXPORT_SIZE = (128, 128)
-NUM_CLASSES = 4  # the embedded "shapes" data: background, circle, square, triangle
 STAGES = 5  # five 2x2 poolings: the coarsest scores have stride 32
 
 
@@ -80,7 +79,7 @@ def _score(x, num_classes: int, *, zero: bool, name: str):
 def fcn(
     *,
     output_stride: int = 8,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int = SEGMENTATION_CLASSES,
     base_filters: int = 32,
     max_filters: int = 256,
     fc_filters: int = 512,
@@ -138,25 +137,7 @@ def _create(name: str, **kwargs) -> keras.Model:
 
 def _register(num_params: int):
     return register(
-        family="fcn",
-        task="segment",
-        inputs=[
-            TensorSpec("image", (None, None, 3), description="RGB; H, W divisible by 32"),
-        ],
-        output=TensorSpec(
-            "probs", (None, None, NUM_CLASSES), description="per-pixel class probabilities"
-        ),
-        num_params=num_params,
-        paper=PAPER,
-        dataset="shapes",
-        recipe=Recipe(
-            epochs=40,
-            batch_size=16,
-            learning_rate=1e-3,
-            loss="sparse_categorical_crossentropy",
-            options={"num_classes": NUM_CLASSES, "image_size": 64},
-        ),
-        export_size=EXPORT_SIZE,
+        family="fcn", num_params=num_params, paper=PAPER, **segmentation(multiple=2**STAGES)
     )
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 import keras
 
 from zoo.layers import up_block
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.registry import register
+from zoo.tasks import super_resolution
 
 PAPER = "Dong, Loy, Tang 2016, Accelerating the Super-Resolution CNN (arXiv:1608.00367)"
-EXPORT_SIZE = (128, 128)  # low-resolution input size of exported files
 
 
 # === Functional Model ===
@@ -82,25 +82,9 @@ def _create(name: str, **kwargs) -> keras.Model:
     return fsrcnn(name=name, **kwargs)
 
 
-def _register(scale: int, num_params: int, **kwargs):
-    return register(
-        family="fsrcnn",
-        task="super_resolve",
-        inputs=[TensorSpec("lr", (None, None, 1), description="low-resolution Y channel")],
-        output=TensorSpec("hr", (None, None, 1), bounded=False, description="Y channel x scale"),
-        num_params=num_params,
-        paper=PAPER,
-        dataset="photos",
-        recipe=Recipe(
-            epochs=60,
-            batch_size=64,
-            learning_rate=1e-3,
-            loss="mse",
-            options={"scale": scale, "patch_size": 33 // scale * scale},
-        ),
-        export_size=EXPORT_SIZE,
-        **kwargs,
-    )
+def _register(scale: int, num_params: int):
+    contract = super_resolution(scale=scale, patch_size=33 // scale * scale)
+    return register(family="fsrcnn", num_params=num_params, paper=PAPER, **contract)
 
 
 # === Variants ===

@@ -26,11 +26,10 @@ from __future__ import annotations
 import keras
 
 from zoo.layers import check_upsample, conv_bn_act, up_block
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.registry import register
+from zoo.tasks import SEGMENTATION_CLASSES, segmentation
 
 PAPER = "Ronneberger, Fischer, Brox 2015, U-Net (arXiv:1505.04597)"
-EXPORT_SIZE = (128, 128)
-NUM_CLASSES = 4  # the embedded "shapes" data: background, circle, square, triangle
 
 
 # === Layers ===
@@ -49,7 +48,7 @@ def build_unet(
     *,
     depth: int = 4,
     base_filters: int = 32,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int = SEGMENTATION_CLASSES,
     batch_norm: bool = True,
     upsample: str = "transpose",
     name: str = "unet",
@@ -86,25 +85,7 @@ def _create(name: str, **kwargs) -> keras.Model:
 
 def _register(num_params: int, depth: int):
     return register(
-        family="unet",
-        task="segment",
-        inputs=[
-            TensorSpec("image", (None, None, 3), description=f"RGB; H, W divisible by {2**depth}"),
-        ],
-        output=TensorSpec(
-            "probs", (None, None, NUM_CLASSES), description="per-pixel class probabilities"
-        ),
-        num_params=num_params,
-        paper=PAPER,
-        dataset="shapes",
-        recipe=Recipe(
-            epochs=40,
-            batch_size=16,
-            learning_rate=1e-3,
-            loss="sparse_categorical_crossentropy",
-            options={"num_classes": NUM_CLASSES, "image_size": 64},
-        ),
-        export_size=EXPORT_SIZE,
+        family="unet", num_params=num_params, paper=PAPER, **segmentation(multiple=2**depth)
     )
 
 

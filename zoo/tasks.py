@@ -1,0 +1,65 @@
+"""Contracts shared by every family of a task: input and output specs, data, recipe.
+
+A family file spreads one of these into its registration, so that, say, every
+segmentation model takes the same input and emits the same output::
+
+    register(family="unet", num_params=..., paper=PAPER, **segmentation(multiple=16))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.data.embedded import SHAPE_CLASSES
+from zoo.registry import Recipe, TensorSpec
+
+SEGMENTATION_CLASSES = len(SHAPE_CLASSES)  # the embedded "shapes" data
+SEGMENTATION_EXPORT_SIZE = (128, 128)
+SUPER_RESOLUTION_EXPORT_SIZE = (128, 128)  # low-resolution input of exported files
+
+
+def segmentation(*, multiple: int) -> dict[str, Any]:
+    """RGB (H, W, 3) in [0, 1], H and W multiples of ``multiple`` -> softmax (H, W, classes)."""
+    return {
+        "task": "segment",
+        "inputs": [
+            TensorSpec("image", (None, None, 3), description=f"RGB; H, W divisible by {multiple}")
+        ],
+        "output": TensorSpec(
+            "probs",
+            (None, None, SEGMENTATION_CLASSES),
+            description="per-pixel class probabilities",
+        ),
+        "dataset": "shapes",
+        "recipe": Recipe(
+            epochs=40,
+            batch_size=16,
+            learning_rate=1e-3,
+            loss="sparse_categorical_crossentropy",
+            options={"num_classes": SEGMENTATION_CLASSES, "image_size": 64},
+        ),
+        "export_size": SEGMENTATION_EXPORT_SIZE,
+    }
+
+
+def super_resolution(*, scale: int, patch_size: int) -> dict[str, Any]:
+    """Y channel (H, W, 1) in [0, 1] -> (scale*H, scale*W, 1), linear (clip when saving).
+
+    ``patch_size`` is the high-resolution training patch (a multiple of ``scale``).
+    """
+    return {
+        "task": "super_resolve",
+        "inputs": [TensorSpec("lr", (None, None, 1), description="low-resolution Y channel")],
+        "output": TensorSpec(
+            "hr", (None, None, 1), bounded=False, description=f"Y channel x{scale}"
+        ),
+        "dataset": "photos",
+        "recipe": Recipe(
+            epochs=60,
+            batch_size=64,
+            learning_rate=1e-3,
+            loss="mse",
+            options={"scale": scale, "patch_size": patch_size},
+        ),
+        "export_size": SUPER_RESOLUTION_EXPORT_SIZE,
+    }
