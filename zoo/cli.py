@@ -139,6 +139,35 @@ def build_command(patterns: tuple[str, ...], exclude: tuple[str, ...]) -> None:
     click.echo(f"built {len(names)} models in {time.perf_counter() - started:.1f} s")
 
 
+@main.command("train")
+@click.argument("model")
+@click.option("--data", help="Dataset name or image folder (default: the recipe's).")
+@click.option("--epochs", type=int, help="Total epochs (with --resume: the new total).")
+@click.option("--steps-per-epoch", type=int, help="Steps per epoch (default: one data pass).")
+@click.option("--batch-size", type=int, help="Global batch size.")
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run folder (default runs/MODEL/TIME)."
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "default", "mirrored", "multiworker", "tpu"]),
+    help="tf.distribute strategy (default auto: TF_CONFIG workers, else all GPUs, else one).",
+)
+@click.option("--seed", type=int, help="Random seed.")
+@click.option(
+    "--checkpoint-every", type=int, help="Also checkpoint every N steps (0: epochs only)."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
+def train_command(model: str, quiet: bool, **settings) -> None:
+    """Train MODEL with its recipe; prints the run folder."""
+    from zoo.train import train
+
+    out = train(model, quiet=quiet, **settings)
+    click.echo(str(out))
+
+
 @main.command("data")
 @click.argument("source", required=False)
 @click.option("--split", default="train", show_default=True, help="train, test or all.")

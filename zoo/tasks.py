@@ -36,7 +36,11 @@ def segmentation(*, multiple: int) -> dict[str, Any]:
             batch_size=16,
             learning_rate=1e-3,
             loss="sparse_categorical_crossentropy",
-            options={"num_classes": SEGMENTATION_CLASSES, "image_size": 64},
+            options={
+                "num_classes": SEGMENTATION_CLASSES,
+                "image_size": 64,
+                "size_multiple": multiple,
+            },
         ),
         "export_size": SEGMENTATION_EXPORT_SIZE,
     }

@@ -1,0 +1,177 @@
+"""Adversarial objectives: DCGAN, class-conditional GAN and pix2pix.
+
+All three use the non-saturating GAN loss on logits (Goodfellow et al. 2014):
+discriminator ``softplus(-D(real)) + softplus(D(fake))``, generator ``softplus(-D(fake))``.
+pix2pix adds ``l1_weight`` x L1 to the target (Isola et al. 2017). Images live in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoo import data as zdata
+from zoo import registry
+from zoo.errors import ZooError
+from zoo.train.objectives import SAMPLE_COLUMNS, Arrays, Objective, _first
+
+
+def _to_unit(images: np.ndarray) -> np.ndarray:
+    return (np.asarray(images) + 1.0) / 2.0
+
+
+class Adversarial(Objective):
+    """DCGAN: latent z uniform in [-1, 1] -> image; one optimizer per network."""
+
+    tasks = ("generate",)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        images = self.load_images("train").images * 2.0 - 1.0
+        return {"image": images}, {}
+
+    def build(self) -> None:
+        import keras
+
+        overrides = self.config.model_overrides
+        self.generator = registry.get(self.info.name, **overrides)
+        self.discriminator = registry.get_discriminator(self.info.name, **overrides)
+        self.model = self.generator
+        beta_1 = self.options.get("beta_1", 0.5)
+        self.g_optimizer = keras.optimizers.Adam(self.config.learning_rate, beta_1=beta_1)
+        self.d_optimizer = keras.optimizers.Adam(self.config.learning_rate, beta_1=beta_1)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def trackables(self) -> dict:
+        return {
+            "model": self.generator,
+            "discriminator": self.discriminator,
+            "optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
+        }
+
+    @property
+    def latent_dim(self) -> int:
+        return self.generator.inputs[0].shape[-1]
+
+    def generator_inputs(self, z, batch: dict):
+        return z
+
+    def discriminator_inputs(self, images, batch: dict):
+        return images
+
+    def real(self, batch: dict):
+        return batch["image"]
+
+    def extra_generator_loss(self, fake, batch: dict):
+        return 0.0
+
+    def train_step(self, batch: dict) -> dict:
+        import tensorflow as tf
+
+        real = self.real(batch)
+        z = tf.random.uniform((tf.shape(real)[0], self.latent_dim), -1.0, 1.0)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generator(self.generator_inputs(z, batch), training=True)
+            real_logits = self.discriminator(self.discriminator_inputs(real, batch), training=True)
+            fake_logits = self.discriminator(self.discriminator_inputs(fake, batch), training=True)
+            d_loss = self.average(
+                _per_example(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
+            )
+            adversarial = self.average(_per_example(tf.nn.softplus(-fake_logits)))
+            g_loss = adversarial + self.extra_generator_loss(fake, batch)
+        self.apply(d_tape, d_loss, self.discriminator, self.d_optimizer)
+        self.apply(g_tape, g_loss, self.generator, self.g_optimizer)
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    def fixed_latents(self, count: int):
+        rng = np.random.default_rng(self.config.seed)
+        return rng.uniform(-1.0, 1.0, (count, self.latent_dim)).astype(np.float32)
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        images = _to_unit(self.predict(self.fixed_latents(SAMPLE_COLUMNS * SAMPLE_COLUMNS)))
+        return [list(images[i : i + SAMPLE_COLUMNS]) for i in range(0, len(images), SAMPLE_COLUMNS)]
+
+
+def _per_example(values):
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.reshape(values, (tf.shape(values)[0], -1)), axis=1)
+
+
+class Conditional(Adversarial):
+    """cGAN: both networks see the one-hot class; samples show one row per class."""
+
+    tasks = ("generate_conditional",)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        train = self.load_images("train")
+        if train.labels is None:
+            raise ZooError(f"dataset {self.config.data} has no labels; {self.info.name} needs them")
+        classes = self.info.inputs[1].shape[0]
+        if train.num_classes != classes:
+            raise ZooError(
+                f"dataset {self.config.data} has {train.num_classes} classes but "
+                f"{self.info.name} takes {classes}; pass num_classes={train.num_classes}"
+            )
+        return {"image": train.images * 2.0 - 1.0, "label": train.one_hot()}, {}
+
+    def generator_inputs(self, z, batch: dict):
+        return [z, batch["label"]]
+
+    def discriminator_inputs(self, images, batch: dict):
+        return [images, batch["label"]]
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        classes = self.generator.inputs[1].shape[-1]
+        z = np.tile(self.fixed_latents(SAMPLE_COLUMNS), (classes, 1))
+        labels = np.repeat(np.eye(classes, dtype=np.float32), SAMPLE_COLUMNS, axis=0)
+        images = _to_unit(self.predict([z, labels]))
+        return [list(images[i : i + SAMPLE_COLUMNS]) for i in range(0, len(images), SAMPLE_COLUMNS)]
+
+
+class Translate(Adversarial):
+    """pix2pix: conditional PatchGAN on (source, target) plus ``l1_weight`` x L1."""
+
+    tasks = ("translate",)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        arrays = []
+        for split in ("train", "test"):
+            imageset = self.load_pairs(split)
+            source, target = zdata.translation_pairs(imageset)
+            if split == "test":
+                source, target = source[:SAMPLE_COLUMNS], target[:SAMPLE_COLUMNS]
+            arrays.append({"source": source * 2.0 - 1.0, "target": target * 2.0 - 1.0})
+        return arrays[0], arrays[1]
+
+    def load_pairs(self, split: str) -> zdata.ImageSet:
+        imageset = self.load_images(split)
+        if imageset.masks is None:
+            raise ZooError(
+                f"dataset {self.config.data} has no masks to translate from; "
+                f"{self.info.name} trains on 'shapes' or an images/ + masks/ folder"
+            )
+        return imageset
+
+    def real(self, batch: dict):
+        return batch["target"]
+
+    def generator_inputs(self, z, batch: dict):
+        return batch["source"]
+
+    def discriminator_inputs(self, images, batch: dict):
+        return [batch["source"], images]
+
+    def extra_generator_loss(self, fake, batch: dict):
+        import tensorflow as tf
+
+        l1 = _per_example(tf.abs(fake - batch["target"]))
+        return self.options.get("l1_weight", 100.0) * self.average(l1)
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        first = _first(validation)
+        fake = self.predict(first["source"])
+        return [list(_to_unit(images)) for images in (first["source"], fake, first["target"])]
+
+
+OBJECTIVES = (Adversarial, Conditional, Translate)

@@ -1,0 +1,294 @@
+"""The training loop: one custom loop under any tf.distribute strategy.
+
+Per step: ``strategy.run(objective.train_step)`` on a shard of the global batch, then
+``strategy.reduce(SUM)`` of the per-replica losses (each already divided by the global
+batch). Per ``checkpoint_every`` steps and per epoch: a tf.train.CheckpointManager save of
+the models, optimizers, step and epoch. Per epoch: validation metrics, a metrics CSV row,
+TensorBoard scalars and a sample grid (PNG and TensorBoard image). At the end: the model
+as ``model.keras`` and ``model.weights.h5``, and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo import registry
+from zoo.errors import ZooError
+from zoo.train.config import TrainConfig
+from zoo.train.files import write_atomically, write_png, write_text_atomically
+from zoo.train.grid import image_grid
+from zoo.train.objectives import Objective, objective_for
+from zoo.train.strategy import is_chief, make_strategy
+
+
+def default_run_dir(model: str) -> Path:
+    return Path("runs") / model / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def train(
+    model: str,
+    *,
+    data: str | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    strategy: str | None = None,
+    seed: int | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int | None = None,
+    options: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Train registered ``model`` and return its run directory.
+
+    Defaults come from the model's recipe. ``epochs`` is the total: with ``resume`` the run
+    in ``out`` continues from its latest checkpoint (same step, optimizer state and epoch)
+    up to it. ``options`` override recipe options (e.g. ``noise_sigma``); ``overrides``
+    reach the model builder (e.g. ``upsample="resize_conv"``).
+    """
+    info = registry.info(model)
+    if resume:
+        if out is None:
+            raise ZooError("--resume needs --out, the run folder to continue")
+        out = Path(out)
+        config = TrainConfig.load(out / "config.json") if (out / "config.json").exists() else None
+        if config is None:
+            raise ZooError(f"--resume: {out} holds no run (no config.json)")
+        if config.model != model:
+            raise ZooError(f"--resume: {out} trains {config.model}, not {model}")
+        config = config.with_total_epochs(epochs)
+    else:
+        out = Path(out) if out is not None else default_run_dir(model)
+        if (out / "config.json").exists():
+            raise ZooError(f"{out} already holds a run; pass --resume or choose another --out")
+        config = TrainConfig.from_recipe(
+            info,
+            data=data,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            batch_size=batch_size,
+            learning_rate=lr,
+            strategy=strategy,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            keep_checkpoints=keep_checkpoints,
+            options={**info.recipe.options, **(options or {})},
+            model_overrides=overrides or {},
+        )
+    return Trainer(config, out, quiet=quiet).run(resume=resume)
+
+
+class Trainer:
+    """Runs one TrainConfig into one run directory."""
+
+    def __init__(self, config: TrainConfig, out: Path, *, quiet: bool = False) -> None:
+        self.config = config
+        self.out = out
+        self.quiet = quiet
+        self.info = registry.info(config.model)
+
+    def run(self, *, resume: bool) -> Path:
+        import keras
+        import tensorflow as tf
+
+        strategy = make_strategy(self.config.strategy)  # first: multiworker must precede ops
+        keras.utils.set_random_seed(self.config.seed)
+        objective = objective_for(self.info, self.config)
+        train_arrays, validation = objective.load_data()
+        samples = len(next(iter(train_arrays.values())))
+        steps_per_epoch = self.config.steps_per_epoch or max(1, samples // self.config.batch_size)
+        self.chief = is_chief(strategy)
+
+        with strategy.scope():
+            objective.build()
+            step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = tf.train.Checkpoint(step=step, epoch=epoch, **objective.trackables())
+        directory = self.out / "checkpoints" if self.chief else Path(tempfile.mkdtemp())
+        manager = tf.train.CheckpointManager(
+            checkpoint, directory, max_to_keep=self.config.keep_checkpoints
+        )
+        if resume:
+            if manager.latest_checkpoint is None:
+                raise ZooError(f"--resume: {self.out} has no checkpoint yet")
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        elif self.chief:
+            self.config.save(self.out / "config.json")
+
+        dataset = make_dataset(train_arrays, self.config.batch_size, self.config.seed)
+        iterator = iter(strategy.experimental_distribute_dataset(dataset))
+
+        @tf.function
+        def distributed_step(batch):
+            losses = strategy.run(objective.train_step, args=(batch,))
+            return {
+                key: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for key, value in losses.items()
+            }
+
+        log = RunLog(self.out, chief=self.chief, resume=resume)
+        started = time.perf_counter()
+        global_step = int(step.numpy())
+        for epoch_index in range(int(epoch.numpy()), self.config.epochs):
+            objective.start_epoch(epoch_index)
+            done = min(max(global_step - epoch_index * steps_per_epoch, 0), steps_per_epoch)
+            progress = keras.utils.Progbar(steps_per_epoch, verbose=0 if self.quiet else 1)
+            progress.update(done)
+            totals: dict[str, float] = {}
+            for _ in range(done, steps_per_epoch):
+                losses = {k: float(v) for k, v in distributed_step(next(iterator)).items()}
+                global_step += 1
+                step.assign(global_step)
+                for key, value in losses.items():
+                    if not math.isfinite(value):
+                        kept = manager.latest_checkpoint or "none was written yet"
+                        raise ZooError(
+                            f"{key} became {value} at step {global_step}; training stopped "
+                            f"(last good checkpoint: {kept})"
+                        )
+                    totals[key] = totals.get(key, 0.0) + value
+                progress.update(
+                    min(global_step - epoch_index * steps_per_epoch, steps_per_epoch),
+                    list(losses.items()),
+                )
+                if self.config.checkpoint_every and global_step % self.config.checkpoint_every == 0:
+                    manager.save(checkpoint_number=global_step)
+            epoch.assign(epoch_index + 1)
+            manager.save(checkpoint_number=global_step)
+            steps_run = max(steps_per_epoch - done, 1)
+            row = {
+                "epoch": epoch_index + 1,
+                "step": global_step,
+                **{key: value / steps_run for key, value in totals.items()},
+                **objective.validate(validation),
+            }
+            log.epoch(row, objective, validation, seconds=time.perf_counter() - started)
+            if not self.quiet:
+                print(describe_epoch(row, self.config.epochs), flush=True)
+
+        if self.chief:
+            save_model(objective.model, self.out)
+            log.summary(global_step, self.config, seconds=time.perf_counter() - started, final=True)
+        return self.out
+
+
+def make_dataset(arrays: dict[str, np.ndarray], global_batch: int, seed: int):
+    """Shuffled, repeated, batched (the global batch) and prefetched tf.data pipeline."""
+    import tensorflow as tf
+
+    samples = len(next(iter(arrays.values())))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(arrays)
+        .shuffle(min(samples, 10_000), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(global_batch, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def save_model(model, out: Path) -> None:
+    """``model.keras`` (architecture and weights) and ``model.weights.h5``, each atomically."""
+    write_atomically(out / "model.keras", model.save)
+    write_atomically(out / "model.weights.h5", model.save_weights)
+
+
+def describe_epoch(row: dict[str, float], epochs: int) -> str:
+    values = "  ".join(
+        f"{key} {value:.4g}" for key, value in row.items() if key not in ("epoch", "step")
+    )
+    return f"epoch {row['epoch']}/{epochs}  step {row['step']}  {values}"
+
+
+class RunLog:
+    """The run's metrics CSV, TensorBoard events, sample grids and summary (chief only)."""
+
+    def __init__(self, out: Path, *, chief: bool, resume: bool) -> None:
+        import tensorflow as tf
+
+        self.out = out
+        self.chief = chief
+        self.rows: list[dict] = read_rows(out / "metrics.csv") if resume else []
+        self.seconds_before = read_summary(out).get("seconds", 0.0) if resume else 0.0
+        self.writer = tf.summary.create_file_writer(str(out / "logs")) if chief else None
+
+    def epoch(self, row: dict, objective: Objective, validation, *, seconds: float) -> None:
+        if not self.chief:
+            return
+        import tensorflow as tf
+
+        row = {**row, "seconds": round(self.seconds_before + seconds, 2)}
+        self.rows.append(row)
+        write_text_atomically(self.out / "metrics.csv", rows_to_csv(self.rows))
+        grid = image_grid(objective.sample_rows(validation))
+        write_png(self.out / "samples" / f"epoch_{row['epoch']:03d}.png", grid)
+        with self.writer.as_default(step=row["step"]):
+            for key, value in row.items():
+                if key not in ("epoch", "step", "seconds"):
+                    tf.summary.scalar(key, value)
+            tf.summary.image("samples", grid[None])
+        self.writer.flush()
+        self.summary(row["step"], objective.config, seconds=seconds, final=False)
+
+    def summary(
+        self, global_step: int, config: TrainConfig, *, seconds: float, final: bool
+    ) -> None:
+        last = self.rows[-1] if self.rows else {}
+        summary = {
+            "model": config.model,
+            "epochs_completed": last.get("epoch", 0),
+            "epochs": config.epochs,
+            "global_step": global_step,
+            "metrics": {k: v for k, v in last.items() if k not in ("epoch", "step", "seconds")},
+            "data": config.data,
+            "seconds": round(self.seconds_before + seconds, 2),
+            "finished": final,
+        }
+        write_text_atomically(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [
+            {key: _number(value) for key, value in row.items() if value != ""}
+            for row in csv.DictReader(f)
+        ]
+
+
+def _number(text: str) -> float | int:
+    number = float(text)
+    return int(number) if number.is_integer() and "." not in text else number
+
+
+def read_summary(out: Path) -> dict:
+    try:
+        return json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}

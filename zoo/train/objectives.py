@@ -1,0 +1,398 @@
+"""One training objective per task: its data, models, optimizers, step, samples and metrics.
+
+An objective's ``train_step`` runs once per replica under ``strategy.run``: it scales every
+per-example loss by the *global* batch (``tf.nn.compute_average_loss``), and the Keras 3
+optimizer sums the gradients across replicas, so N replicas with N shards of a batch
+make the same update as one device with the whole batch.
+
+Data are prepared in numpy before any model is built, so bad data fails before training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from zoo import data as zdata
+from zoo import metrics, registry
+from zoo.errors import ZooError
+from zoo.registry import ModelInfo
+from zoo.train.config import TrainConfig
+
+Arrays = dict[str, np.ndarray]
+VALIDATION_SAMPLES = 64
+SAMPLE_COLUMNS = 8
+
+
+class Objective:
+    """Base: a single model trained on (input, target) pairs with one optimizer."""
+
+    tasks: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, info: ModelInfo, config: TrainConfig) -> None:
+        self.info = info
+        self.config = config
+        self.options = config.options
+        self.global_batch = config.batch_size
+
+    # --- data (numpy) ---
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        """(train, validation) arrays keyed by the names ``train_step`` reads."""
+        raise NotImplementedError
+
+    # --- models (built inside strategy.scope()) ---
+
+    def build(self) -> None:
+        import keras
+
+        self.model = registry.get(self.info.name, **self.config.model_overrides)
+        self.optimizer = keras.optimizers.Adam(
+            self.config.learning_rate, beta_1=self.options.get("beta_1", 0.9)
+        )
+        self.optimizer.build(self.model.trainable_variables)
+
+    def trackables(self) -> dict[str, Any]:
+        """What a checkpoint holds besides the step and epoch counters."""
+        return {"model": self.model, "optimizer": self.optimizer}
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before each epoch (0-based); schedules live here."""
+
+    # --- one step (per replica, traced) ---
+
+    def train_step(self, batch: dict) -> dict:
+        import tensorflow as tf
+
+        inputs, target = self.pair(batch)
+        with tf.GradientTape() as tape:
+            prediction = self.model(inputs, training=True)
+            loss = self.average(self.per_example_loss(target, prediction))
+        self.apply(tape, loss, self.model, self.optimizer)
+        return {"loss": loss}
+
+    def pair(self, batch: dict) -> tuple:
+        raise NotImplementedError
+
+    def per_example_loss(self, target, prediction):
+        import tensorflow as tf
+
+        error = prediction - target
+        pointwise = tf.abs(error) if self.info.recipe.loss == "l1" else tf.square(error)
+        return tf.reduce_mean(pointwise, axis=list(range(1, len(pointwise.shape))))
+
+    def average(self, per_example):
+        import tensorflow as tf
+
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+    @staticmethod
+    def apply(tape, loss, model, optimizer) -> None:
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+
+    # --- host-side views ---
+
+    def predict(self, inputs) -> np.ndarray:
+        return np.asarray(self.model(inputs, training=False))
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        """Quick metrics on the validation arrays, once per epoch."""
+        return {}
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        """Rows of images in [0, 1] for the epoch's sample grid."""
+        raise NotImplementedError
+
+    # --- helpers ---
+
+    def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of the model's image: fixed by the model or the recipe's patch size."""
+        spec = self.info.output if self.info.task.startswith("generate") else self.info.inputs[0]
+        height, width, channels = spec.shape
+        size = self.options.get("patch_size") or self.options.get("image_size") or 64
+        channels = self.config.model_overrides.get("channels", channels)
+        return (height or size, width or size, channels)
+
+    def load_images(self, split: str, *, limit: int | None = None) -> zdata.ImageSet:
+        height, width, channels = self.image_shape()
+        return zdata.load(
+            self.config.data,
+            split=split,
+            image_size=(height, width),
+            channels=channels,
+            limit=limit,
+            seed=self.config.seed,
+        )
+
+
+def _first(arrays: Arrays, count: int = SAMPLE_COLUMNS) -> Arrays:
+    return {key: value[:count] for key, value in arrays.items()}
+
+
+def _validation(imageset: zdata.ImageSet) -> zdata.ImageSet:
+    return imageset.take(min(VALIDATION_SAMPLES, len(imageset)))
+
+
+# === Pixel tasks ===
+
+
+class Reconstruct(Objective):
+    """Autoencoders: the image is its own target."""
+
+    tasks = ("reconstruct",)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        train, test = self.load_images("train"), _validation(self.load_images("test"))
+        return {"image": train.images}, {"image": test.images}
+
+    def pair(self, batch: dict) -> tuple:
+        return batch["image"], batch["image"]
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        return {"psnr": metrics.psnr(self.predict(validation["image"]), validation["image"])}
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        images = _first(validation)["image"]
+        return [list(images), list(self.predict(images))]
+
+
+class Denoise(Objective):
+    """Gaussian noise of ``noise_sigma`` (0-255 units), drawn afresh at every step."""
+
+    tasks = ("denoise",)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        train, test = self.load_images("train"), _validation(self.load_images("test"))
+        sigma = self.options.get("noise_sigma", 25)
+        noisy, clean = zdata.noisy_pairs(test.images, sigma, seed=self.config.seed)
+        return {"clean": train.images}, {"noisy": noisy, "clean": clean}
+
+    def pair(self, batch: dict) -> tuple:
+        import tensorflow as tf
+
+        clean = batch["clean"]
+        sigma = self.options.get("noise_sigma", 25) / 255.0
+        noisy = tf.clip_by_value(clean + tf.random.normal(tf.shape(clean)) * sigma, 0.0, 1.0)
+        return noisy, clean
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        return {"psnr": metrics.psnr(self.predict(validation["noisy"]), validation["clean"])}
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        first = _first(validation)
+        return [list(first["noisy"]), list(self.predict(first["noisy"])), list(first["clean"])]
+
+
+class Deblur(Objective):
+    """Known blur kernels (Gaussian and motion) with a little noise; learns to undo them."""
+
+    tasks = ("deblur",)
+
+    def kernels(self) -> list[np.ndarray]:
+        kinds = self.options.get("kernels", ["gaussian", "motion"])
+        bank = []
+        if "gaussian" in kinds:
+            bank += [zdata.blur_kernel("gaussian", sigma=s) for s in self._spread("gaussian_sigma")]
+        if "motion" in kinds:
+            for length in self._spread("motion_length"):
+                bank += [
+                    zdata.blur_kernel("motion", length=int(length), angle=a)
+                    for a in (0, 45, 90, 135)
+                ]
+        if not bank:
+            raise ZooError(f"deblur needs blur kernels; got kernels={kinds!r}")
+        return bank
+
+    def _spread(self, key: str) -> np.ndarray:
+        low, high = self.options.get(key, {"gaussian_sigma": (1.0, 3.0)}.get(key, (5, 15)))
+        return np.linspace(low, high, 3)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        kernels = self.kernels()
+        noise = self.options.get("noise_sigma", 2.55)
+        arrays = []
+        for split in ("train", "test"):
+            images = self.load_images(split).images
+            if split == "test":
+                images = images[:VALIDATION_SAMPLES]
+            blurred, sharp = zdata.blurred_pairs(
+                images, kernels, noise_sigma=noise, seed=self.config.seed
+            )
+            arrays.append({"blurred": blurred, "sharp": sharp})
+        return arrays[0], arrays[1]
+
+    def pair(self, batch: dict) -> tuple:
+        return batch["blurred"], batch["sharp"]
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        return {"psnr": metrics.psnr(self.predict(validation["blurred"]), validation["sharp"])}
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        first = _first(validation)
+        return [list(first["blurred"]), list(self.predict(first["blurred"])), list(first["sharp"])]
+
+
+class SuperResolve(Objective):
+    """Y-channel patches; low resolution by antialiased bicubic downscaling (the SR protocol)."""
+
+    tasks = ("super_resolve",)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        scale = self.options["scale"]
+        patch = self.options.get("patch_size", 32) // scale * scale
+        arrays = []
+        for split in ("train", "test"):
+            images = zdata.load(
+                self.config.data,
+                split=split,
+                image_size=patch,
+                channels=3,
+                seed=self.config.seed,
+                **self._crop_options(),
+            ).images
+            if split == "test":
+                images = images[:VALIDATION_SAMPLES]
+            lr, hr = zdata.super_resolution_pairs(zdata.rgb_to_y(images), scale)
+            arrays.append({"lr": lr, "hr": hr})
+        return arrays[0], arrays[1]
+
+    def _crop_options(self) -> dict:
+        return {"crops_per_image": 128} if self.config.data == "photos" else {}
+
+    def pair(self, batch: dict) -> tuple:
+        return batch["lr"], batch["hr"]
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        sr = self.predict(validation["lr"])
+        bicubic = _upscale(validation["lr"], self.options["scale"])
+        return {
+            "psnr": metrics.psnr(sr, validation["hr"]),
+            "psnr_bicubic": metrics.psnr(bicubic, validation["hr"]),
+        }
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        first = _first(validation)
+        bicubic = _upscale(first["lr"], self.options["scale"])
+        return [list(bicubic), list(self.predict(first["lr"])), list(first["hr"])]
+
+
+def _upscale(images: np.ndarray, scale: int) -> np.ndarray:
+    from zoo.data import _image
+
+    height, width = images.shape[1:3]
+    return np.clip(_image.resize(images, (height * scale, width * scale), "bicubic"), 0, 1)
+
+
+class Segment(Objective):
+    """Per-pixel sparse categorical cross-entropy on softmax probabilities; mIoU as metric."""
+
+    tasks = ("segment",)
+
+    def load_data(self) -> tuple[Arrays, Arrays]:
+        height, width, _ = self.image_shape()
+        multiple = self.options.get("size_multiple", 1)
+        if height % multiple or width % multiple:
+            raise ZooError(
+                f"{self.info.name} takes sizes divisible by {multiple}; image_size is {height}"
+            )
+        arrays = []
+        for split in ("train", "test"):
+            imageset = self.load_images(split)
+            images, masks = zdata.segmentation_pairs(imageset)
+            classes = self.info.output.shape[-1]
+            if masks.max() >= classes:
+                raise ZooError(
+                    f"masks hold class {int(masks.max())} but {self.info.name} predicts "
+                    f"{classes} classes; pass num_classes"
+                )
+            if split == "test":
+                images, masks = images[:VALIDATION_SAMPLES], masks[:VALIDATION_SAMPLES]
+            arrays.append({"image": images, "mask": masks.astype(np.int32)})
+        return arrays[0], arrays[1]
+
+    def per_example_loss(self, target, prediction):
+        import keras
+        import tensorflow as tf
+
+        pixel = keras.losses.sparse_categorical_crossentropy(target, prediction)
+        return tf.reduce_mean(pixel, axis=[1, 2])
+
+    def pair(self, batch: dict) -> tuple:
+        return batch["image"], batch["mask"]
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        predicted = self.predict(validation["image"]).argmax(-1)
+        classes = self.info.output.shape[-1]
+        return {"miou": metrics.mean_iou(validation["mask"], predicted, classes)}
+
+    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
+        first = _first(validation)
+        predicted = self.predict(first["image"]).argmax(-1)
+        classes = self.info.output.shape[-1]
+        return [
+            list(first["image"]),
+            list(zdata.colorize_masks(first["mask"], classes)),
+            list(zdata.colorize_masks(predicted, classes)),
+        ]
+
+
+class Variational(Reconstruct):
+    """VAE: the negative ELBO (Bernoulli likelihood) with a linear KL warm-up."""
+
+    def build(self) -> None:
+        import keras
+
+        from zoo.models.vae import decoder_of, encoder_of
+
+        super().build()
+        self.encoder, self.decoder = encoder_of(self.model), decoder_of(self.model)
+        self.sampling = self.model.get_layer("sampling")
+        self.kl_weight = keras.Variable(0.0, trainable=False, name="kl_weight")
+
+    def start_epoch(self, epoch: int) -> None:
+        warmup = self.options.get("kl_warmup_epochs", 0)
+        self.kl_weight.assign(min(1.0, (epoch + 1) / warmup) if warmup else 1.0)
+
+    def terms(self, images, *, training: bool):
+        """Per-example (reconstruction, KL) in nats; reconstruction sums over pixels."""
+        import tensorflow as tf
+
+        z_mean, z_log_var = self.encoder(images, training=training)
+        z = self.sampling([z_mean, z_log_var], training=True)
+        p = tf.clip_by_value(self.decoder(z, training=training), 1e-6, 1.0 - 1e-6)
+        nll = -(images * tf.math.log(p) + (1.0 - images) * tf.math.log(1.0 - p))
+        reconstruction = tf.reduce_sum(nll, axis=[1, 2, 3])
+        kl = -0.5 * tf.reduce_sum(1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), -1)
+        return reconstruction, kl
+
+    def train_step(self, batch: dict) -> dict:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self.terms(batch["image"], training=True)
+            loss = self.average(reconstruction + self.kl_weight * kl)
+        self.apply(tape, loss, self.model, self.optimizer)
+        return {
+            "loss": loss,
+            "reconstruction": self.average(reconstruction),
+            "kl": self.average(kl),
+        }
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        reconstruction, kl = self.terms(validation["image"], training=False)
+        elbo = -float(np.mean(np.asarray(reconstruction) + np.asarray(kl)))
+        return {"elbo": elbo, **super().validate(validation)}
+
+
+def objective_for(info: ModelInfo, config: TrainConfig) -> Objective:
+    """The objective that trains ``info``'s task (the VAE's ELBO for loss "elbo")."""
+    from zoo.train import adversarial
+
+    if info.recipe.loss == "elbo":
+        return Variational(info, config)
+    for kind in (Reconstruct, Denoise, Deblur, SuperResolve, Segment, *adversarial.OBJECTIVES):
+        if info.task in kind.tasks:
+            return kind(info, config)
+    raise ZooError(f"no training objective for task {info.task!r}")
