@@ -32,6 +32,7 @@ class TrainConfig:
     strategy: str = "auto"
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
+    jit_compile: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     model_overrides: dict[str, Any] = field(default_factory=dict)
 

@@ -49,6 +49,7 @@ def train(
     seed: int | None = None,
     checkpoint_every: int | None = None,
     keep_checkpoints: int | None = None,
+    jit_compile: bool | None = None,
     options: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     quiet: bool = False,
@@ -86,6 +87,7 @@ def train(
             seed=seed,
             checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints,
+            jit_compile=jit_compile,
             options={**info.recipe.options, **(options or {})},
             model_overrides=overrides or {},
         )
@@ -132,9 +134,13 @@ class Trainer:
         dataset = make_dataset(train_arrays, self.config.batch_size, self.config.seed)
         iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
+        replica_step = objective.train_step
+        if self.config.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
+
         @tf.function
         def distributed_step(batch):
-            losses = strategy.run(objective.train_step, args=(batch,))
+            losses = strategy.run(replica_step, args=(batch,))
             return {
                 key: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for key, value in losses.items()
@@ -149,6 +155,7 @@ class Trainer:
             progress = keras.utils.Progbar(steps_per_epoch, verbose=0 if self.quiet else 1)
             progress.update(done)
             totals: dict[str, float] = {}
+            epoch_started = time.perf_counter()
             for _ in range(done, steps_per_epoch):
                 losses = {k: float(v) for k, v in distributed_step(next(iterator)).items()}
                 global_step += 1
@@ -167,14 +174,16 @@ class Trainer:
                 )
                 if self.config.checkpoint_every and global_step % self.config.checkpoint_every == 0:
                     manager.save(checkpoint_number=global_step)
+            steps_run = max(steps_per_epoch - done, 1)
+            steps_per_second = steps_run / (time.perf_counter() - epoch_started)
             epoch.assign(epoch_index + 1)
             manager.save(checkpoint_number=global_step)
-            steps_run = max(steps_per_epoch - done, 1)
             row = {
                 "epoch": epoch_index + 1,
                 "step": global_step,
                 **{key: value / steps_run for key, value in totals.items()},
                 **objective.validate(validation),
+                "steps_per_second": steps_per_second,
             }
             log.epoch(row, objective, validation, seconds=time.perf_counter() - started)
             if not self.quiet:
