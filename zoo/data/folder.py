@@ -36,6 +36,7 @@ from PIL import Image
 
 from zoo.data import _image
 from zoo.data.imageset import ImageSet, check_split, concat
+from zoo.data.pairs import random_crops
 from zoo.errors import ZooError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -130,12 +131,19 @@ def load_folder(
     channels: int | None = None,
     limit: int | None = None,
     seed: int = 0,
+    crops_per_image: int | None = None,
 ) -> ImageSet:
-    """Every readable image under ``path`` as an ImageSet (see the module docstring)."""
+    """Every readable image under ``path`` as an ImageSet (see the module docstring).
+
+    With ``crops_per_image``, each image gives that many random ``image_size`` crops at
+    its own resolution (training patches) instead of one resized, center-cropped image.
+    """
     check_split(split)
     _image.check_channels(channels)
     _image.check_limit(limit)
     size = _image.parse_size(image_size)
+    if crops_per_image is not None and (size is None or crops_per_image < 1):
+        raise ZooError("crops_per_image needs image_size and must be at least 1")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ZooError(f"{path} is not a folder")
@@ -150,15 +158,37 @@ def load_folder(
         names = sorted({d.name for dirs in found if dirs for d in dirs}) or None
         if split == "all":
             parts = [
-                _load_layout(split_dirs[s], "all", size, channels, None, seed, str(path), s, names)
+                _load_layout(
+                    split_dirs[s],
+                    "all",
+                    size,
+                    channels,
+                    None,
+                    seed,
+                    str(path),
+                    s,
+                    names,
+                    crops_per_image,
+                )
                 for s in ("train", "test")
             ]
             joined = concat(*parts)
             return joined.subset(_image.choose(len(joined), limit, seed))
         return _load_layout(
-            split_dirs[split], "all", size, channels, limit, seed, str(path), split, names
+            split_dirs[split],
+            "all",
+            size,
+            channels,
+            limit,
+            seed,
+            str(path),
+            split,
+            names,
+            crops_per_image,
         )
-    return _load_layout(root, split, size, channels, limit, seed, str(path))
+    return _load_layout(
+        root, split, size, channels, limit, seed, str(path), crops_per_image=crops_per_image
+    )
 
 
 def _load_layout(
@@ -171,6 +201,7 @@ def _load_layout(
     name: str,
     split_name: str | None = None,
     class_names: list[str] | None = None,
+    crops_per_image: int | None = None,
 ) -> ImageSet:
     images_dir, masks_dir = root / "images", root / "masks"
     labels: list[int] | None = None
@@ -246,6 +277,11 @@ def _load_layout(
             raise ZooError(
                 f"images in {name} have different sizes ({listed}{more}); pass image_size"
             )
+    elif crops_per_image:
+        if decoded_masks:
+            raise ZooError(f"crops_per_image does not take masks ({name} has masks/)")
+        decoded = list(random_crops(decoded, size, crops_per_image, seed=seed))
+        kept = [p for p in kept for _ in range(crops_per_image)]
     else:
         decoded = [np.clip(_image.fit_image(im, size), 0.0, 1.0) for im in decoded]
         decoded_masks = [_image.fit_mask(m, size) for m in decoded_masks]

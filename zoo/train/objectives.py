@@ -10,6 +10,7 @@ Data are prepared in numpy before any model is built, so bad data fails before t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +30,7 @@ class Objective:
     """Base: a single model trained on (input, target) pairs with one optimizer."""
 
     tasks: ClassVar[tuple[str, ...]] = ()
+    patches: ClassVar[bool] = False  # train on random crops of whole images (photos, folders)
 
     def __init__(self, info: ModelInfo, config: TrainConfig) -> None:
         self.info = info
@@ -115,15 +117,21 @@ class Objective:
         channels = self.config.model_overrides.get("channels", channels)
         return (height or size, width or size, channels)
 
-    def load_images(self, split: str, *, limit: int | None = None) -> zdata.ImageSet:
-        height, width, channels = self.image_shape()
+    def load_images(
+        self, split: str, *, size: int | None = None, channels: int | None = None
+    ) -> zdata.ImageSet:
+        """The split at the model's image size; patch tasks crop photos and folders."""
+        height, width, model_channels = self.image_shape()
+        crops = {}
+        if self.patches and (self.config.data == "photos" or Path(self.config.data).is_dir()):
+            crops = {"crops_per_image": self.options.get("crops_per_image", 128)}
         return zdata.load(
             self.config.data,
             split=split,
-            image_size=(height, width),
-            channels=channels,
-            limit=limit,
+            image_size=(size, size) if size else (height, width),
+            channels=channels or model_channels,
             seed=self.config.seed,
+            **crops,
         )
 
 
@@ -162,6 +170,7 @@ class Denoise(Objective):
     """Gaussian noise of ``noise_sigma`` (0-255 units), drawn afresh at every step."""
 
     tasks = ("denoise",)
+    patches = True
 
     def load_data(self) -> tuple[Arrays, Arrays]:
         train, test = self.load_images("train"), _validation(self.load_images("test"))
@@ -189,6 +198,7 @@ class Deblur(Objective):
     """Known blur kernels (Gaussian and motion) with a little noise; learns to undo them."""
 
     tasks = ("deblur",)
+    patches = True
 
     def kernels(self) -> list[np.ndarray]:
         kinds = self.options.get("kernels", ["gaussian", "motion"])
@@ -238,28 +248,19 @@ class SuperResolve(Objective):
     """Y-channel patches; low resolution by antialiased bicubic downscaling (the SR protocol)."""
 
     tasks = ("super_resolve",)
+    patches = True
 
     def load_data(self) -> tuple[Arrays, Arrays]:
         scale = self.options["scale"]
         patch = self.options.get("patch_size", 32) // scale * scale
         arrays = []
         for split in ("train", "test"):
-            images = zdata.load(
-                self.config.data,
-                split=split,
-                image_size=patch,
-                channels=3,
-                seed=self.config.seed,
-                **self._crop_options(),
-            ).images
+            images = self.load_images(split, size=patch, channels=3).images
             if split == "test":
                 images = images[:VALIDATION_SAMPLES]
             lr, hr = zdata.super_resolution_pairs(zdata.rgb_to_y(images), scale)
             arrays.append({"lr": lr, "hr": hr})
         return arrays[0], arrays[1]
-
-    def _crop_options(self) -> dict:
-        return {"crops_per_image": 128} if self.config.data == "photos" else {}
 
     def pair(self, batch: dict) -> tuple:
         return batch["lr"], batch["hr"]
