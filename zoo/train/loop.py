@@ -120,18 +120,25 @@ class Trainer:
             step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = tf.train.Checkpoint(step=step, epoch=epoch, **objective.trackables())
-        directory = self.out / "checkpoints" if self.chief else Path(tempfile.mkdtemp())
+        # Every worker must save (the save may sync them); a non-chief writes to a scratch
+        # folder that is removed when the run ends, and on --resume reads the chief's.
+        scratch = None if self.chief else tempfile.TemporaryDirectory(prefix="zoo-worker-")
+        directory = self.out / "checkpoints" if scratch is None else Path(scratch.name)
         manager = tf.train.CheckpointManager(
             checkpoint, directory, max_to_keep=self.config.keep_checkpoints
         )
         if resume:
-            if manager.latest_checkpoint is None:
+            latest = tf.train.latest_checkpoint(str(self.out / "checkpoints"))
+            if latest is None:
                 raise ZooError(f"--resume: {self.out} has no checkpoint yet")
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(latest).assert_existing_objects_matched()
         elif self.chief:
             self.config.save(self.out / "config.json")
 
-        dataset = make_dataset(train_arrays, self.config.batch_size, self.config.seed)
+        global_step = int(step.numpy())
+        dataset = make_dataset(
+            train_arrays, self.config.batch_size, self.config.seed, start_step=global_step
+        )
         iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
         replica_step = objective.train_step
@@ -148,7 +155,6 @@ class Trainer:
 
         log = RunLog(self.out, chief=self.chief, resume=resume)
         started = time.perf_counter()
-        global_step = int(step.numpy())
         for epoch_index in range(int(epoch.numpy()), self.config.epochs):
             objective.start_epoch(epoch_index)
             done = min(max(global_step - epoch_index * steps_per_epoch, 0), steps_per_epoch)
@@ -192,11 +198,20 @@ class Trainer:
         if self.chief:
             save_model(objective.model, self.out)
             log.summary(global_step, self.config, seconds=time.perf_counter() - started, final=True)
+        else:
+            scratch.cleanup()
         return self.out
 
 
-def make_dataset(arrays: dict[str, np.ndarray], global_batch: int, seed: int):
-    """Shuffled, repeated, batched (the global batch) and prefetched tf.data pipeline."""
+def make_dataset(
+    arrays: dict[str, np.ndarray], global_batch: int, seed: int, *, start_step: int = 0
+):
+    """Shuffled, repeated, batched (the global batch) and prefetched tf.data pipeline.
+
+    The seeded shuffle makes the batch sequence a function of the seed alone, and
+    ``start_step`` skips the batches already trained on: a resumed run sees the same
+    batches as an uninterrupted one.
+    """
     import tensorflow as tf
 
     samples = len(next(iter(arrays.values())))
@@ -205,6 +220,7 @@ def make_dataset(arrays: dict[str, np.ndarray], global_batch: int, seed: int):
         .shuffle(min(samples, 10_000), seed=seed, reshuffle_each_iteration=True)
         .repeat()
         .batch(global_batch, drop_remainder=True)
+        .skip(start_step)
         .prefetch(tf.data.AUTOTUNE)
     )
     options = tf.data.Options()

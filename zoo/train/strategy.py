@@ -7,8 +7,8 @@
   (MultiWorkerMirroredStrategy). Keras' ``Model.fit`` fails under it (keras-team/keras#20585);
   this loop calls ``strategy.run`` itself, which works.
 - ``tpu``: TPUStrategy through the TPU cluster resolver.
-- ``auto``: multiworker when ``TF_CONFIG`` names several workers, else mirrored when there are
-  several GPUs, else default.
+- ``auto``: multiworker when ``TF_CONFIG`` names several workers (a chief counts), else
+  mirrored when there are several GPUs, else default.
 """
 
 from __future__ import annotations
@@ -20,14 +20,18 @@ from zoo.errors import ZooError
 
 
 def tf_config_workers() -> int:
-    """How many workers ``TF_CONFIG`` names (0 when it is unset)."""
+    """How many workers ``TF_CONFIG`` names, a chief included (0 when it is unset)."""
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         return 0
     try:
-        return len(json.loads(raw).get("cluster", {}).get("worker", []))
+        cluster = json.loads(raw).get("cluster", {})
+        jobs = [cluster.get(job, []) for job in ("chief", "worker")]
     except (ValueError, AttributeError):
-        raise ZooError("TF_CONFIG is not valid JSON with a cluster.worker list") from None
+        jobs = [None]
+    if not all(isinstance(job, list) for job in jobs):
+        raise ZooError("TF_CONFIG is not valid JSON with a cluster.worker list")
+    return sum(len(job) for job in jobs)
 
 
 def make_strategy(name: str):
@@ -50,7 +54,10 @@ def make_strategy(name: str):
     if name == "multiworker":
         if tf_config_workers() < 1:
             raise ZooError("--strategy multiworker needs TF_CONFIG naming the cluster's workers")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except ValueError as error:  # TF_CONFIG's task is missing or not in its cluster
+            raise ZooError(f"TF_CONFIG: {error}") from None
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
