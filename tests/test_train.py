@@ -1,0 +1,529 @@
+"""Training: every tiny model trains into a complete run folder; resume, kill, NaN, bad input.
+
+Runs stay tiny (``*_tiny`` models, a few steps, batch 4). Nothing of the zoo is mocked:
+each test trains for real and checks the files a user would look at.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+from PIL import Image
+
+import zoo
+from tests.harness import sample_inputs
+from zoo.cli import main
+from zoo.errors import ZooError
+from zoo.smoke import model_feed
+from zoo.train import train
+
+TINY = zoo.list_models("*_tiny")
+ZOO_COMMAND = Path(sys.executable).parent / "zoo"  # the console script of this environment
+
+
+# === Helpers ===
+
+
+def read_summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def read_metrics(run: Path) -> list[dict[str, str]]:
+    with (run / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def checkpoint_numbers(run: Path) -> list[int]:
+    """Numbers of the complete checkpoints in ``run/checkpoints`` (those with an index)."""
+    return sorted(
+        int(p.name[len("ckpt-") : -len(".index")]) for p in run.glob("checkpoints/*.index")
+    )
+
+
+def latest_checkpoint(run: Path) -> str | None:
+    return tf.train.latest_checkpoint(str(run / "checkpoints"))
+
+
+def number_of(checkpoint: str) -> int:
+    return int(checkpoint.rsplit("-", 1)[1])
+
+
+def restore(name: str, checkpoint: str) -> tuple[keras.Model, keras.optimizers.Optimizer, int, int]:
+    """A freshly built model, Adam, step and epoch restored from ``checkpoint``."""
+    model = zoo.get(name)
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    epoch = tf.Variable(0, dtype=tf.int64)
+    status = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, epoch=epoch).restore(
+        checkpoint
+    )
+    status.expect_partial().assert_existing_objects_matched()
+    return model, optimizer, int(step.numpy()), int(epoch.numpy())
+
+
+def saved_weights(name: str, run: Path) -> list[np.ndarray]:
+    model = zoo.get(name)
+    model.load_weights(run / "model.weights.h5")
+    return model.get_weights()
+
+
+def assert_weights_close(actual: list[np.ndarray], expected: list[np.ndarray], **tolerance):
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(a, e, **tolerance)
+
+
+def write_photo(folder: Path, size: int) -> Path:
+    """A folder holding one smooth (size, size) RGB PNG: gradients and a disc."""
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    disc = ((yy - 0.45) ** 2 + (xx - 0.55) ** 2 < 0.2**2).astype(float)
+    channels = [0.5 + 0.4 * np.sin(2 * np.pi * (xx + c / 3)) * yy + 0.3 * disc for c in range(3)]
+    image = np.clip(np.stack(channels, -1), 0, 1)
+    Image.fromarray((image * 255).astype(np.uint8)).save(folder / "photo.png")
+    return folder
+
+
+def one_line(error: BaseException) -> str:
+    message = str(error)
+    assert message and "\n" not in message, repr(message)
+    return message
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def assert_cli_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+# === Every tiny model trains into a complete run folder ===
+
+
+@pytest.fixture(scope="module", params=TINY)
+def tiny_run(request, tmp_path_factory) -> tuple[str, Path]:
+    """One epoch of two steps of batch 4 per tiny model, shared by the tests below."""
+    name = request.param
+    out = tmp_path_factory.mktemp(name) / "run"
+    run = train(name, epochs=1, steps_per_epoch=2, batch_size=4, out=out, quiet=True)
+    assert Path(run) == out
+    return name, Path(run)
+
+
+def test_run_folder_holds_config_checkpoint_metrics_and_logs(tiny_run):
+    name, run = tiny_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == name
+    assert (config["epochs"], config["steps_per_epoch"], config["batch_size"]) == (1, 2, 4)
+
+    latest = latest_checkpoint(run)
+    assert latest is not None and number_of(latest) == 2
+
+    rows = read_metrics(run)
+    assert len(rows) == 1
+    assert (int(rows[0]["epoch"]), int(rows[0]["step"])) == (1, 2)
+
+    events = sorted((run / "logs").glob("events.out.tfevents.*"))
+    assert events, "no TensorBoard events file"
+    tags = {
+        value.tag
+        for path in events
+        for event in tf.compat.v1.train.summary_iterator(str(path))
+        for value in event.summary.value
+    }
+    summary = read_summary(run)
+    assert set(summary["metrics"]) <= tags
+    assert "samples" in tags
+
+
+def test_sample_grid_is_an_rgb_png(tiny_run):
+    _, run = tiny_run
+    with Image.open(run / "samples" / "epoch_001.png") as image:
+        image.load()
+        assert image.format == "PNG"
+        assert image.mode == "RGB"
+        pixels = np.asarray(image)
+    assert pixels.ndim == 3 and pixels.shape[-1] == 3
+    assert pixels.shape[0] > 8 and pixels.shape[1] > 8
+    assert pixels.std() > 0, "the sample grid is blank"
+
+
+def test_summary_reports_the_run(tiny_run):
+    name, run = tiny_run
+    summary = read_summary(run)
+    assert summary["model"] == name
+    assert summary["epochs_completed"] == 1
+    assert summary["global_step"] == 2
+    assert summary["data"] == zoo.info(name).dataset
+    assert summary["seconds"] > 0
+    assert summary["metrics"], "no metrics"
+    for key, value in summary["metrics"].items():
+        assert isinstance(value, float) and math.isfinite(value), (key, value)
+
+
+def test_saved_model_matches_trained_weights_and_checkpoint(tiny_run):
+    name, run = tiny_run
+    info = zoo.info(name)
+    trained = zoo.get(name)
+    trained.load_weights(run / "model.weights.h5")
+    feed = model_feed(info, sample_inputs(info, batch=2))
+    expected = np.asarray(trained(feed, training=False))
+    assert np.isfinite(expected).all()
+
+    loaded = keras.saving.load_model(run / "model.keras")
+    assert loaded.name == name
+    np.testing.assert_allclose(np.asarray(loaded(feed, training=False)), expected, atol=1e-6)
+
+    # the final checkpoint holds the same weights as the saved model
+    from_checkpoint, _, step, epoch = restore(name, latest_checkpoint(run))
+    assert (step, epoch) == (2, 1)
+    assert_weights_close(from_checkpoint.get_weights(), trained.get_weights(), rtol=0, atol=0)
+
+
+# === Training learns ===
+
+
+def test_training_reduces_the_loss(tmp_path):
+    run = train(
+        "fsrcnn_tiny", epochs=3, steps_per_epoch=10, batch_size=8, seed=0, out=tmp_path, quiet=True
+    )
+    rows = read_metrics(run)
+    assert [int(row["step"]) for row in rows] == [10, 20, 30]
+    first, last = float(rows[0]["loss"]), float(rows[-1]["loss"])
+    assert last < 0.7 * first, (first, last)
+    assert float(rows[-1]["psnr"]) > float(rows[0]["psnr"])
+
+
+# === Resume ===
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    """A folder of one 32x32 RGB image, fsrcnn_tiny's patch size: every training sample (a
+    resized image or a 32x32 crop) is that whole image, so every step sees the same batch
+    whatever the data order, and two runs can be compared weight for weight.
+    """
+    return write_photo(tmp_path_factory.mktemp("photo") / "photo", size=32)
+
+
+@pytest.fixture(scope="module")
+def resumed(photo, tmp_path_factory) -> dict[str, Path]:
+    """On one image (every step sees the same batch), so the data order cannot matter:
+
+    ``straight``: 2 epochs of 3 steps; ``resumed``: 1 epoch, then resumed to 2 epochs;
+    ``one_epoch``: a copy of the resumed run before it resumed.
+    """
+    root = tmp_path_factory.mktemp("resume")
+    settings = {"data": str(photo), "steps_per_epoch": 3, "batch_size": 4, "quiet": True}
+    straight = train("fsrcnn_tiny", epochs=2, out=root / "straight", **settings)
+    first = train("fsrcnn_tiny", epochs=1, out=root / "resumed", **settings)
+    one_epoch = root / "one_epoch"
+    shutil.copytree(first, one_epoch)
+    resumed = train("fsrcnn_tiny", epochs=2, resume=True, out=first, quiet=True)
+    assert resumed == first
+    return {"straight": straight, "resumed": resumed, "one_epoch": one_epoch}
+
+
+def test_resume_continues_the_step_epoch_and_metrics(resumed):
+    run = resumed["resumed"]
+    summary = read_summary(run)
+    assert summary["epochs_completed"] == 2
+    assert summary["global_step"] == 6
+    rows = read_metrics(run)
+    assert [(int(r["epoch"]), int(r["step"])) for r in rows] == [(1, 3), (2, 6)]
+    assert read_metrics(resumed["one_epoch"])[0] == rows[0], "the first epoch's row changed"
+    assert (run / "samples" / "epoch_002.png").is_file()
+
+
+def test_resume_restores_the_optimizer_state(resumed):
+    run = resumed["resumed"]
+    _, optimizer, step, epoch = restore("fsrcnn_tiny", latest_checkpoint(run))
+    assert (step, epoch) == (6, 2)
+    assert int(optimizer.iterations.numpy()) == 6
+
+    # Same batch every step: 1 epoch + resume equals 2 epochs straight only if the weights
+    # *and* Adam's moments and iteration count were restored.
+    straight = saved_weights("fsrcnn_tiny", resumed["straight"])
+    assert_weights_close(saved_weights("fsrcnn_tiny", run), straight, rtol=1e-5, atol=1e-7)
+    after_one_epoch = saved_weights("fsrcnn_tiny", resumed["one_epoch"])
+    moved = max(np.abs(a - b).max() for a, b in zip(after_one_epoch, straight, strict=True))
+    assert moved > 1e-4, "the second epoch did not change the weights"
+
+
+def test_resume_and_new_run_mistakes_are_one_line_errors(resumed, tmp_path):
+    run = resumed["one_epoch"]
+    config_before = (run / "config.json").read_text()
+
+    with pytest.raises(ZooError, match="--out") as error:
+        train("fsrcnn_tiny", epochs=2, resume=True)
+    one_line(error.value)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ZooError, match=r"no config\.json") as error:
+        train("fsrcnn_tiny", epochs=2, resume=True, out=empty)
+    one_line(error.value)
+
+    with pytest.raises(ZooError, match="already holds a run") as error:
+        train("fsrcnn_tiny", epochs=1, steps_per_epoch=1, batch_size=4, out=run, quiet=True)
+    one_line(error.value)
+
+    with pytest.raises(ZooError, match="fsrcnn_tiny") as error:
+        train("cae_tiny", epochs=2, resume=True, out=run, quiet=True)
+    one_line(error.value)
+
+    assert (run / "config.json").read_text() == config_before
+    assert checkpoint_numbers(run) == [3]
+
+    result = invoke("train", "fsrcnn_tiny", "--resume", "--epochs", "2")
+    assert "--out" in assert_cli_error(result)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="train(resume=True) silently ignores lr, batch_size, steps_per_epoch, data, seed, "
+    "options...: the run continues with the settings in config.json (only epochs is applied)",
+)
+def test_resume_refuses_settings_it_would_ignore(resumed, tmp_path):
+    run = shutil.copytree(resumed["one_epoch"], tmp_path / "run")
+    with pytest.raises(ZooError, match="lr"):
+        train("fsrcnn_tiny", epochs=2, lr=0.5, resume=True, out=run, quiet=True)
+
+
+# === Kill and resume (the console script in a subprocess) ===
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, photo):
+    run = tmp_path / "run"
+    settings = ["--data", str(photo), "--epochs", "2", "--steps-per-epoch", "40"]
+    settings += ["--batch-size", "4", "--checkpoint-every", "5", "--out", str(run)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    log = tmp_path / "first.log"
+
+    with log.open("w") as stream:
+        process = subprocess.Popen(
+            [str(ZOO_COMMAND), "train", "fsrcnn_tiny", *settings, "--quiet"],
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while process.poll() is None and time.monotonic() < deadline:
+                latest = latest_checkpoint(run)
+                if latest is not None and number_of(latest) >= 10:
+                    process.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.01)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == -signal.SIGKILL, (
+        f"the run was not killed mid-way (exit {process.returncode}): {log.read_text()[-2000:]}"
+    )
+
+    killed = latest_checkpoint(run)
+    killed_step = number_of(killed)
+    assert 10 <= killed_step < 80
+    _, optimizer, step, epoch = restore("fsrcnn_tiny", killed)
+    assert step == killed_step
+    # at step 40 the mid-epoch save (epoch 0) precedes the end-of-epoch one (epoch 1)
+    assert epoch == killed_step // 40 or (killed_step == 40 and epoch == 0)
+    assert int(optimizer.iterations.numpy()) == killed_step
+    assert not (run / "summary.json").exists() or read_summary(run)["finished"] is False
+
+    # not --quiet: the progress bar shows where the resumed run starts
+    resumed_run = subprocess.run(
+        [str(ZOO_COMMAND), "train", "fsrcnn_tiny", "--resume", "--epochs", "2", "--out", str(run)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert resumed_run.returncode == 0, resumed_run.stderr[-3000:]
+    assert resumed_run.stdout.strip().splitlines()[-1] == str(run)
+    first_progress = re.search(r"(\d+)/40\b", resumed_run.stdout)
+    assert first_progress is not None, resumed_run.stdout[-2000:]
+    assert int(first_progress.group(1)) == killed_step - 40 * epoch, (
+        "did not start at the checkpoint"
+    )
+    assert "epoch 2/2  step 80" in resumed_run.stdout
+
+    summary = read_summary(run)
+    assert summary["global_step"] == 80
+    assert summary["epochs_completed"] == 2
+    assert summary["finished"] is True
+    rows = read_metrics(run)
+    assert [(int(r["epoch"]), int(r["step"])) for r in rows] == [(1, 40), (2, 80)]
+    assert all(number > killed_step for number in checkpoint_numbers(run))
+    _, optimizer, step, epoch = restore("fsrcnn_tiny", latest_checkpoint(run))
+    assert (step, epoch, int(optimizer.iterations.numpy())) == (80, 2, 80)
+
+    # Continuing from step k with the restored optimizer gives what an uninterrupted run gives.
+    straight = train(
+        "fsrcnn_tiny",
+        data=str(photo),
+        epochs=2,
+        steps_per_epoch=40,
+        batch_size=4,
+        checkpoint_every=5,
+        out=tmp_path / "straight",
+        quiet=True,
+    )
+    assert_weights_close(
+        saved_weights("fsrcnn_tiny", run),
+        saved_weights("fsrcnn_tiny", straight),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+# === Divergence ===
+
+
+def test_diverging_loss_stops_with_the_step_and_last_good_checkpoint(tmp_path):
+    with pytest.raises(ZooError) as error:
+        train(
+            "fsrcnn_tiny",
+            epochs=1,
+            steps_per_epoch=20,
+            batch_size=4,
+            lr=1e12,
+            checkpoint_every=1,
+            out=tmp_path,
+            quiet=True,
+        )
+    message = one_line(error.value)
+    latest = latest_checkpoint(tmp_path)
+    assert latest is not None, message
+    good = number_of(latest)
+    assert f"at step {good + 1}" in message
+    assert latest in message
+    assert "nan" in message or "inf" in message
+
+    model, _, step, _ = restore("fsrcnn_tiny", latest)
+    assert step == good
+    assert all(np.isfinite(weights).all() for weights in model.get_weights())
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_diverging_loss_through_the_cli_is_one_error_line(tmp_path):
+    result = invoke(
+        "train",
+        "fsrcnn_tiny",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "20",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e12",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
+    line = assert_cli_error(result)
+    assert "at step" in line and "checkpoint" in line
+
+
+# === Bad input fails before training writes anything ===
+
+
+def assert_nothing_written(out: Path) -> None:
+    assert not (out / "config.json").exists()
+    assert not (out / "checkpoints").exists()
+    assert not (out / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "expected"),
+    [
+        ("unet_tiny", {"data": "digits"}, "masks"),
+        ("unet_tiny", {"options": {"image_size": 18}}, "divisible by 4"),
+        ("cgan_tiny", {"data": "photos"}, "labels"),
+        ("pix2pix_tiny", {"data": "digits"}, "masks"),
+        ("fsrcnn_tiny", {"data": "no_such_dataset"}, "no_such_dataset"),
+        ("fsrcnn_tiny", {"epochs": 0}, "epochs"),
+        ("fsrcnn_tiny", {"batch_size": 0}, "batch-size"),
+        ("fsrcnn_tiny", {"steps_per_epoch": 0}, "steps-per-epoch"),
+        ("fsrcnn_tiny", {"lr": -1.0}, "lr"),
+        ("fsrcnn_tiny", {"strategy": "everywhere"}, "strategy"),
+    ],
+)
+def test_bad_settings_fail_before_training(model, settings, expected, tmp_path):
+    out = tmp_path / "run"
+    values = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, **settings}
+    with pytest.raises(ZooError, match=expected) as error:
+        train(model, out=out, quiet=True, **values)
+    one_line(error.value)
+    assert_nothing_written(out)
+
+
+@pytest.mark.filterwarnings("ignore:skipped 1 unreadable:UserWarning")
+def test_folder_without_readable_images_fails_before_training(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not a png")
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "run"
+    with pytest.raises(ZooError, match="images") as error:
+        train("fsrcnn_tiny", data=str(folder), epochs=1, steps_per_epoch=1, out=out, quiet=True)
+    one_line(error.value)
+    assert_nothing_written(out)
+
+
+def test_cli_unknown_model_is_one_line_with_closest_names(tmp_path):
+    line = assert_cli_error(invoke("train", "fsrcnn_tin", "--out", str(tmp_path / "run")))
+    assert "fsrcnn_tiny" in line
+    assert "no_such_model" in assert_cli_error(invoke("train", "no_such_model"))
+    assert not (tmp_path / "run").exists()
+
+
+# === CLI happy path ===
+
+
+def test_cli_trains_and_prints_the_run_folder(tmp_path):
+    out = tmp_path / "run"
+    result = invoke(
+        "train",
+        "fsrcnn_tiny",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == str(out)
+    summary = read_summary(out)
+    assert (summary["epochs_completed"], summary["global_step"]) == (1, 2)
+    assert (out / "model.keras").is_file()
