@@ -299,15 +299,15 @@ def test_resume_and_new_run_mistakes_are_one_line_errors(resumed, tmp_path):
     assert "--out" in assert_cli_error(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train(resume=True) silently ignores lr, batch_size, steps_per_epoch, data, seed, "
-    "options...: the run continues with the settings in config.json (only epochs is applied)",
-)
 def test_resume_refuses_settings_it_would_ignore(resumed, tmp_path):
     run = shutil.copytree(resumed["one_epoch"], tmp_path / "run")
-    with pytest.raises(ZooError, match="lr"):
+    with pytest.raises(ZooError, match="--lr"):
         train("fsrcnn_tiny", epochs=2, lr=0.5, resume=True, out=run, quiet=True)
+    with pytest.raises(ZooError, match="--batch-size"):
+        train("fsrcnn_tiny", epochs=2, batch_size=3, resume=True, out=run, quiet=True)
+    # the saved settings themselves are accepted
+    saved = json.loads((run / "config.json").read_text())
+    train("fsrcnn_tiny", epochs=2, lr=saved["learning_rate"], resume=True, out=run, quiet=True)
 
 
 # === Kill and resume (the console script in a subprocess) ===

@@ -31,6 +31,11 @@ from zoo.train.objectives import Objective, objective_for
 from zoo.train.strategy import is_chief, make_strategy
 
 
+def _option_name(setting: str) -> str:
+    """The command-line spelling of a TrainConfig field."""
+    return "--lr" if setting == "learning_rate" else "--" + setting.replace("_", "-")
+
+
 def default_run_dir(model: str) -> Path:
     return Path("runs") / model / datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -62,35 +67,46 @@ def train(
     reach the model builder (e.g. ``upsample="resize_conv"``).
     """
     info = registry.info(model)
+    settings = {
+        "data": data,
+        "steps_per_epoch": steps_per_epoch,
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "strategy": strategy,
+        "seed": seed,
+        "checkpoint_every": checkpoint_every,
+        "keep_checkpoints": keep_checkpoints,
+        "jit_compile": jit_compile,
+        "options": {**info.recipe.options, **options} if options else None,
+        "model_overrides": overrides or None,
+    }
     if resume:
         if out is None:
             raise ZooError("--resume needs --out, the run folder to continue")
         out = Path(out)
-        config = TrainConfig.load(out / "config.json") if (out / "config.json").exists() else None
-        if config is None:
+        if not (out / "config.json").exists():
             raise ZooError(f"--resume: {out} holds no run (no config.json)")
+        config = TrainConfig.load(out / "config.json")
         if config.model != model:
             raise ZooError(f"--resume: {out} trains {config.model}, not {model}")
+        changed = [
+            key
+            for key, value in settings.items()
+            if value is not None and value != getattr(config, key)
+        ]
+        if changed:
+            saved = ", ".join(
+                f"{_option_name(key)} (saved {getattr(config, key)!r})" for key in changed
+            )
+            raise ZooError(
+                f"--resume continues {out} with its saved settings; these differ: {saved}"
+            )
         config = config.with_total_epochs(epochs)
     else:
         out = Path(out) if out is not None else default_run_dir(model)
-        if (out / "config.json").exists():
+        if (out / "checkpoints" / "checkpoint").exists():
             raise ZooError(f"{out} already holds a run; pass --resume or choose another --out")
-        config = TrainConfig.from_recipe(
-            info,
-            data=data,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            batch_size=batch_size,
-            learning_rate=lr,
-            strategy=strategy,
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-            keep_checkpoints=keep_checkpoints,
-            jit_compile=jit_compile,
-            options={**info.recipe.options, **(options or {})},
-            model_overrides=overrides or {},
-        )
+        config = TrainConfig.from_recipe(info, epochs=epochs, **settings)
     return Trainer(config, out, quiet=quiet).run(resume=resume)
 
 
@@ -170,8 +186,8 @@ class Trainer:
                     if not math.isfinite(value):
                         kept = manager.latest_checkpoint or "none was written yet"
                         raise ZooError(
-                            f"{key} became {value} at step {global_step}; training stopped "
-                            f"(last good checkpoint: {kept})"
+                            f"{key} became {value} at step {global_step}; training stopped; "
+                            f"the last checkpoint, written before that step, is kept: {kept}"
                         )
                     totals[key] = totals.get(key, 0.0) + value
                 progress.update(
