@@ -168,6 +168,55 @@ def train_command(model: str, quiet: bool, **settings) -> None:
     click.echo(str(out))
 
 
+_WEIGHTS_HELP = "A run folder (zoo train --out), or a .weights.h5 / .keras file."
+
+
+@main.command("eval")
+@click.argument("model")
+@click.option("--weights", required=True, help=_WEIGHTS_HELP)
+@click.option("--data", help="Evaluation data: dataset name or image folder (default: the run's).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many test images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Noise, kernels, latents.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_command(
+    model: str, weights: str, data: str | None, limit: int | None, seed: int, as_json: bool
+) -> None:
+    """Evaluate a trained MODEL with its task's metric (PSNR/SSIM, mIoU, Frechet distance)."""
+    from zoo.evaluate import evaluate
+
+    result = evaluate(model, weights, data=data, limit=limit, seed=seed)
+    click.echo(result.to_json() if as_json else result.summary())
+
+
+@main.command("sample")
+@click.argument("model")
+@click.option("--weights", required=True, help=_WEIGHTS_HELP)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Grid PNG to write.")
+@click.option("--count", type=click.IntRange(min=1), help="Images (per class if conditional).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Latents and test picks.")
+@click.option("--data", help="Test data for image-to-image models (default: the run's).")
+def sample_command(
+    model: str, weights: str, out: str, count: int | None, seed: int, data: str | None
+) -> None:
+    """Write a grid of MODEL's samples: generated images, or test inputs / outputs / targets."""
+    from zoo.predict import sample
+
+    click.echo(str(sample(model, weights, out, count=count, seed=seed, data=data)))
+
+
+@main.command("predict")
+@click.argument("model")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--weights", required=True, help=_WEIGHTS_HELP)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+def predict_command(model: str, inputs: tuple[str, ...], weights: str, out: str) -> None:
+    """Run image-to-image MODEL on INPUT image files; writes OUT/<name>.png for each."""
+    from zoo.predict import predict
+
+    for path in predict(model, weights, inputs, out):
+        click.echo(str(path))
+
+
 @main.command("data")
 @click.argument("source", required=False)
 @click.option("--split", default="train", show_default=True, help="train, test or all.")

@@ -224,10 +224,15 @@ def get(name: str, *, weights: str | None = None, **overrides: Any) -> keras.Mod
 
     ``overrides`` reach the family builder (for example ``channels=3`` or
     ``upsample="resize_conv"``); an override the family does not take is a ZooError.
+    ``weights`` is a run folder of `zoo train`, or a ``.weights.h5`` / ``.keras`` file.
     """
     entry = _entry(name)
+    if weights == "default":
+        raise ZooError(f"{name} has no shipped weights yet; pass a run folder or weights file")
     if weights is not None:
-        raise ZooError(f"weights={weights!r} is not available yet; use weights=None")
+        from zoo.weights_io import load_run
+
+        return load_run(name, weights, overrides=overrides).model
     return _call_builder(entry.builder, name, overrides)
 
 

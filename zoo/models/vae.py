@@ -128,6 +128,21 @@ def decoder_of(model: keras.Model) -> keras.Model:
     return model.get_layer("decoder")
 
 
+def elbo_terms(model: keras.Model, images, *, training: bool = False):
+    """Per-image (reconstruction NLL, KL) in nats for a batch of images in [0, 1].
+
+    Bernoulli likelihood summed over pixels, one posterior sample, analytic KL to N(0, I).
+    The ELBO is ``-(reconstruction + kl)``; training minimises ``reconstruction + w * kl``.
+    """
+    z_mean, z_log_var = encoder_of(model)(images, training=training)
+    z = model.get_layer("sampling")([z_mean, z_log_var], training=True)
+    p = keras.ops.clip(decoder_of(model)(z, training=training), 1e-6, 1.0 - 1e-6)
+    nll = -(images * keras.ops.log(p) + (1.0 - images) * keras.ops.log(1.0 - p))
+    reconstruction = keras.ops.sum(nll, axis=[1, 2, 3])
+    kl = -0.5 * keras.ops.sum(1.0 + z_log_var - z_mean**2 - keras.ops.exp(z_log_var), axis=-1)
+    return reconstruction, kl
+
+
 def _create(name: str, **kwargs) -> keras.Model:
     return vae(name=name, **kwargs)
 

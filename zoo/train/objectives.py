@@ -345,11 +345,7 @@ class Variational(Reconstruct):
     def build(self) -> None:
         import keras
 
-        from zoo.models.vae import decoder_of, encoder_of
-
         super().build()
-        self.encoder, self.decoder = encoder_of(self.model), decoder_of(self.model)
-        self.sampling = self.model.get_layer("sampling")
         self.kl_weight = keras.Variable(0.0, trainable=False, name="kl_weight")
 
     def start_epoch(self, epoch: int) -> None:
@@ -357,16 +353,9 @@ class Variational(Reconstruct):
         self.kl_weight.assign(min(1.0, (epoch + 1) / warmup) if warmup else 1.0)
 
     def terms(self, images, *, training: bool):
-        """Per-example (reconstruction, KL) in nats; reconstruction sums over pixels."""
-        import tensorflow as tf
+        from zoo.models.vae import elbo_terms
 
-        z_mean, z_log_var = self.encoder(images, training=training)
-        z = self.sampling([z_mean, z_log_var], training=True)
-        p = tf.clip_by_value(self.decoder(z, training=training), 1e-6, 1.0 - 1e-6)
-        nll = -(images * tf.math.log(p) + (1.0 - images) * tf.math.log(1.0 - p))
-        reconstruction = tf.reduce_sum(nll, axis=[1, 2, 3])
-        kl = -0.5 * tf.reduce_sum(1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), -1)
-        return reconstruction, kl
+        return elbo_terms(self.model, images, training=training)
 
     def train_step(self, batch: dict) -> dict:
         import tensorflow as tf

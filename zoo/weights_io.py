@@ -1,0 +1,167 @@
+"""Loading a trained model: a run folder of `zoo train`, or a weights or model file.
+
+::
+
+    from zoo.weights_io import load_trained, load_run
+    model = load_trained("fsrcnn_x3", "runs/fsrcnn_x3/20250101-120000")  # a keras.Model
+    run = load_run("dae_tiny", "dae.weights.h5")  # model + ModelInfo + the run's TrainConfig
+
+``weights`` may be:
+
+- a run folder (``zoo train --out``): its ``model.weights.h5`` loaded into
+  ``zoo.get(name, **model_overrides)`` from the run's ``config.json``; else its
+  ``model.keras``; else (an unfinished run) the model of its latest checkpoint;
+- a ``.weights.h5`` file (into ``zoo.get(name)``, with the overrides of a run's
+  ``config.json`` lying beside it, if any);
+- a ``.keras`` file (the architecture comes from the file; its model name must match).
+
+Every failure (missing or corrupt file, a run or file of another model, weights that do not
+fit the architecture) is a one-line :class:`zoo.errors.ZooError`.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo import registry
+from zoo.errors import ZooError
+from zoo.registry import ModelInfo
+from zoo.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    import keras
+
+WEIGHTS_FILE = "model.weights.h5"
+MODEL_FILE = "model.keras"
+USAGE = "pass a run folder (zoo train --out) or a .weights.h5 / .keras file"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A loaded model with what it was trained with.
+
+    ``config`` is the run's (its options, e.g. ``noise_sigma``, and its data) or, for a bare
+    file, the recipe's defaults. ``source`` is the file the weights came from.
+    """
+
+    model: keras.Model
+    info: ModelInfo
+    config: TrainConfig
+    source: Path
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.config.options)
+
+
+def load_trained(model_name: str, weights: str | Path) -> keras.Model:
+    """The trained ``model_name`` from a run folder or a ``.weights.h5`` / ``.keras`` file."""
+    return load_run(model_name, weights).model
+
+
+def load_run(
+    model_name: str, weights: str | Path, *, overrides: dict[str, Any] | None = None
+) -> TrainedModel:
+    """Like :func:`load_trained`, with the model's info and the run's configuration.
+
+    ``overrides`` reach the builder on top of the run's ``model_overrides`` (for weights
+    files trained with options that no config.json records).
+    """
+    info = registry.info(model_name)
+    path = Path(weights).expanduser()
+    if not path.exists():
+        raise ZooError(f"weights {path} not found; {USAGE}")
+    config = _run_config(path if path.is_dir() else path.parent, model_name, required=False)
+    if path.is_dir():
+        if config is None:
+            config = _run_config(path, model_name, required=True)
+        source = _pick_file(path)
+    else:
+        source = path
+    config = config or TrainConfig.from_recipe(info)
+    if overrides:
+        config = replace(config, model_overrides={**config.model_overrides, **overrides})
+    if source.is_dir():  # a checkpoints/ folder
+        model = _from_checkpoint(model_name, source, config)
+    elif source.name.endswith(".keras"):
+        model = _from_keras_file(model_name, source)
+    elif source.name.endswith(".weights.h5"):
+        model = _from_weights_file(model_name, source, config)
+    else:
+        raise ZooError(f"{source} is neither a .weights.h5 nor a .keras file; {USAGE}")
+    return TrainedModel(model=model, info=info, config=config, source=source)
+
+
+def _run_config(folder: Path, model_name: str, *, required: bool) -> TrainConfig | None:
+    path = folder / "config.json"
+    if not path.is_file():
+        if required:
+            raise ZooError(f"{folder} is not a run folder (no config.json); {USAGE}")
+        return None
+    config = TrainConfig.load(path)
+    if config.model != model_name:
+        raise ZooError(f"{folder} is a run of {config.model}, not {model_name}")
+    return config
+
+
+def _pick_file(run: Path) -> Path:
+    for name in (WEIGHTS_FILE, MODEL_FILE):
+        if (run / name).is_file():
+            return run / name
+    if (run / "checkpoints" / "checkpoint").is_file():
+        return run / "checkpoints"
+    raise ZooError(
+        f"run {run} holds no trained model yet ({WEIGHTS_FILE}, {MODEL_FILE} or a checkpoint)"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _from_weights_file(model_name: str, path: Path, config: TrainConfig) -> keras.Model:
+    import warnings
+
+    model = registry.get(model_name, **config.model_overrides)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # keras warns before it raises
+            model.load_weights(path)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ZooError(f"cannot load {path} into {model_name}: {_first_line(error)}") from None
+    return model
+
+
+def _from_keras_file(model_name: str, path: Path) -> keras.Model:
+    import keras
+
+    registry.list_models()  # register the zoo's custom layers before deserializing
+    if not zipfile.is_zipfile(path):
+        raise ZooError(f"{path} is not a valid .keras file (not a zip archive)")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ZooError(f"cannot load {path}: {_first_line(error)}") from None
+    if model.name != model_name:
+        raise ZooError(f"{path} holds model {model.name}, not {model_name}")
+    return model
+
+
+def _from_checkpoint(model_name: str, folder: Path, config: TrainConfig) -> keras.Model:
+    import tensorflow as tf
+
+    model = registry.get(model_name, **config.model_overrides)
+    latest = tf.train.latest_checkpoint(str(folder))
+    if latest is None:
+        raise ZooError(f"{folder} holds no checkpoint")
+    try:
+        status = tf.train.Checkpoint(model=model).restore(latest)
+        status.expect_partial()
+        status.assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, AssertionError) as error:
+        raise ZooError(f"cannot restore {latest} into {model_name}: {_first_line(error)}") from None
+    return model
