@@ -29,6 +29,7 @@ import zoo
 from tests.harness import sample_inputs
 from zoo.cli import main
 from zoo.errors import ZooError
+from zoo.layers import DepthToSpace
 from zoo.smoke import model_feed
 from zoo.train import train
 
@@ -527,3 +528,19 @@ def test_cli_trains_and_prints_the_run_folder(tmp_path):
     summary = read_summary(out)
     assert (summary["epochs_completed"], summary["global_step"]) == (1, 2)
     assert (out / "model.keras").is_file()
+
+
+def test_cli_passes_recipe_options_and_builder_overrides(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "dae_tiny", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4"]
+    args += ["--option", "noise_sigma=50", "--set", "upsample=subpixel", "--out", str(run)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"samples: {run / 'samples' / 'epoch_001.png'}" in result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["options"]["noise_sigma"] == 50
+    assert config["model_overrides"] == {"upsample": "subpixel"}
+    model = keras.saving.load_model(run / "model.keras")
+    assert any(isinstance(layer, DepthToSpace) for layer in model.layers)
+    bad = CliRunner().invoke(main, ["train", "dae_tiny", "--set", "upsample", "--out", str(run)])
+    assert bad.exit_code == 1 and bad.output.strip().startswith("Error: expected KEY=VALUE")

@@ -31,7 +31,8 @@ class _ZooGroup(click.Group):
 def main() -> None:
     """deconv-zoo: transposed-convolution generators, decoders and autoencoders.
 
-    List and inspect the registered models, build them, and look at the data.
+    List, inspect and build the registered models; train, evaluate, sample and run
+    them; look at the data.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -159,12 +160,43 @@ def build_command(patterns: tuple[str, ...], exclude: tuple[str, ...]) -> None:
 @click.option(
     "--checkpoint-every", type=int, help="Also checkpoint every N steps (0: epochs only)."
 )
+@click.option("--keep-checkpoints", type=int, help="How many checkpoints to keep [3].")
+@click.option("--jit/--no-jit", "jit_compile", default=None, help="Compile the step with XLA.")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Recipe option, e.g. noise_sigma=50 (see `zoo info MODEL`).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Model builder option, e.g. upsample=resize_conv.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
-def train_command(model: str, quiet: bool, **settings) -> None:
-    """Train MODEL with its recipe; prints the run folder."""
+def train_command(
+    model: str,
+    quiet: bool,
+    options: tuple[str, ...],
+    overrides: tuple[str, ...],
+    **settings,
+) -> None:
+    """Train MODEL with its recipe; prints its last sample grid and the run folder."""
     from zoo.train import train
 
-    out = train(model, quiet=quiet, **settings)
+    out = train(
+        model,
+        quiet=quiet,
+        options=parse_assignments(options),
+        overrides=parse_assignments(overrides),
+        **settings,
+    )
+    grids = sorted((out / "samples").glob("*.png"))
+    if grids and not quiet:
+        click.echo(f"samples: {grids[-1]}")
     click.echo(str(out))
 
 
@@ -238,7 +270,21 @@ def data_command(
     click.echo(loaded.summary())
 
 
-# === Formatting ===
+# === Parsing and formatting ===
+
+
+def parse_assignments(pairs: tuple[str, ...]) -> dict | None:
+    """('a=1', 'b=x') -> {'a': 1, 'b': 'x'}: values are JSON when they parse, else text."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ZooError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key] = json.loads(text)
+        except ValueError:
+            parsed[key] = text
+    return parsed or None
 
 
 def describe_io(info) -> str:
