@@ -544,3 +544,27 @@ def test_cli_passes_recipe_options_and_builder_overrides(tmp_path):
     assert any(isinstance(layer, DepthToSpace) for layer in model.layers)
     bad = CliRunner().invoke(main, ["train", "dae_tiny", "--set", "upsample", "--out", str(run)])
     assert bad.exit_code == 1 and bad.output.strip().startswith("Error: expected KEY=VALUE")
+
+
+def test_xla_compiles_the_step_or_says_why_not(tmp_path):
+    run = train(
+        "fsrcnn_tiny",
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=4,
+        jit_compile=True,
+        out=tmp_path / "xla",
+        quiet=True,
+    )
+    assert json.loads((run / "summary.json").read_text())["global_step"] == 2
+    # nearest-neighbour resizing has no XLA gradient kernel on the CPU
+    with pytest.raises(ZooError, match=r"ResizeNearestNeighborGrad.*without --jit"):
+        train(
+            "deconvnet_tiny",
+            epochs=1,
+            steps_per_epoch=2,
+            batch_size=2,
+            jit_compile=True,
+            out=tmp_path / "no_xla",
+            quiet=True,
+        )

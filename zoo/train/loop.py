@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import re
 import tempfile
 import time
 from datetime import datetime
@@ -179,7 +180,7 @@ class Trainer:
             totals: dict[str, float] = {}
             epoch_started = time.perf_counter()
             for _ in range(done, steps_per_epoch):
-                losses = {k: float(v) for k, v in distributed_step(next(iterator)).items()}
+                losses = {k: float(v) for k, v in self._step(distributed_step, iterator).items()}
                 global_step += 1
                 step.assign(global_step)
                 for key, value in losses.items():
@@ -217,6 +218,22 @@ class Trainer:
         else:
             scratch.cleanup()
         return self.out
+
+    def _step(self, distributed_step, iterator) -> dict:
+        """One training step; an XLA compile failure becomes a one-line error."""
+        import tensorflow as tf
+
+        try:
+            return distributed_step(next(iterator))
+        except tf.errors.InvalidArgumentError as error:
+            if not self.config.jit_compile or "XLA" not in str(error):
+                raise
+            ops = re.findall(r"No registered '(\w+)' OpKernel", str(error))
+            missing = f" (no XLA kernel for {', '.join(sorted(set(ops)))})" if ops else ""
+            model = self.config.model
+            raise ZooError(
+                f"XLA cannot compile {model}'s training step{missing}; train without --jit"
+            ) from None
 
 
 def make_dataset(
