@@ -25,6 +25,7 @@ from __future__ import annotations
 import keras
 
 from zoo.models.dcgan import (
+    configured,
     discriminator_stack,
     gan_init,
     generator_stack,
@@ -104,12 +105,7 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
     num_classes = config.get("num_classes", 10)
 
     def decorator(builder):
-        name = builder.__name__
-
-        def discriminator(**overrides) -> keras.Model:
-            merged = {**config, **overrides}
-            return cgan_discriminator(name=f"{name}_discriminator", **merged)
-
+        discriminator = configured(cgan_discriminator, config, f"{builder.__name__}_discriminator")
         return register(
             family="cgan",
             task="generate_conditional",

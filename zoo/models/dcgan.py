@@ -180,18 +180,22 @@ def _create(name: str, **kwargs) -> keras.Model:
     return dcgan_generator(name=name, **kwargs)
 
 
+def configured(build, config: dict, name: str):
+    """``build`` with ``name``, the variant's defaults ``config``, then the caller's overrides."""
+
+    def builder(**overrides) -> keras.Model:
+        return build(name=name, **{**config, **overrides})
+
+    return builder
+
+
 def _register(config: dict, *, num_params: int, dataset: str, epochs: int, batch_size: int):
     """Register a variant whose defaults ``config`` also configure its discriminator."""
     image_size, channels = config["image_size"], config["channels"]
     latent_dim = config.get("latent_dim", 100)
 
     def decorator(builder):
-        name = builder.__name__
-
-        def discriminator(**overrides) -> keras.Model:
-            merged = {**config, **overrides}
-            return dcgan_discriminator(name=f"{name}_discriminator", **merged)
-
+        discriminator = configured(dcgan_discriminator, config, f"{builder.__name__}_discriminator")
         return register(
             family="dcgan",
             task="generate",

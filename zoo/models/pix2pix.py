@@ -31,7 +31,7 @@ import keras
 
 from zoo.errors import ZooError
 from zoo.layers import activation_layer, up_block
-from zoo.models.dcgan import down_bn_lrelu, gan_init, up_bn_relu
+from zoo.models.dcgan import configured, down_bn_lrelu, gan_init, up_bn_relu
 from zoo.registry import Recipe, TensorSpec, register
 
 PAPER = (
@@ -136,12 +136,9 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
     shape = (image_size, image_size, 3)
 
     def decorator(builder):
-        name = builder.__name__
-
-        def discriminator(**overrides) -> keras.Model:
-            merged = {**config, **overrides}
-            return patchgan_discriminator(name=f"{name}_discriminator", **merged)
-
+        discriminator = configured(
+            patchgan_discriminator, config, f"{builder.__name__}_discriminator"
+        )
         return register(
             family="pix2pix",
             task="translate",
