@@ -110,14 +110,13 @@ def generator_stack(
     hidden = widths(image_size, base_filters)
     for i, filters in enumerate(hidden[1:]):
         x = up_bn_relu(x, filters, mode=upsample, name=f"up{i + 1}")
+    return up_to_image(x, channels, mode=upsample, name=f"up{len(hidden)}")
+
+
+def up_to_image(x, channels: int, *, mode: str, name: str):
+    """The last block: (B, H, W, C) -> (B, 2H, 2W, channels) in [-1, 1], up_block then tanh."""
     x = up_block(
-        x,
-        channels,
-        scale=2,
-        mode=upsample,
-        kernel_size=4,
-        kernel_initializer=gan_init(),
-        name=f"up{len(hidden)}",
+        x, channels, scale=2, mode=mode, kernel_size=4, kernel_initializer=gan_init(), name=name
     )
     return activation_layer("tanh", name="tanh")(x)
 

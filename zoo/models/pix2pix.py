@@ -30,8 +30,8 @@ import math
 import keras
 
 from zoo.errors import ZooError
-from zoo.layers import activation_layer, up_block
-from zoo.models.dcgan import configured, down_bn_lrelu, gan_init, up_bn_relu
+from zoo.layers import activation_layer
+from zoo.models.dcgan import configured, down_bn_lrelu, gan_init, up_bn_relu, up_to_image
 from zoo.registry import Recipe, TensorSpec, register
 
 PAPER = (
@@ -78,16 +78,7 @@ def pix2pix_generator(
         rate = dropout if j < DROPOUT_BLOCKS else 0.0
         x = up_bn_relu(x, filters[level], mode=upsample, dropout=rate, name=f"up{j + 1}")
         x = keras.layers.Concatenate(name=f"skip{j + 1}")([x, skips[level]])
-    x = up_block(
-        x,
-        channels,
-        scale=2,
-        mode=upsample,
-        kernel_size=4,
-        kernel_initializer=gan_init(),
-        name=f"up{len(filters)}",
-    )
-    outputs = activation_layer("tanh", name="tanh")(x)
+    outputs = up_to_image(x, channels, mode=upsample, name=f"up{len(filters)}")
     return keras.Model(source, outputs, name=name)
 
 
