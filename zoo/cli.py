@@ -15,6 +15,10 @@ import click
 
 from zoo.errors import ZooError
 
+# The same as convert.tflite.MODES and convert.export.TARGETS, kept here so --help is TF-free.
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+EXPORT_TARGETS = ("android-gpu", "android-npu", "ios-gpu", "cpu", "edgetpu")
+
 
 class _ZooGroup(click.Group):
     """Turns ZooError into a one-line click error."""
@@ -270,6 +274,137 @@ def data_command(
     click.echo(loaded.summary())
 
 
+@main.command("convert")
+@click.argument("model")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".tflite to write.")
+@click.option("--mode", type=click.Choice(MODES), default="float32", show_default=True)
+@click.option("--weights", help=f"{_WEIGHTS_HELP} (default: the initial weights).")
+@click.option("--size", callback=lambda _c, _p, v: parse_size(v), help="HxW of a fully conv model.")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Representative samples of the model's data that calibrate int8.",
+)
+@click.option("--float-io", is_flag=True, help="int8 with float input and output.")
+def convert_command(
+    model: str, out: str, mode: str, weights: str | None, size, samples: int, float_io: bool
+) -> None:
+    """Convert MODEL to a TFLite file (+ JSON metadata beside it) and report its parity."""
+    from convert.tflite import convert_model
+
+    result = convert_model(
+        model,
+        mode=mode,
+        size=size,
+        weights=weights,
+        representative_count=samples,
+        float_io=float_io,
+    )
+    path = result.save(out)
+    click.echo(f"{path}: {mode}, {result.size / 1024:,.1f} KB")
+    click.echo(f"parity vs Keras ({result.parity.samples} inputs): {result.parity.summary()}")
+    for note in result.notes:
+        click.echo(note)
+
+
+@main.command("export")
+@click.argument("model")
+@click.option("--target", required=True, type=click.Choice(EXPORT_TARGETS))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@click.option("--weights", help=f"{_WEIGHTS_HELP} (default: the initial weights).")
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Timed runs for the host latency.",
+)
+@click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
+def export_command(
+    model: str, target: str, out: str, weights: str | None, runs: int, force: bool
+) -> None:
+    """Write MODEL's phone bundle for TARGET: the .tflite that suits it, model card,
+    golden input and output, and RUN_ON_DEVICE.md."""
+    from convert.export import export, load_card
+
+    folder = export(model, target=target, out=out, weights=weights, runs=runs, force=force)
+    card = load_card(folder)
+    latency = card["host_latency"][card["mode"]]
+    click.echo(f"{folder / card['file']}: {card['mode']}, {card['size_bytes'] / 1024:,.1f} KB")
+    click.echo(f"{card['delegate']['target']}: {card['delegate']['verdict']}")
+    click.echo(f"host latency: {latency['median_ms']:.2f} ms median (1 thread, XNNPACK)")
+    click.echo(f"card: {folder / 'model_card.md'}; device steps: {folder / 'RUN_ON_DEVICE.md'}")
+
+
+@main.command("check")
+@click.argument("source", metavar="FILE.tflite|MODEL")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="float32",
+    show_default=True,
+    help="How a MODEL is converted.",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    type=click.Choice(["gpu", "xnnpack", "nnapi", "hexagon", "qnn", "edgetpu"]),
+    help="Target --strict covers (repeatable; default: those the file's precision is for).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 when an op falls back on a covered target.")
+def check_command(
+    source: str, mode: str, targets: tuple[str, ...], as_json: bool, strict: bool
+) -> None:
+    """Which delegates (GPU, XNNPACK, NNAPI, Hexagon, QNN, Edge TPU) run a .tflite whole:
+    fallback ops, versions, dynamic tensors, partitions. A MODEL is converted first."""
+    from convert.delegates import check, load_source
+
+    path_or_bytes, label = load_source(source, mode=mode)
+    report = check(path_or_bytes, label=label)
+    click.echo(report.to_json() if as_json else report.summary())
+    if strict:
+        report.require(targets or None)
+
+
+@main.command("bench")
+@click.argument("targets", nargs=-1, required=True, metavar="FILE|MODEL...")
+@click.option("--threads", default="1", show_default=True, help="Thread counts, e.g. 1,2.")
+@click.option("--runs", type=int, default=20, show_default=True, help="Timed runs per row.")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed runs first.")
+@click.option(
+    "--modes",
+    default="keras,float32,float16,dynamic,int8",
+    show_default=True,
+    help="What a MODEL is timed as (keras and TFLite modes).",
+)
+@click.option("--weights", help=f"{_WEIGHTS_HELP} For MODEL (default: random init).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random inputs.")
+@click.option("--xnnpack/--no-xnnpack", default=True, help="LiteRT's default CPU delegate [on].")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also write a bar chart PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def bench_command(targets: tuple[str, ...], plot: str | None, as_json: bool, **settings) -> None:
+    """Latency (median, p90), size and peak memory of .tflite FILEs, or of MODEL as Keras
+    and as float32/float16/dynamic/int8 files converted in the same run."""
+    from convert.bench import bench
+
+    if plot and not os.path.isdir(os.path.dirname(os.path.abspath(plot))):
+        raise ZooError(f"folder {os.path.dirname(plot)} does not exist")
+    report = bench(targets, **settings)
+    if plot:
+        report.plot(plot)
+    if as_json:
+        click.echo(report.to_json())
+        return
+    click.echo(format_table(*report.rows()))
+    click.echo(f"\n{report.machine}; {report.memory}.")
+    if plot:
+        click.echo(f"plot: {plot}")
+
+
 # === Parsing and formatting ===
 
 
@@ -285,6 +420,17 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict | None:
         except ValueError:
             parsed[key] = text
     return parsed or None
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'128x96' -> (128, 96); '64' -> (64, 64); None stays None."""
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise click.BadParameter(f"expected HxW with positive integers, got {text!r}")
+    height = int(parts[0])
+    return height, int(parts[-1])
 
 
 def describe_io(info) -> str:

@@ -142,7 +142,8 @@ class MaxUnpool2D(keras.layers.Layer):
     resolution are placed where ``before_pool`` held the maximum of its ``size``
     window. The switch is recomputed as ``before_pool == upsample(after_pool)``
     instead of stored as argmax indices, so the layer converts to
-    RESIZE_NEAREST_NEIGHBOR, EQUAL, CAST and MUL rather than the custom
+    RESIZE_NEAREST_NEIGHBOR, EQUAL and SELECT_V2 (integer end to end in an int8 file:
+    no cast of the boolean switch to float) rather than the custom
     MaxUnpooling2D op that only the GPU delegate knows. Cost: the pre-pool activation
     stays alive until the decoder uses it (as a U-Net skip would), and a window whose
     maximum is tied passes the value to every tied position. The height and width of
@@ -156,7 +157,8 @@ class MaxUnpool2D(keras.layers.Layer):
     def call(self, inputs):
         features, before_pool, after_pool = inputs
         at_max = keras.ops.equal(before_pool, nearest_upsample(after_pool, self.size))
-        return nearest_upsample(features, self.size) * keras.ops.cast(at_max, features.dtype)
+        upsampled = nearest_upsample(features, self.size)
+        return keras.ops.where(at_max, upsampled, keras.ops.zeros_like(upsampled))
 
     def compute_output_shape(self, input_shape):
         return input_shape[1]

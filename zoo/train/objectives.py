@@ -31,6 +31,7 @@ class Objective:
 
     tasks: ClassVar[tuple[str, ...]] = ()
     patches: ClassVar[bool] = False  # train on random crops of whole images (photos, folders)
+    limit: int | None = None  # load at most this many images per split (None: all)
 
     def __init__(self, info: ModelInfo, config: TrainConfig) -> None:
         self.info = info
@@ -130,6 +131,7 @@ class Objective:
             split=split,
             image_size=(size, size) if size else (height, width),
             channels=channels or model_channels,
+            limit=self.limit,
             seed=self.config.seed,
             **crops,
         )

@@ -1,0 +1,99 @@
+"""Every model in every TFLite mode: conversion time, file size and Keras-vs-TFLite parity.
+
+Converts each selected model (default: every full, non-tiny model) with
+``convert.tflite.convert_model`` in float32, float16, dynamic, int8 and int16x8, at its
+export size, calibrating int8 on its own dataset. Weights are the initial ones unless a
+model's run folder is given with ``--weights name=RUN``, so parity here measures the
+conversion, not a trained model's quality. Writes JSON and Markdown under
+``benchmarks/results/`` and prints the table.
+
+    python benchmarks/conversion.py [--models 'fsrcnn*'] [--modes float32,int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def convert_one(name: str, mode: str, weights: str | None) -> dict:
+    from convert.tflite import convert_model
+
+    started = time.perf_counter()
+    try:
+        result = convert_model(name, mode=mode, weights=weights)
+    except Exception as error:  # a failure is a row of the table, not the end of the run
+        return {"model": name, "mode": mode, "error": str(error).splitlines()[0]}
+    parity = result.parity
+    return {
+        "model": name,
+        "mode": mode,
+        "seconds": round(time.perf_counter() - started, 2),
+        "size_bytes": result.size,
+        "max_abs_error": parity.max_abs_error,
+        "psnr": parity.psnr,
+        "label_agreement": parity.label_agreement,
+        "ops": result.metadata["ops"],
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| model | mode | size (KB) | max abs error | PSNR (dB) | labels agree | convert (s) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['model']} | {row['mode']} | fails: {row['error']} | | | | |")
+            continue
+        psnr = "" if row["psnr"] is None else f"{row['psnr']:.1f}"
+        labels = "" if row["label_agreement"] is None else f"{100 * row['label_agreement']:.1f}%"
+        lines.append(
+            f"| {row['model']} | {row['mode']} | {row['size_bytes'] / 1024:,.1f} | "
+            f"{row['max_abs_error']:.2g} | {psnr} | {labels} | {row['seconds']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    from convert.tflite import MODES
+    from zoo import list_models
+    from zoo.train.files import write_text_atomically
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="*", help="wildcard over registered names")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--weights", action="append", default=[], help="name=RUN_OR_FILE")
+    parser.add_argument("--output", default="conversion", help="results file stem")
+    args = parser.parse_args()
+
+    weights = dict(item.split("=", 1) for item in args.weights)
+    names = [n for n in list_models(args.models) if not n.endswith("_tiny")]
+    rows = []
+    for name in names:
+        for mode in args.modes.split(","):
+            row = convert_one(name, mode, weights.get(name))
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "ops"}), flush=True)
+    table = markdown(rows)
+    header = (
+        f"# TFLite conversion of every full model\n\nMachine: {platform.machine()}, "
+        f"{os.cpu_count()} CPUs. Command: `python benchmarks/conversion.py "
+        f"--models '{args.models}' --modes {args.modes}`. Initial weights unless named.\n\n"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    write_text_atomically(RESULTS / f"{args.output}.json", json.dumps(rows, indent=2) + "\n")
+    write_text_atomically(RESULTS / f"{args.output}.md", header + table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""Reading a .tflite flatbuffer without running it, and writing the zoo's metadata into it.
+
+Parsing uses the schema module that ships with ai-edge-litert (``schema_py_generated``), so
+``zoo check`` needs neither TensorFlow nor an interpreter. :func:`read` returns a
+:class:`TFLiteFile`: every operator with its name, version, options and tensors, every tensor
+with its type, static shape and shape signature (``-1`` marks a dynamic dimension), the
+signatures, and the metadata entries.
+
+Metadata follows the schema's own mechanism: a ``Metadata{name, buffer}`` entry pointing at a
+buffer of bytes. The zoo stores its model card summary as UTF-8 JSON under :data:`METADATA_NAME`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+METADATA_NAME = "deconv_zoo"  # the Metadata entry holding the zoo's JSON
+FLEX_PREFIX = "Flex"  # custom code of TensorFlow ops run by the Flex delegate (SELECT_TF_OPS)
+
+
+class TFLiteFileError(ZooError):
+    """The bytes are not a readable TFLite flatbuffer."""
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def _enum_names(enum_class: type) -> dict[int, str]:
+    return {value: key for key, value in vars(enum_class).items() if not key.startswith("_")}
+
+
+# === What a file holds ===
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One tensor of a subgraph: ``shape`` is static; ``signature`` has -1 where it is dynamic."""
+
+    index: int
+    name: str
+    dtype: str  # "float32", "int8", ...
+    shape: tuple[int, ...]
+    signature: tuple[int, ...]
+    constant: bool
+    scales: tuple[float, ...] = ()
+    zero_points: tuple[int, ...] = ()
+
+    @property
+    def quantized(self) -> bool:
+        return bool(self.scales)
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scales) > 1
+
+    @property
+    def quantization(self) -> tuple[float, int] | None:
+        """(scale, zero point) of a per-tensor quantized tensor, else None."""
+        if len(self.scales) != 1:
+            return None
+        return self.scales[0], self.zero_points[0] if self.zero_points else 0
+
+    @property
+    def dynamic(self) -> bool:
+        return any(dim < 0 for dim in self.signature)
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator: builtin name (or custom code), version, options and tensor indices."""
+
+    index: int
+    subgraph: int
+    name: str
+    version: int
+    custom: bool
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flex(self) -> bool:
+        return self.custom and self.name.startswith(FLEX_PREFIX)
+
+    @property
+    def fused_activation(self) -> str:
+        """ "NONE", "RELU", "RELU6", ... for ops that can fuse an activation, else "NONE"."""
+        return self.options.get("fusedActivationFunction", "NONE")
+
+
+@dataclass(frozen=True)
+class Signature:
+    key: str
+    inputs: dict[str, int]  # name -> tensor index
+    outputs: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TFLiteFile:
+    """A parsed flatbuffer. ``tensors[s]`` are the tensors of subgraph ``s``."""
+
+    size: int
+    operators: tuple[Operator, ...]
+    tensors: tuple[tuple[Tensor, ...], ...]
+    inputs: tuple[int, ...]  # of subgraph 0
+    outputs: tuple[int, ...]
+    signatures: tuple[Signature, ...]
+    metadata: dict[str, bytes]
+
+    def tensor(self, index: int, subgraph: int = 0) -> Tensor:
+        return self.tensors[subgraph][index]
+
+    def operator_inputs(self, op: Operator) -> list[Tensor]:
+        """The operator's input tensors (optional inputs marked -1 left out)."""
+        return [self.tensors[op.subgraph][i] for i in op.inputs if i >= 0]
+
+    def operator_outputs(self, op: Operator) -> list[Tensor]:
+        return [self.tensors[op.subgraph][i] for i in op.outputs if i >= 0]
+
+    @property
+    def input_tensors(self) -> list[Tensor]:
+        return [self.tensors[0][i] for i in self.inputs]
+
+    @property
+    def output_tensors(self) -> list[Tensor]:
+        return [self.tensors[0][i] for i in self.outputs]
+
+    @property
+    def op_versions(self) -> dict[str, int]:
+        """Highest version of each operator name in the file."""
+        versions: dict[str, int] = {}
+        for op in self.operators:
+            versions[op.name] = max(versions.get(op.name, 0), op.version)
+        return versions
+
+    @property
+    def zoo_metadata(self) -> dict[str, Any] | None:
+        """The zoo's JSON metadata, or None for a file the zoo did not write."""
+        payload = self.metadata.get(METADATA_NAME)
+        return json.loads(payload.decode()) if payload is not None else None
+
+
+# === Reading ===
+
+
+def load_bytes(source: str | Path | bytes) -> bytes:
+    """The bytes of a .tflite path (or the bytes themselves); a missing file is a ZooError."""
+    if isinstance(source, bytes | bytearray):
+        return bytes(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ZooError(f"no such file: {path}")
+    return path.read_bytes()
+
+
+def read(source: str | Path | bytes) -> TFLiteFile:
+    """Parse a .tflite file or its bytes; anything unreadable raises :class:`TFLiteFileError`."""
+    data = load_bytes(source)
+    label = f"{source}" if isinstance(source, str | Path) else "the buffer"
+    schema = _schema()
+    if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
+        raise TFLiteFileError(f"{label} is not a TFLite flatbuffer (no TFL3 identifier)")
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+        return _summarise(model, len(data))
+    except Exception as error:  # flatbuffers raises whatever a bad offset leads to
+        raise TFLiteFileError(f"{label} is corrupt or truncated ({type(error).__name__})") from None
+
+
+def _summarise(model, size: int) -> TFLiteFile:
+    schema = _schema()
+    op_names = _enum_names(schema.BuiltinOperator)
+    type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
+    activation_names = _enum_names(schema.ActivationFunctionType)
+    padding_names = _enum_names(schema.Padding)
+    buffers = model.buffers or []
+
+    codes = []
+    for code in model.operatorCodes or []:
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        custom = builtin == schema.BuiltinOperator.CUSTOM
+        name = (code.customCode or b"").decode() if custom else op_names.get(builtin, str(builtin))
+        codes.append((name if isinstance(name, str) else name.decode(), code.version, custom))
+
+    tensors, operators = [], []
+    for s, graph in enumerate(model.subgraphs or []):
+        graph_tensors = []
+        for t, tensor in enumerate(graph.tensors or []):
+            quant = tensor.quantization
+            has_scales = quant is not None and quant.scale is not None
+            scales = tuple(map(float, quant.scale)) if has_scales else ()
+            zeros = (
+                tuple(map(int, quant.zeroPoint))
+                if has_scales and quant.zeroPoint is not None
+                else ()
+            )
+            buffer = buffers[tensor.buffer] if 0 < tensor.buffer < len(buffers) else None
+            constant = buffer is not None and (
+                (buffer.data is not None and len(buffer.data) > 0) or buffer.offset > 1
+            )
+            shape = tuple(int(d) for d in (tensor.shape if tensor.shape is not None else ()))
+            signature = tensor.shapeSignature
+            graph_tensors.append(
+                Tensor(
+                    index=t,
+                    name=_text(tensor.name),
+                    dtype=type_names.get(tensor.type, str(tensor.type)),
+                    shape=shape,
+                    signature=tuple(int(d) for d in signature) if signature is not None else shape,
+                    constant=constant,
+                    scales=scales,
+                    zero_points=zeros,
+                )
+            )
+        tensors.append(tuple(graph_tensors))
+        for o, op in enumerate(graph.operators or []):
+            name, version, custom = codes[op.opcodeIndex]
+            operators.append(
+                Operator(
+                    index=o,
+                    subgraph=s,
+                    name=name,
+                    version=version,
+                    custom=custom,
+                    inputs=tuple(int(i) for i in (op.inputs if op.inputs is not None else ())),
+                    outputs=tuple(int(i) for i in (op.outputs if op.outputs is not None else ())),
+                    options=_options(op.builtinOptions, activation_names, padding_names),
+                )
+            )
+
+    first = (model.subgraphs or [None])[0]
+    signatures = tuple(
+        Signature(
+            key=_text(sig.signatureKey),
+            inputs={_text(m.name): m.tensorIndex for m in sig.inputs or []},
+            outputs={_text(m.name): m.tensorIndex for m in sig.outputs or []},
+        )
+        for sig in model.signatureDefs or []
+    )
+    metadata = {}
+    for entry in model.metadata or []:
+        buffer = buffers[entry.buffer] if entry.buffer < len(buffers) else None
+        data = buffer.data if buffer is not None and buffer.data is not None else []
+        metadata[_text(entry.name)] = bytes(bytearray(data))
+    return TFLiteFile(
+        size=size,
+        operators=tuple(operators),
+        tensors=tuple(tensors),
+        inputs=tuple(int(i) for i in (first.inputs if first is not None else ())),
+        outputs=tuple(int(i) for i in (first.outputs if first is not None else ())),
+        signatures=signatures,
+        metadata=metadata,
+    )
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _options(options, activation_names: dict[int, str], padding_names: dict[int, str]) -> dict:
+    """Builtin options as a plain dict, enums as names."""
+    if options is None or not hasattr(options, "__dict__"):
+        return {}
+    values = {}
+    for key, value in vars(options).items():
+        if key == "fusedActivationFunction":
+            value = activation_names.get(value, str(value))
+        elif key == "padding":
+            value = padding_names.get(value, str(value))
+        elif hasattr(value, "tolist"):
+            value = value.tolist()
+        values[key] = value
+    return values
+
+
+# === Editing ===
+
+
+def unpack(data: bytes):
+    """The schema's mutable object tree (``ModelT``) of a flatbuffer."""
+    return _schema().ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def pack(model, size_hint: int = 0) -> bytes:
+    """Serialise a ``ModelT`` back to flatbuffer bytes with the TFL3 identifier."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def name_signature(model, key: str, inputs: list[str], outputs: list[str]) -> dict[str, int]:
+    """Make subgraph 0's one signature ``key`` with the given input and output names.
+
+    The converter names a signature's inputs after the function's arguments and its outputs
+    ``output_0``...; on its frozen-graph path it writes no signature at all. Inputs are
+    matched by tensor name (``serving_default_<name>:0`` or ``<name>``), outputs by order.
+    Returns the inputs as name -> tensor index.
+    """
+    schema = _schema()
+    graph = model.subgraphs[0]
+    if len(graph.outputs) != len(outputs) or len(graph.inputs) != len(inputs):
+        raise ValueError("signature names do not match the subgraph's inputs and outputs")
+    by_name = {}
+    for index in graph.inputs:
+        text = _text(graph.tensors[index].name).split(":")[0]
+        by_name[text.removeprefix("serving_default_")] = int(index)
+    if sorted(by_name) != sorted(inputs):
+        raise ValueError(f"subgraph inputs {sorted(by_name)} do not match {sorted(inputs)}")
+
+    def tensor_map(name: str, index: int):
+        entry = schema.TensorMapT()
+        entry.name, entry.tensorIndex = name, int(index)
+        return entry
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey = key
+    signature.subgraphIndex = 0
+    signature.inputs = [tensor_map(name, by_name[name]) for name in inputs]
+    signature.outputs = [
+        tensor_map(name, index) for name, index in zip(outputs, graph.outputs, strict=True)
+    ]
+    model.signatureDefs = [signature]
+    return {name: by_name[name] for name in inputs}
+
+
+def set_metadata(model, entries: dict[str, bytes]) -> None:
+    """Store each ``name -> bytes`` entry as flatbuffer metadata (replacing any of that name)."""
+    schema = _schema()
+    model.metadata = [m for m in model.metadata or [] if _text(m.name) not in entries]
+    model.buffers = model.buffers or [schema.BufferT()]
+    for name, payload in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = list(payload)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = name
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+
+
+def with_metadata(data: bytes, entries: dict[str, bytes]) -> bytes:
+    """``data`` with ``entries`` stored as metadata."""
+    model = unpack(data)
+    set_metadata(model, entries)
+    return pack(model, len(data) + sum(len(p) for p in entries.values()))

@@ -1,0 +1,598 @@
+"""Keras model -> TFLite (LiteRT) flatbuffer that phone delegates take whole.
+
+Every file is batch 1 with static shapes, builtin ops only (no Flex, no custom ops), one
+``serving_default`` signature whose inputs and output carry the model's own names, and the
+zoo's metadata (name, task, mode, input and output ranges, weights digest, parity) inside
+the flatbuffer and beside it as JSON.
+
+Modes (``mode=``):
+
+- ``float32``: the reference.
+- ``float16``: float16 weights, float32 compute on CPU; the GPU delegates' format.
+- ``dynamic``: int8 weights, float activations (dynamic-range quantization).
+- ``int8``: full integer: per-channel int8 weights, int8 activations calibrated on
+  representative data, int8 input and output (``float_io=True`` keeps float I/O).
+- ``int16x8``: int16 activations, int8 weights, float input and output (the converter's
+  experimental mode; ops without an int16 kernel stay float).
+
+The converter fuses a ReLU into a preceding TRANSPOSE_CONV whenever the convolution has a
+non-zero bias (always, once trained or once a BatchNormalization is folded into it), which
+raises the op to version 4, and GPU delegates take version 3 at most. Rather than hope the
+graph avoids it, :func:`unfuse_transpose_conv_activations` rewrites the written file: the
+activation becomes its own op. :func:`check_deployable` then proves the result on the bytes.
+
+Parity is part of every conversion: the Keras model and the interpreter run the same fixed
+inputs (drawn from the model's data) and :class:`Parity` records the agreement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from convert import flatbuffer
+from convert.representative import as_samples, representative_inputs
+from zoo.errors import ZooError
+from zoo.registry import ModelInfo, TensorSpec
+
+if TYPE_CHECKING:
+    import keras
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+INTEGER_MODES = ("int8", "int16x8")
+SIGNATURE_KEY = "serving_default"
+PARITY_SAMPLES = 4
+TRANSPOSE_CONV_GPU_MAX_VERSION = 3  # LiteRT gpu_compatibility.cc: TRANSPOSE_CONV versions 1-3
+# Fused activation -> the builtin op that computes it alone.
+_ACTIVATION_OPS = {"RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1", "TANH": "TANH"}
+
+
+# === Results ===
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Keras float vs TFLite on the same inputs, outputs compared in float.
+
+    ``psnr`` is over the output's value range (peak = its width), for image outputs.
+    ``label_agreement`` is the share of pixels with the same argmax (segmentation).
+    """
+
+    samples: int
+    max_abs_error: float
+    mean_abs_error: float
+    psnr: float | None = None
+    label_agreement: float | None = None
+
+    def summary(self) -> str:
+        parts = [f"max |err| {self.max_abs_error:.3g}", f"mean |err| {self.mean_abs_error:.3g}"]
+        if self.psnr is not None:
+            parts.append(f"PSNR {self.psnr:.1f} dB" if math.isfinite(self.psnr) else "PSNR inf")
+        if self.label_agreement is not None:
+            parts.append(f"labels agree {100 * self.label_agreement:.2f}%")
+        return ", ".join(parts)
+
+
+@dataclass
+class Conversion:
+    """One converted model: the flatbuffer bytes, its metadata and its parity."""
+
+    flatbuffer: bytes
+    mode: str
+    metadata: dict[str, Any]
+    parity: Parity | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.flatbuffer)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (.tflite) and ``path`` with .json beside it, each atomically."""
+        from zoo.train.files import write_atomically, write_text_atomically
+
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise ZooError(f"folder {path.parent} does not exist")
+        write_atomically(path, lambda temporary: temporary.write_bytes(self.flatbuffer))
+        write_text_atomically(
+            path.with_suffix(".json"), json.dumps(self.metadata, indent=2, default=_json) + "\n"
+        )
+        return path
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# === Conversion ===
+
+
+def to_tflite(
+    model: keras.Model | str,
+    *,
+    mode: str = "float32",
+    size: tuple[int, int] | None = None,
+    representative: Any = None,
+    **options: Any,
+) -> bytes:
+    """The flatbuffer of ``model`` (a Keras model or a registry name) in ``mode``.
+
+    ``size=(H, W)`` fixes the spatial size of fully convolutional models (default: the
+    model's export size). ``representative`` calibrates int8 / int16x8 (default: samples
+    of the model's own dataset). Further options go to :func:`convert_model`.
+    """
+    return convert_model(
+        model, mode=mode, size=size, representative=representative, **options
+    ).flatbuffer
+
+
+def convert_model(
+    model: keras.Model | str,
+    *,
+    mode: str = "float32",
+    size: tuple[int, int] | None = None,
+    representative: Any = None,
+    representative_count: int = 32,
+    float_io: bool = False,
+    info: ModelInfo | None = None,
+    parity: bool = True,
+    weights: str | None = None,
+) -> Conversion:
+    """Convert, post-process, prove deployable and measure parity.
+
+    ``info`` describes the model's inputs and output; it defaults to the registry's entry
+    for the model's name (a model outside the registry gets specs from its own inputs).
+    """
+    if mode not in MODES:
+        raise ZooError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    model, info = _resolve(model, info, weights)
+    input_shapes = _input_shapes(info, model, size)
+    calibration = None
+    if mode in INTEGER_MODES:
+        if representative is not None:
+            calibration = as_samples(representative, input_shapes)
+        elif info.recipe is not None and info.dataset:
+            calibration = representative_inputs(info, size=size, count=representative_count)
+        else:
+            raise ZooError(f"{mode} needs representative data for a model outside the registry")
+
+    data = _convert(model, info, input_shapes, mode, calibration, float_io)
+    tree = flatbuffer.unpack(data)
+    unfused = unfuse_transpose_conv_activations(tree)
+    input_names = [spec.name for spec in info.inputs]
+    flatbuffer.name_signature(tree, SIGNATURE_KEY, input_names, [info.output.name])
+    data = flatbuffer.pack(tree, len(data))
+    parsed = check_deployable(data)
+    notes = [f"un-fused {unfused} TRANSPOSE_CONV activation(s)"] if unfused else []
+    metadata = _metadata(model, info, mode, parsed, weights)
+    result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
+    if parity:
+        if calibration is not None or info.recipe is not None:
+            samples = _parity_inputs(info, size, input_shapes, calibration)
+        else:
+            samples = _random_samples(info, input_shapes)
+        result.parity = measure_parity(model, data, samples, info)
+        metadata["parity"] = asdict(result.parity)
+    result.flatbuffer = flatbuffer.with_metadata(
+        data, {flatbuffer.METADATA_NAME: json.dumps(metadata, default=_json).encode()}
+    )
+    return result
+
+
+def _resolve(model, info: ModelInfo | None, weights: str | None):
+    from zoo import registry
+
+    if isinstance(model, str):
+        name = model
+        model = registry.get(name, weights=weights)
+        return model, info or registry.info(name)
+    if info is None:
+        try:
+            info = registry.info(model.name)
+        except ZooError:
+            info = _info_from_model(model)
+    return model, info
+
+
+def _info_from_model(model) -> ModelInfo:
+    """Specs for a model outside the registry: names and shapes from its inputs, range unknown."""
+    from zoo.registry import Recipe
+
+    def spec(tensor, name: str) -> TensorSpec:
+        return TensorSpec(name=name, shape=tuple(tensor.shape[1:]), bounded=False)
+
+    inputs = tuple(
+        spec(t, getattr(t, "name", f"input_{i}").split(":")[0]) for i, t in enumerate(model.inputs)
+    )
+    return ModelInfo(
+        name=model.name,
+        family="",
+        task="",
+        inputs=inputs,
+        output=spec(model.outputs[0], "output"),
+        num_params=model.count_params(),
+        paper="",
+        dataset="",
+        recipe=Recipe(epochs=0, batch_size=0, learning_rate=0.0, loss=""),
+    )
+
+
+def _input_shapes(info: ModelInfo, model, size: tuple[int, int] | None) -> list[tuple[int, ...]]:
+    from zoo.smoke import concrete_shape
+
+    if size is not None:
+        if len(size) != 2 or min(size) < 1:
+            raise ZooError(f"size must be (height, width) with positive sides, got {size}")
+        if all(None not in spec.shape for spec in info.inputs):
+            fixed = [s.shape[:2] for s in info.inputs if len(s.shape) == 3]
+            if fixed and tuple(fixed[0]) != tuple(size):
+                raise ZooError(f"{info.name} takes a fixed size {fixed[0]}; size {size} differs")
+    return [concrete_shape(spec, info, size) for spec in info.inputs]
+
+
+def _convert(model, info, input_shapes, mode, calibration, float_io) -> bytes:
+    import tensorflow as tf
+
+    specs = [
+        tf.TensorSpec((1, *shape), tf.float32, name=spec.name)
+        for spec, shape in zip(info.inputs, input_shapes, strict=True)
+    ]
+    output_name = info.output.name
+
+    @tf.function(input_signature=specs)
+    def serve(*inputs):
+        feed = inputs[0] if len(inputs) == 1 else list(inputs)
+        return {output_name: model(feed, training=False)}
+
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    # Weights become constants before conversion, so the converter folds BatchNormalization
+    # into the preceding convolution and no variable ops reach the file.
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode in INTEGER_MODES:
+        converter.representative_dataset = lambda: iter(calibration)
+        if mode == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if not float_io:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+        else:
+            # Ops without an int16 kernel (PRELU, ...) stay float between QUANTIZE and
+            # DEQUANTIZE, as the converter's 16x8 guide allows; the report lists them.
+            ops_set = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            converter.target_spec.supported_ops = [ops_set, tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        try:
+            return bytes(converter.convert())
+        except Exception:
+            if mode != "int16x8":
+                raise
+            # With a float fallback op (DEPTH_TO_SPACE has no int16 kernel) the 16x8
+            # quantizer trips over its own int64 biases; int32 biases convert.
+            converter._experimental_full_integer_quantization_bias_type = tf.int32
+            return bytes(converter.convert())
+    except Exception as error:  # the converter raises ConverterError, RuntimeError, ...
+        reason = _converter_reason(error)
+        raise ZooError(f"{info.name} cannot convert to {mode}: {reason}") from None
+
+
+def _converter_reason(error: BaseException) -> str:
+    """The first informative line of a converter error, naming the op where it can."""
+    text = str(error)
+    op = re.search(r"'(tf|tfl)\.([A-Za-z0-9_]+)'", text)
+    lines = [line.strip() for line in text.splitlines() if "error:" in line]
+    reason = lines[0].split("error:", 1)[1].strip() if lines else text.strip().splitlines()[0]
+    if op and op.group(2) not in reason:
+        reason = f"op {op.group(2)}: {reason}"
+    return reason[:300]
+
+
+# === Post-processing the flatbuffer ===
+
+
+def unfuse_transpose_conv_activations(model) -> int:
+    """Move every activation fused into a TRANSPOSE_CONV into its own op; returns the count.
+
+    ``model`` is the flatbuffer's object tree (:func:`convert.flatbuffer.unpack`), edited in
+    place.
+
+    The convolution writes a new intermediate tensor (same shape, type and quantization as
+    the old output, so an int8 file clamps exactly as before); the activation op reads it and
+    writes the original output. Where the output's quantized range already lies inside the
+    activation's (int8 after ReLU: zero point -128), the kernel's clamp to that range *is*
+    the activation, so the flag is dropped and no op is added. The shared TRANSPOSE_CONV
+    operator code goes back to the version its inputs call for (3 with a bias, 2 with int8
+    weights, else 1), per LiteRT's tensorflow/lite/tools/versioning/op_version.cc.
+    """
+    import copy
+
+    schema = flatbuffer._schema()
+    builtin = schema.BuiltinOperator
+    activation = {v: k for k, v in vars(schema.ActivationFunctionType).items() if k.isupper()}
+
+    def opcode_index(name: str) -> int:
+        code = getattr(builtin, name)
+        for i, existing in enumerate(model.operatorCodes):
+            if max(existing.builtinCode, existing.deprecatedBuiltinCode) == code:
+                return i
+        new = schema.OperatorCodeT()
+        new.builtinCode = code
+        new.deprecatedBuiltinCode = min(code, 127)
+        new.version = 1
+        model.operatorCodes.append(new)
+        return len(model.operatorCodes) - 1
+
+    transpose_codes = {
+        i
+        for i, c in enumerate(model.operatorCodes)
+        if max(c.builtinCode, c.deprecatedBuiltinCode) == builtin.TRANSPOSE_CONV
+    }
+    if not transpose_codes:
+        return 0
+    count = 0
+    for graph in model.subgraphs:
+        operators = []
+        for op in graph.operators:
+            operators.append(op)
+            options = op.builtinOptions
+            fused = getattr(options, "fusedActivationFunction", 0)
+            if op.opcodeIndex not in transpose_codes or not fused:
+                continue
+            name = activation[fused]
+            if name not in _ACTIVATION_OPS:
+                raise ZooError(f"cannot un-fuse activation {name} from TRANSPOSE_CONV")
+            output = graph.tensors[op.outputs[0]]
+            options.fusedActivationFunction = 0
+            count += 1
+            if _clamp_is_activation(output, name, schema):
+                continue
+            middle = copy.deepcopy(output)
+            middle.name = (output.name or b"") + b"/pre_activation"
+            graph.tensors.append(middle)
+            act = schema.OperatorT()
+            act.opcodeIndex = opcode_index(_ACTIVATION_OPS[name])
+            act.inputs = [len(graph.tensors) - 1]
+            act.outputs = [op.outputs[0]]
+            op.outputs = [len(graph.tensors) - 1]
+            operators.append(act)
+            _set_version(model, act, graph, schema)
+        graph.operators = operators
+    if not count:
+        return 0
+    for index in transpose_codes:
+        model.operatorCodes[index].version = max(
+            _transpose_conv_version(op, graph, schema)
+            for graph in model.subgraphs
+            for op in graph.operators
+            if op.opcodeIndex == index
+        )
+    return count
+
+
+_ACTIVATION_BOUNDS = {"RELU": (0.0, math.inf), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+
+
+def _clamp_is_activation(tensor, activation: str, schema) -> bool:
+    """Whether an integer tensor's representable range lies within the activation's bounds."""
+    limits = {schema.TensorType.INT8: (-128, 127), schema.TensorType.INT16: (-32768, 32767)}
+    quant = tensor.quantization
+    if activation not in _ACTIVATION_BOUNDS or tensor.type not in limits or quant is None:
+        return False
+    if quant.scale is None or len(quant.scale) != 1:
+        return False
+    scale, zero_point = float(quant.scale[0]), int(quant.zeroPoint[0])
+    qmin, qmax = limits[tensor.type]
+    low, high = _ACTIVATION_BOUNDS[activation]
+    step = scale / 2  # representable values are exact multiples of the scale
+    return (qmin - zero_point) * scale >= low - step and (qmax - zero_point) * scale <= high + step
+
+
+def _transpose_conv_version(op, graph, schema) -> int:
+    inputs = list(op.inputs)
+    if len(inputs) == 4 and inputs[3] >= 0:
+        return 3
+    return 2 if graph.tensors[inputs[1]].type == schema.TensorType.INT8 else 1
+
+
+def _set_version(model, op, graph, schema) -> None:
+    """Activation ops: version 2 for int8 input, 3 for int16 (op_version.cc), else 1."""
+    dtype = graph.tensors[op.inputs[0]].type
+    version = {schema.TensorType.INT8: 2, schema.TensorType.INT16: 3}.get(dtype, 1)
+    code = model.operatorCodes[op.opcodeIndex]
+    code.version = max(code.version, version)
+
+
+def check_deployable(data: bytes) -> flatbuffer.TFLiteFile:
+    """Parse ``data`` and prove the rules every zoo file keeps; a violation is an error.
+
+    Batch 1 and static shapes everywhere, builtin ops only, and TRANSPOSE_CONV at a
+    version the GPU delegates take.
+    """
+    parsed = flatbuffer.read(data)
+    problems = []
+    custom = sorted({op.name for op in parsed.operators if op.custom})
+    if custom:
+        problems.append(f"non-builtin ops {', '.join(custom)}")
+    dynamic = [t.name for graph in parsed.tensors for t in graph if t.dynamic]
+    if dynamic:
+        problems.append(f"dynamic tensors {', '.join(dynamic[:3])}")
+    batches = {t.shape[0] for t in (*parsed.input_tensors, *parsed.output_tensors) if t.shape}
+    if batches != {1}:
+        problems.append(f"batch {sorted(batches)} instead of 1")
+    version = parsed.op_versions.get("TRANSPOSE_CONV", 0)
+    if version > TRANSPOSE_CONV_GPU_MAX_VERSION:
+        problems.append(f"TRANSPOSE_CONV version {version}")
+    if problems:
+        raise ZooError(f"the converted file breaks the delegate rules: {'; '.join(problems)}")
+    return parsed
+
+
+# === Metadata ===
+
+
+def weights_digest(model) -> str:
+    """sha256 over the model's weights (float32 bytes, in order): identifies the exact weights."""
+    digest = hashlib.sha256()
+    for array in model.get_weights():
+        digest.update(np.ascontiguousarray(array, np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _metadata(model, info: ModelInfo, mode: str, parsed, weights: str | None) -> dict[str, Any]:
+    import tensorflow as tf
+
+    import zoo
+
+    def tensor_entry(spec: TensorSpec, tensor: flatbuffer.Tensor, scale) -> dict[str, Any]:
+        entry = {
+            "name": spec.name,
+            "shape": list(tensor.shape),
+            "dtype": tensor.dtype,
+            "value_range": list(spec.value_range),
+        }
+        if scale is not None:
+            entry["quantization"] = {"scale": scale[0], "zero_point": scale[1]}
+        return entry
+
+    quant = _io_quantization(parsed)
+    return {
+        "name": info.name,
+        "family": info.family,
+        "task": info.task,
+        "mode": mode,
+        "zoo_version": zoo.__version__,
+        "tensorflow_version": tf.__version__,
+        "weights": weights or "initial (untrained)",
+        "weights_sha256": weights_digest(model),
+        "num_params": int(model.count_params()),
+        "inputs": [
+            tensor_entry(spec, tensor, quant.get(("in", i)))
+            for i, (spec, tensor) in enumerate(zip(info.inputs, parsed.input_tensors, strict=True))
+        ],
+        "outputs": [tensor_entry(info.output, parsed.output_tensors[0], quant.get(("out", 0)))],
+        "ops": parsed.op_versions,
+    }
+
+
+def _io_quantization(parsed: flatbuffer.TFLiteFile) -> dict[tuple[str, int], tuple[float, int]]:
+    """(scale, zero point) of each integer input and output tensor."""
+    found = {}
+    for kind, tensors in (("in", parsed.input_tensors), ("out", parsed.output_tensors)):
+        for i, tensor in enumerate(tensors):
+            if tensor.dtype in ("int8", "int16", "uint8") and tensor.quantization:
+                found[(kind, i)] = tensor.quantization
+    return found
+
+
+# === Parity ===
+
+
+def _parity_inputs(info, size, input_shapes, calibration) -> list[list[np.ndarray]]:
+    """Fixed inputs: samples of the model's data (another seed than calibration)."""
+    if info.dataset:
+        return representative_inputs(info, size=size, count=PARITY_SAMPLES, seed=1)
+    if calibration is not None:
+        return calibration[:PARITY_SAMPLES]
+    return _random_samples(info, input_shapes)
+
+
+def _random_samples(info: ModelInfo, input_shapes) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(1)
+    samples = []
+    for _ in range(PARITY_SAMPLES):
+        samples.append(
+            [
+                rng.uniform(*spec.value_range, size=(1, *shape)).astype(np.float32)
+                for spec, shape in zip(info.inputs, input_shapes, strict=True)
+            ]
+        )
+    return samples
+
+
+class Runner:
+    """The file's ``serving_default`` signature as a float-in, float-out callable."""
+
+    def __init__(self, data: bytes, input_names: list[str], *, threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_content=data, num_threads=threads)
+        self.signature = self.interpreter.get_signature_runner(SIGNATURE_KEY)
+        self.input_details = self.signature.get_input_details()
+        if sorted(input_names) != sorted(self.input_details):
+            raise ZooError(f"the file's inputs are {sorted(self.input_details)}, not {input_names}")
+        self.input_names = list(input_names)
+        self.output_details = self.signature.get_output_details()
+
+    def __call__(self, sample: list[np.ndarray]) -> np.ndarray:
+        """Inputs in ``input_names`` order; each must have the file's shape (no resizing)."""
+        for name, array in zip(self.input_names, sample, strict=True):
+            expected = tuple(self.input_details[name]["shape"])
+            if array.shape != expected:
+                raise ZooError(f"input {name} has shape {array.shape}; the file takes {expected}")
+        feed = {
+            name: _quantize(array, self.input_details[name])
+            for name, array in zip(self.input_names, sample, strict=True)
+        }
+        outputs = self.signature(**feed)
+        name, value = next(iter(outputs.items()))
+        return _dequantize(value, self.output_details[name])
+
+
+def _quantize(array: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return array.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(array / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(array: np.ndarray, detail: dict) -> np.ndarray:
+    if np.dtype(detail["dtype"]).kind == "f":
+        return array.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return (array.astype(np.float32) - zero_point) * scale
+
+
+def measure_parity(model, data: bytes, samples, info: ModelInfo) -> Parity:
+    """Run every sample through Keras and the file; compare the float outputs."""
+    runner = Runner(data, [spec.name for spec in info.inputs])
+    expected, actual = [], []
+    for sample in samples:
+        feed = sample[0] if len(sample) == 1 else list(sample)
+        expected.append(np.asarray(model(feed, training=False), np.float32))
+        actual.append(runner(sample))
+    expected, actual = np.concatenate(expected), np.concatenate(actual)
+    error = np.abs(expected - actual)
+    psnr = label_agreement = None
+    if expected.ndim == 4:
+        low, high = info.output.value_range
+        mse = float(np.mean(np.square(expected - actual)))
+        psnr = math.inf if mse == 0 else 10 * math.log10((high - low) ** 2 / mse)
+        if info.task == "segment":
+            label_agreement = float(np.mean(expected.argmax(-1) == actual.argmax(-1)))
+    return Parity(
+        samples=len(samples),
+        max_abs_error=float(error.max()),
+        mean_abs_error=float(error.mean()),
+        psnr=psnr,
+        label_agreement=label_agreement,
+    )

@@ -1,0 +1,116 @@
+"""The phone bundle: `zoo export` writes the file for the target, its card and golden data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from convert import flatbuffer
+from convert.export import export, load_card, verify
+from zoo.cli import main
+from zoo.errors import ZooError
+
+RUNS = 3
+
+
+def test_android_gpu_bundle_is_float16_and_gpu_clean(tmp_path):
+    out = export("fsrcnn_tiny", target="android-gpu", out=tmp_path / "gpu", runs=RUNS)
+    card = load_card(out)
+    assert card["mode"] == "float16" and card["file"] == "fsrcnn_tiny_float16.tflite"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "RUN_ON_DEVICE.md",
+        "fsrcnn_tiny_float16.json",
+        "fsrcnn_tiny_float16.tflite",
+        "golden_input_lr.npy",
+        "golden_output.npy",
+        "model_card.json",
+        "model_card.md",
+    ]
+    assert card["delegate"]["target"] == "gpu"
+    assert card["delegate"]["report"]["targets"]["gpu"]["supported"]
+    assert card["size_bytes"] == (out / card["file"]).stat().st_size
+    assert flatbuffer.read(out / card["file"]).zoo_metadata["mode"] == "float16"
+    # The golden input is a real sample at the file's input shape; this host reproduces it.
+    golden = np.load(out / "golden_input_lr.npy")
+    assert golden.shape == (1, 128, 128, 1) and golden.dtype == np.float32 and golden.std() > 0
+    assert verify(out) == 0.0
+    text = (out / "RUN_ON_DEVICE.md").read_text()
+    assert "Accelerator.GPU" in text and "fsrcnn_tiny_float16.tflite" in text
+    assert "--use_gpu=true" in text
+    assert "| float16 | 1 |" in (out / "model_card.md").read_text()
+
+
+def test_npu_bundle_is_full_int8_with_quantized_golden_inputs(tmp_path):
+    out = export("cgan_tiny", target="android-npu", out=tmp_path / "npu", runs=RUNS)
+    card = load_card(out)
+    assert card["mode"] == "int8"
+    assert card["delegate"]["report"]["fully_integer"]
+    for name in ("z", "label"):
+        assert np.load(out / f"golden_input_{name}.npy").dtype == np.int8
+    assert np.load(out / "golden_output.npy").dtype == np.int8
+    assert card["golden"]["tolerance"] == 1
+    assert verify(out) == 0.0
+
+
+def test_cpu_bundle_is_the_fastest_file_measured(tmp_path):
+    out = export("dae_tiny", target="cpu", out=tmp_path / "cpu", runs=RUNS)
+    card = load_card(out)
+    latency = card["host_latency"]
+    assert sorted(latency) == ["dynamic", "float32", "int8"]
+    assert card["mode"] == min(latency, key=lambda mode: latency[mode]["median_ms"])
+    assert [p.name for p in out.glob("*.tflite")] == [card["file"]]
+
+
+def test_existing_folder_is_kept_unless_forced(tmp_path):
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ZooError, match="--force"):
+        export("fsrcnn_tiny", target="ios-gpu", out=out, runs=RUNS)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    export("fsrcnn_tiny", target="ios-gpu", out=out, runs=RUNS, force=True)
+    assert not (out / "notes.txt").exists() and (out / "model_card.json").exists()
+    assert "MetalDelegate" in (out / "RUN_ON_DEVICE.md").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no staging folder left
+
+
+def test_cli_export_prints_the_verdict(tmp_path):
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "fsrcnn_tiny",
+            "--target",
+            "edgetpu",
+            "--out",
+            str(tmp_path / "e"),
+            "--runs",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "fsrcnn_tiny_int8.tflite: int8" in result.output
+    assert "edgetpu:" in result.output
+    card = json.loads((tmp_path / "e" / "model_card.json").read_text())
+    assert "edgetpu_compiler" in (tmp_path / "e" / "RUN_ON_DEVICE.md").read_text()
+    assert card["target"] == "edgetpu"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fsrcnn_tiny", "--target", "android-tpu", "--out", "{tmp}/b"], "android-tpu"),
+        (["fsrcnn_x9", "--target", "cpu", "--out", "{tmp}/b"], "unknown model"),
+        (["fsrcnn_tiny", "--target", "cpu", "--out", "{tmp}/missing/b"], "does not exist"),
+    ],
+)
+def test_cli_export_errors_are_one_line(tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(main, ["export", *args])
+    assert result.exit_code != 0
+    assert message in result.output.lower()
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
