@@ -405,6 +405,29 @@ def bench_command(targets: tuple[str, ...], plot: str | None, as_json: bool, **s
         click.echo(f"plot: {plot}")
 
 
+@main.command("optimize")
+@click.argument("model")
+@click.option("--weights", help=f"{_WEIGHTS_HELP} (default: the initial weights).")
+@click.option("--qat", is_flag=True, help="Quantization-aware training (int8 file).")
+@click.option("--prune", type=float, metavar="SPARSITY", help="Magnitude pruning, e.g. 0.5.")
+@click.option("--cluster", type=int, metavar="K", help="Weight clustering to K values per kernel.")
+@click.option("--steps", type=int, default=200, show_default=True, help="Steps per technique.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--data", help="Fine-tuning data (default: the run's).")
+@click.option("--batch-size", type=int, help="Fine-tuning batch (default: the run's).")
+@click.option("--lr", type=float, help="Fine-tuning learning rate (default: the run's / 10).")
+@click.option("--eval-data", help="Data the task metric runs on (default: as zoo eval).")
+@click.option("--eval-limit", type=click.IntRange(min=1), help="At most this many test images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def optimize_command(model: str, lr: float | None, quiet: bool, **settings) -> None:
+    """QAT, pruning and/or clustering of MODEL (tfmot on a tf_keras twin): fine-tunes with its
+    own objective, writes the .tflite, the weights and report.json with before/after metrics."""
+    from convert.optimize import optimize
+
+    click.echo(optimize(model, learning_rate=lr, quiet=quiet, **settings).summary())
+
+
 # === Parsing and formatting ===
 
 
