@@ -25,6 +25,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def convert_one(name: str, mode: str, weights: str | None) -> dict:
+    from convert.delegates import check
     from convert.tflite import convert_model
 
     started = time.perf_counter()
@@ -33,6 +34,7 @@ def convert_one(name: str, mode: str, weights: str | None) -> dict:
     except Exception as error:  # a failure is a row of the table, not the end of the run
         return {"model": name, "mode": mode, "error": str(error).splitlines()[0]}
     parity = result.parity
+    report = check(result.flatbuffer, measure=False)
     return {
         "model": name,
         "mode": mode,
@@ -41,24 +43,28 @@ def convert_one(name: str, mode: str, weights: str | None) -> dict:
         "max_abs_error": parity.max_abs_error,
         "psnr": parity.psnr,
         "label_agreement": parity.label_agreement,
+        "gpu": report.target("gpu").verdict(),
+        "fully_integer": report.fully_integer,
         "ops": result.metadata["ops"],
     }
 
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| model | mode | size (KB) | max abs error | PSNR (dB) | labels agree | convert (s) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| model | mode | size (KB) | max abs error | PSNR (dB) | labels agree | GPU delegate "
+        "| fully integer | convert (s) |",
+        "|---|---|---:|---:|---:|---:|---|---|---:|",
     ]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['model']} | {row['mode']} | fails: {row['error']} | | | | |")
+            lines.append(f"| {row['model']} | {row['mode']} | fails: {row['error']} | | | | | | |")
             continue
         psnr = "" if row["psnr"] is None else f"{row['psnr']:.1f}"
         labels = "" if row["label_agreement"] is None else f"{100 * row['label_agreement']:.1f}%"
         lines.append(
             f"| {row['model']} | {row['mode']} | {row['size_bytes'] / 1024:,.1f} | "
-            f"{row['max_abs_error']:.2g} | {psnr} | {labels} | {row['seconds']:.1f} |"
+            f"{row['max_abs_error']:.2g} | {psnr} | {labels} | {row['gpu']} | "
+            f"{'yes' if row['fully_integer'] else 'no'} | {row['seconds']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1,4 +1,8 @@
-"""TFLite conversion: every registered model in every mode, the file rules, parity, errors."""
+"""TFLite conversion: every registered model in every mode, the file rules, parity, errors.
+
+Every float16 file must run whole on the GPU delegate and every int8 file must be integer
+from input to output, as ``zoo check`` reads them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from click.testing import CliRunner
 
 import zoo
 from convert import flatbuffer
+from convert.delegates import check
 from convert.tflite import (
     MODES,
     SIGNATURE_KEY,
@@ -32,8 +37,27 @@ def _convert(name: str, mode: str):
     return convert_model(name, mode=mode, representative_count=CALIBRATION_SAMPLES)
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name", zoo.list_models())
+DELEGATE_MODES = ("float16", "int8")  # the modes whose files the delegate claims rest on
+LARGE_PARAMS = 10_000_000  # above this, a conversion takes minutes on a 2-core CPU
+
+
+def _cases() -> list:
+    """Every registered model in every mode; the default run keeps the quick ones.
+
+    Tiny variants run in every mode; full models run float16 and int8 (the GPU and NPU
+    files) unless they are large. The rest is marked slow: ``pytest -m slow``.
+    """
+    cases = []
+    for name in zoo.list_models():
+        info = zoo.info(name)
+        for mode in MODES:
+            quick = info.tiny or (mode in DELEGATE_MODES and info.num_params <= LARGE_PARAMS)
+            marks = () if quick else (pytest.mark.slow,)
+            cases.append(pytest.param(name, mode, marks=marks, id=f"{name}-{mode}"))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "mode"), _cases())
 def test_every_model_converts_in_every_mode(name, mode):
     info = zoo.info(name)
     result = _convert(name, mode)
@@ -63,6 +87,14 @@ def test_every_model_converts_in_every_mode(name, mode):
     assert io_types == ({"int8"} if mode == "int8" else {"float32"})
     if mode == "int8":
         assert all("quantization" in entry for entry in metadata["inputs"] + metadata["outputs"])
+
+    # What the delegates take, read from the file (convert.delegates' rules).
+    report = check(result.flatbuffer, measure=False)
+    if mode == "float16":
+        gpu = report.target("gpu")
+        assert gpu.supported and gpu.partitions == 1, gpu.verdict()
+    if mode == "int8":
+        assert report.fully_integer, report.float_ops
 
     parity = result.parity
     assert parity.samples > 0 and np.isfinite(parity.max_abs_error)
@@ -95,20 +127,29 @@ def test_converter_fuses_relu_into_transpose_conv_and_the_file_is_mended():
         ("TRANSPOSE_CONV", 4, "RELU")
     ]
 
-    for mode in ("float32", "int8"):
-        samples = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 4)).astype("float32")
-        result = convert_model(model, mode=mode, representative=samples)
-        ops = [(op.name, op.version, op.fused_activation) for op in result_ops(result)]
-        assert ops[-2:] == [
-            ("TRANSPOSE_CONV", 3, "NONE"),
-            ("RELU", 2 if mode == "int8" else 1, "NONE"),
-        ]
-        assert result.notes == ["un-fused 1 TRANSPOSE_CONV activation(s)"]
-        assert result.parity.psnr > (100 if mode == "float32" else 35)
+    samples = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 4)).astype("float32")
+    float_file = convert_model(model, mode="float32")
+    # Float: the activation becomes its own op and the convolution drops to version 3.
+    assert [(op.name, op.version, op.fused_activation) for op in _ops(float_file)] == [
+        ("TRANSPOSE_CONV", 3, "NONE"),
+        ("RELU", 1, "NONE"),
+    ]
+    assert float_file.notes == ["un-fused 1 TRANSPOSE_CONV activation(s)"]
+    assert float_file.parity.psnr > 100
+
+    # int8: the output's quantized range starts at zero (zero point -128), so the kernel's
+    # clamp is the ReLU; the flag goes and no op is added. Parity shows nothing was lost.
+    int8_file = convert_model(model, mode="int8", representative=samples)
+    (conv,) = [op for op in _ops(int8_file) if op.name == "TRANSPOSE_CONV"]
+    assert (conv.version, conv.fused_activation) == (3, "NONE")
+    assert "RELU" not in [op.name for op in _ops(int8_file)]
+    parsed = flatbuffer.read(int8_file.flatbuffer)
+    assert parsed.operator_outputs(conv)[0].quantization[1] == -128
+    assert int8_file.parity.psnr > 35
 
 
-def result_ops(result):
-    return [op for op in flatbuffer.read(result.flatbuffer).operators if op.name != "QUANTIZE"]
+def _ops(result) -> list:
+    return list(flatbuffer.read(result.flatbuffer).operators)
 
 
 # === Options ===
