@@ -305,7 +305,8 @@ def name_signature(model, key: str, inputs: list[str], outputs: list[str]) -> di
 
     The converter names a signature's inputs after the function's arguments and its outputs
     ``output_0``...; on its frozen-graph path it writes no signature at all. Inputs are
-    matched by tensor name (``serving_default_<name>:0`` or ``<name>``), outputs by order.
+    matched by tensor name (``serving_default_<name>:0`` or ``<name>``), or by order where
+    the converter renamed them, outputs by order.
     Returns the inputs as name -> tensor index.
     """
     schema = _schema()
@@ -316,8 +317,8 @@ def name_signature(model, key: str, inputs: list[str], outputs: list[str]) -> di
     for index in graph.inputs:
         text = _text(graph.tensors[index].name).split(":")[0]
         by_name[text.removeprefix("serving_default_")] = int(index)
-    if sorted(by_name) != sorted(inputs):
-        raise ValueError(f"subgraph inputs {sorted(by_name)} do not match {sorted(inputs)}")
+    if sorted(by_name) != sorted(inputs):  # names lost (fused quantize ops): argument order
+        by_name = {name: int(index) for name, index in zip(inputs, graph.inputs, strict=True)}
 
     def tensor_map(name: str, index: int):
         entry = schema.TensorMapT()

@@ -147,18 +147,24 @@ def convert_model(
     info: ModelInfo | None = None,
     parity: bool = True,
     weights: str | None = None,
+    quantization_aware: bool = False,
+    extra_metadata: dict[str, Any] | None = None,
 ) -> Conversion:
     """Convert, post-process, prove deployable and measure parity.
 
     ``info`` describes the model's inputs and output; it defaults to the registry's entry
     for the model's name (a model outside the registry gets specs from its own inputs).
+    ``quantization_aware`` marks a tfmot QAT model: int8 takes its ranges from the model's
+    fake quantization instead of calibrating. ``extra_metadata`` joins the file's metadata.
     """
     if mode not in MODES:
         raise ZooError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     model, info = _resolve(model, info, weights)
     input_shapes = _input_shapes(info, model, size)
     calibration = None
-    if mode in INTEGER_MODES:
+    if quantization_aware and mode != "int8":
+        raise ZooError(f"a quantization-aware model converts to int8, not {mode}")
+    if mode in INTEGER_MODES and not quantization_aware:
         if representative is not None:
             calibration = as_samples(representative, input_shapes)
         elif info.recipe is not None and info.dataset:
@@ -174,7 +180,7 @@ def convert_model(
     data = flatbuffer.pack(tree, len(data))
     parsed = check_deployable(data)
     notes = [f"un-fused {unfused} TRANSPOSE_CONV activation(s)"] if unfused else []
-    metadata = _metadata(model, info, mode, parsed, weights)
+    metadata = {**_metadata(model, info, mode, parsed, weights), **(extra_metadata or {})}
     result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
     if parity:
         if calibration is not None or info.recipe is not None:
@@ -267,10 +273,12 @@ def _convert(model, info, input_shapes, mode, calibration, float_io) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if mode in INTEGER_MODES:
+    if calibration is not None:
         converter.representative_dataset = lambda: iter(calibration)
+    if mode in INTEGER_MODES:
         if mode == "int8":
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if calibration is not None:  # a QAT model carries its ranges; builtins suffice
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             if not float_io:
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
