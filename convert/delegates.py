@@ -1190,8 +1190,14 @@ def check(
 
 
 def _facts(parsed: TFLiteFile, graph: Graph) -> dict[str, Any]:
+    signature_names = {}  # tensor index -> the name the signature gives it
+    for signature in parsed.signatures[:1]:
+        for name, index in (*signature.inputs.items(), *signature.outputs.items()):
+            signature_names[index] = name
+
     def spec(t: Tensor) -> dict[str, Any]:
-        return {"name": t.name, "dtype": t.dtype, "shape": list(t.signature)}
+        name = signature_names.get(t.index, t.name)
+        return {"name": name, "dtype": t.dtype, "shape": list(t.signature)}
 
     float_ops = [
         f"#{node.op.index} {node.name}"

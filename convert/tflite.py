@@ -183,10 +183,7 @@ def convert_model(
     metadata = {**_metadata(model, info, mode, parsed, weights), **(extra_metadata or {})}
     result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
     if parity:
-        if calibration is not None or info.recipe is not None:
-            samples = _parity_inputs(info, size, input_shapes, calibration)
-        else:
-            samples = _random_samples(info, input_shapes)
+        samples = _parity_inputs(info, size, input_shapes, calibration)
         result.parity = measure_parity(model, data, samples, info)
         metadata["parity"] = asdict(result.parity)
     result.flatbuffer = flatbuffer.with_metadata(
@@ -514,7 +511,8 @@ def _io_quantization(parsed: flatbuffer.TFLiteFile) -> dict[tuple[str, int], tup
 
 
 def _parity_inputs(info, size, input_shapes, calibration) -> list[list[np.ndarray]]:
-    """Fixed inputs: samples of the model's data (another seed than calibration)."""
+    """Fixed inputs: samples of the model's data (another seed than calibration), else the
+    user's calibration samples, else uniform draws from the declared input ranges."""
     if info.dataset:
         return representative_inputs(info, size=size, count=PARITY_SAMPLES, seed=1)
     if calibration is not None:
