@@ -136,16 +136,10 @@ def _replace(staging: Path, out: Path) -> None:
 
 def _golden(info, conversion: Conversion, folder: Path) -> dict[str, Any]:
     """A real sample as the file takes it, and the host interpreter's output for it."""
-    from convert.tflite import _quantize
-
     sample = representative_inputs(info, count=1, seed=2)[0]
-    names = [spec.name for spec in info.inputs]
-    runner = Runner(conversion.flatbuffer, names)
-    raw_inputs = {
-        name: _quantize(array, runner.input_details[name])
-        for name, array in zip(names, sample, strict=True)
-    }
-    raw_output = next(iter(runner.signature(**raw_inputs).values()))
+    runner = Runner(conversion.flatbuffer, [spec.name for spec in info.inputs])
+    raw_inputs = runner.file_inputs(sample)
+    raw_output = runner.run_file(raw_inputs)
     files = {}
     for name, array in raw_inputs.items():
         files[name] = f"golden_input_{name}.npy"
@@ -362,6 +356,6 @@ def verify(folder: str | Path) -> float:
     names = list(card["golden"]["inputs"])
     runner = Runner(data, names)
     feed = {name: np.load(folder / card["golden"]["inputs"][name]) for name in names}
-    output = next(iter(runner.signature(**feed).values()))
+    output = runner.run_file(feed)
     expected = np.load(folder / card["golden"]["output"])
     return float(np.abs(output.astype(np.float64) - expected.astype(np.float64)).max())

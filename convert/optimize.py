@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from convert.tflite import Runner
+from convert.tflite import Runner, input_shapes
 from zoo import registry
 from zoo.errors import ZooError
 
@@ -319,12 +319,6 @@ def _is_fixed(variable_name: str, layers: list[str]) -> bool:
 
 
 # === Conversion ===
-
-
-def _input_shapes(info, size: tuple[int, int] | None) -> list[tuple[int, ...]]:
-    from zoo.smoke import concrete_shape
-
-    return [concrete_shape(spec, info, size) for spec in info.inputs]
 
 
 def _free_size(info) -> bool:
@@ -631,12 +625,12 @@ def _baseline_files(job: _Job, samples, qat: bool, metrics: dict, measure, run: 
         return files
     run.log("int8 post-training quantization (the baseline QAT should beat)")
     ptq = convert_model(job.model, mode="int8", info=info, representative=samples, parity=False)
-    export = _input_shapes(info, None)[0][:2]
+    export = input_shapes(info, None)[0][:2]
 
     def at_size(size):
         if size is None or tuple(size) == tuple(export):
             return ptq.flatbuffer
-        shapes = _input_shapes(info, size)
+        shapes = input_shapes(info, size)
         fitted = _fit_samples(samples, shapes)
         return convert_model(
             job.model, mode="int8", size=size, info=info, representative=fitted, parity=False
@@ -698,7 +692,7 @@ def _convert_optimized(current, info, samples, mode: str, scheme: str):
 
     from convert.tflite import convert_model
 
-    export = _input_shapes(info, None)[0][:2]
+    export = input_shapes(info, None)[0][:2]
     options = {"info": info, "extra_metadata": {"optimization": scheme}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -160,19 +160,19 @@ def convert_model(
     if mode not in MODES:
         raise ZooError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     model, info = _resolve(model, info, weights)
-    input_shapes = _input_shapes(info, model, size)
+    shapes = input_shapes(info, size)
     calibration = None
     if quantization_aware and mode != "int8":
         raise ZooError(f"a quantization-aware model converts to int8, not {mode}")
     if mode in INTEGER_MODES and not quantization_aware:
         if representative is not None:
-            calibration = as_samples(representative, input_shapes)
+            calibration = as_samples(representative, shapes)
         elif info.recipe is not None and info.dataset:
             calibration = representative_inputs(info, size=size, count=representative_count)
         else:
             raise ZooError(f"{mode} needs representative data for a model outside the registry")
 
-    data = _convert(model, info, input_shapes, mode, calibration, float_io)
+    data = _convert(model, info, shapes, mode, calibration, float_io)
     tree = flatbuffer.unpack(data)
     unfused = unfuse_transpose_conv_activations(tree)
     input_names = [spec.name for spec in info.inputs]
@@ -183,7 +183,7 @@ def convert_model(
     metadata = {**_metadata(model, info, mode, parsed, weights), **(extra_metadata or {})}
     result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
     if parity:
-        samples = _parity_inputs(info, size, input_shapes, calibration)
+        samples = _parity_inputs(info, size, shapes, calibration)
         result.parity = measure_parity(model, data, samples, info)
         metadata["parity"] = asdict(result.parity)
     result.flatbuffer = flatbuffer.with_metadata(
@@ -230,7 +230,8 @@ def _info_from_model(model) -> ModelInfo:
     )
 
 
-def _input_shapes(info: ModelInfo, model, size: tuple[int, int] | None) -> list[tuple[int, ...]]:
+def input_shapes(info: ModelInfo, size: tuple[int, int] | None) -> list[tuple[int, ...]]:
+    """Each input's shape without batch, free sizes filled from ``size`` or the export size."""
     from zoo.smoke import concrete_shape
 
     if size is not None:
@@ -549,17 +550,22 @@ class Runner:
 
     def __call__(self, sample: list[np.ndarray]) -> np.ndarray:
         """Inputs in ``input_names`` order; each must have the file's shape (no resizing)."""
+        raw = self.run_file(self.file_inputs(sample))
+        return _dequantize(raw, next(iter(self.output_details.values())))
+
+    def file_inputs(self, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Float inputs as the file's own input tensors (quantized for integer inputs)."""
+        feed = {}
         for name, array in zip(self.input_names, sample, strict=True):
             expected = tuple(self.input_details[name]["shape"])
             if array.shape != expected:
                 raise ZooError(f"input {name} has shape {array.shape}; the file takes {expected}")
-        feed = {
-            name: _quantize(array, self.input_details[name])
-            for name, array in zip(self.input_names, sample, strict=True)
-        }
-        outputs = self.signature(**feed)
-        name, value = next(iter(outputs.items()))
-        return _dequantize(value, self.output_details[name])
+            feed[name] = _quantize(array, self.input_details[name])
+        return feed
+
+    def run_file(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """The output tensor exactly as the file writes it, for inputs as it takes them."""
+        return next(iter(self.signature(**feed).values()))
 
 
 def _quantize(array: np.ndarray, detail: dict) -> np.ndarray:

@@ -67,3 +67,13 @@ def test_data_lists_and_loads_datasets(tmp_path):
     empty = invoke("data", str(tmp_path))
     assert empty.exit_code == 1
     assert len(empty.output.strip().splitlines()) == 1
+
+
+def test_cli_choices_match_the_library():
+    """zoo.cli keeps the mode and target names itself so --help stays light; they must agree."""
+    from convert.export import TARGETS
+    from convert.tflite import MODES
+    from zoo import cli
+
+    assert cli.MODES == MODES
+    assert sorted(cli.EXPORT_TARGETS) == sorted(TARGETS)

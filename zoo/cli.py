@@ -36,7 +36,8 @@ def main() -> None:
     """deconv-zoo: transposed-convolution generators, decoders and autoencoders.
 
     List, inspect and build the registered models; train, evaluate, sample and run
-    them; look at the data.
+    them; look at the data; convert them to TFLite, check which phone delegates take
+    the file, benchmark, optimize (QAT, pruning, clustering) and export a phone bundle.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
