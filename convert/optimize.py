@@ -50,27 +50,18 @@ import gzip
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convert.tflite import Runner, input_shapes
+from convert.quality import TFLiteModel, fit_samples, task_metrics
+from convert.tflite import input_shapes
 from zoo import registry
 from zoo.errors import ZooError
+from zoo.evaluate import PRIMARY_METRIC
 
-PRIMARY_METRIC = {
-    "super_resolve": "psnr",
-    "denoise": "psnr",
-    "deblur": "psnr",
-    "reconstruct": "psnr",
-    "translate": "psnr",
-    "segment": "miou",
-    "generate": "frechet_distance",
-    "generate_conditional": "frechet_distance",
-}
 DEFAULT_STEPS = 200
 FINE_TUNE_LR_FACTOR = 0.1
 REPRESENTATIVE_SAMPLES = 32
@@ -178,6 +169,12 @@ class _Job:
     weights: str | None
     discriminator_source: str | None = None
     fixed_biases: list[str] = field(default_factory=list)
+
+    def run(self):
+        """The source model as a :class:`zoo.weights_io.TrainedModel` (for evaluation)."""
+        from zoo.weights_io import TrainedModel
+
+        return TrainedModel(model=self.model, info=self.info, config=self.config, source=Path("."))
 
 
 def _load_job(
@@ -321,10 +318,6 @@ def _is_fixed(variable_name: str, layers: list[str]) -> bool:
 # === Conversion ===
 
 
-def _free_size(info) -> bool:
-    return any(None in spec.shape for spec in info.inputs)
-
-
 def convert_quantized(model, info, *, size: tuple[int, int] | None = None) -> bytes:
     """A quantization-aware tf_keras model as an int8 file (int8 input and output).
 
@@ -342,94 +335,13 @@ def convert_quantized(model, info, *, size: tuple[int, int] | None = None) -> by
     return result.flatbuffer
 
 
-class TFLiteModel:
-    """A converted model standing in for a Keras model in the zoo's evaluation code.
-
-    ``convert(size)`` gives the file for an input size (None: the model's fixed size); each
-    size met is converted once. Calls run the batch one example at a time (batch-1 files).
-    """
-
-    def __init__(self, convert: Callable[[tuple[int, int] | None], bytes], like, info) -> None:
-        self.convert = convert
-        self.inputs, self.outputs, self.name = like.inputs, like.outputs, like.name
-        self.info = info
-        self.free = _free_size(info)
-        self.runners: dict[tuple[int, int] | None, Runner] = {}
-
-    def __call__(self, inputs, training: bool = False) -> np.ndarray:
-        del training
-        arrays = [
-            np.asarray(a, np.float32)
-            for a in (inputs if isinstance(inputs, list | tuple) else [inputs])
-        ]
-        size = tuple(arrays[0].shape[1:3]) if self.free else None
-        if size not in self.runners:
-            names = [spec.name for spec in self.info.inputs]
-            self.runners[size] = Runner(self.convert(size), names)
-        runner = self.runners[size]
-        return np.concatenate(
-            [runner([a[i : i + 1] for a in arrays]) for i in range(len(arrays[0]))]
-        )
-
-
-def _fit_samples(samples: list[list[np.ndarray]], shapes) -> list[list[np.ndarray]]:
-    """Calibration samples mirrored out (or cropped) to other input shapes."""
-    fitted = []
-    for sample in samples:
-        row = []
-        for array, shape in zip(sample, shapes, strict=True):
-            if array.ndim == 4 and array.shape[1:3] != tuple(shape[:2]):
-                pad_h = max(0, shape[0] - array.shape[1])
-                pad_w = max(0, shape[1] - array.shape[2])
-                array = np.pad(array, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
-                array = array[:, : shape[0], : shape[1]]
-            row.append(array)
-        fitted.append(row)
-    return fitted
-
-
 # === Evaluation ===
-
-
-def _task_metrics(model, job: _Job, source: str, limit: int | None, seed: int) -> dict[str, float]:
-    """The task metrics of ``model`` (Keras 3, tf_keras or a :class:`TFLiteModel`)."""
-    from zoo import evaluate as zeval
-    from zoo.weights_io import TrainedModel
-
-    evaluators = {
-        "super_resolve": zeval._super_resolve,
-        "denoise": zeval._restore,
-        "deblur": zeval._restore,
-        "reconstruct": zeval._reconstruct,
-        "segment": zeval._segment,
-        "translate": zeval._translate,
-        "generate": zeval._generate,
-        "generate_conditional": zeval._generate,
-    }
-    task = job.info.task
-    if task not in evaluators:
-        raise ZooError(f"no evaluation for task {task!r}")
-    config = job.config
-    if task in ("denoise", "deblur") and "size_multiple" not in config.options:
-        from zoo.predict import size_multiple
-
-        multiple = size_multiple(job.model, config.options)
-        config = replace(config, options={**config.options, "size_multiple": multiple})
-    info = job.info
-    if info.recipe.loss == "elbo" and model is not job.model:
-        # The ELBO needs the VAE's encoder and decoder parts: a twin or a file has neither.
-        info = replace(info, recipe=replace(info.recipe, loss="bce"))
-    run = TrainedModel(model=model, info=info, config=config, source=Path("."))
-    _, values, _ = evaluators[task](run, source, limit, seed)
-    return {key: float(value) for key, value in values.items()}
 
 
 def _default_eval_data(job: _Job) -> str:
     from zoo.evaluate import default_data
-    from zoo.weights_io import TrainedModel
 
-    run = TrainedModel(model=job.model, info=job.info, config=job.config, source=Path("."))
-    return default_data(run)
+    return default_data(job.run())
 
 
 # === Weights statistics ===
@@ -521,7 +433,7 @@ def optimize(
 
     def measure(candidate) -> dict[str, Any]:
         try:
-            return _task_metrics(candidate, job, source, eval_limit, seed)
+            return task_metrics(candidate, job.run(), data=source, limit=eval_limit, seed=seed)
         except ZooError as error:  # a metric that cannot be computed must not lose the model
             return {"error": str(error)}
 
@@ -568,7 +480,7 @@ def optimize(
             "discriminator": job.discriminator_source,
             "fixed_biases": job.fixed_biases,
         },
-        "metric": PRIMARY_METRIC.get(job.info.task, ""),
+        "metric": PRIMARY_METRIC[job.info.task][0],
         "eval_data": source,
         "eval_limit": eval_limit,
         "metrics": metrics,
@@ -631,7 +543,7 @@ def _baseline_files(job: _Job, samples, qat: bool, metrics: dict, measure, run: 
         if size is None or tuple(size) == tuple(export):
             return ptq.flatbuffer
         shapes = input_shapes(info, size)
-        fitted = _fit_samples(samples, shapes)
+        fitted = fit_samples(samples, shapes)
         return convert_model(
             job.model, mode="int8", size=size, info=info, representative=fitted, parity=False
         ).flatbuffer

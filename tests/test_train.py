@@ -568,3 +568,67 @@ def test_xla_compiles_the_step_or_says_why_not(tmp_path):
             out=tmp_path / "no_xla",
             quiet=True,
         )
+
+
+# === Recipe options: augmentation, learning-rate schedule, separate validation data ===
+
+
+def test_random_dihedral_draws_each_of_the_eight_symmetries():
+    from zoo.data import random_dihedral
+
+    image = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)  # no symmetry of its own
+    images = np.repeat(image, 200, axis=0)
+    out = random_dihedral(images, seed=0)
+    distinct = {o.tobytes() for o in out}
+    assert len(distinct) == 8
+    assert all(sorted(o.ravel()) == sorted(image.ravel()) for o in out[:8])
+    np.testing.assert_array_equal(out, random_dihedral(images, seed=0))
+    with pytest.raises(ZooError, match="square"):
+        random_dihedral(np.zeros((2, 4, 5, 1), np.float32))
+
+
+def test_cosine_schedule_decays_the_learning_rate_per_epoch():
+    from zoo.train.config import TrainConfig
+    from zoo.train.objectives import objective_for
+
+    info = zoo.info("fsrcnn_tiny")
+    config = TrainConfig.from_recipe(info, epochs=4, learning_rate=1e-3)
+    assert config.options["lr_schedule"] == "cosine"
+    objective = objective_for(info, config)
+    objective.build()
+    rates = []
+    for epoch in range(4):
+        objective.start_epoch(epoch)
+        rates.append(float(objective.optimizer.learning_rate))
+    np.testing.assert_allclose(rates, [1e-3, 8.5355e-4, 5e-4, 1.4645e-4], rtol=1e-4)
+
+
+def test_validation_data_replaces_the_test_split(tmp_path):
+    from zoo.train.config import TrainConfig
+    from zoo.train.objectives import objective_for
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    info = zoo.info("fsrcnn_tiny")
+    options = {**info.recipe.options, "crops_per_image": 3}
+    plain = TrainConfig.from_recipe(info, options=options)
+    _, validation = objective_for(info, plain).load_data()
+    assert len(validation["lr"]) == 9  # the 3 held-out photos, 3 crops each
+    separate = TrainConfig.from_recipe(info, options=options, validation_data=str(folder))
+    _, validation = objective_for(info, separate).load_data()
+    assert len(validation["lr"]) == 6  # both images of the folder, whole folder used
+    run = train(
+        "fsrcnn_tiny",
+        validation_data=str(folder),
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=4,
+        options={"crops_per_image": 3},
+        out=tmp_path / "run",
+        quiet=True,
+    )
+    assert json.loads((run / "config.json").read_text())["validation_data"] == str(folder)

@@ -14,11 +14,19 @@ convolution with respect to its input. It is not the inverse (``C.T @ C != I``).
 Padding is ``"valid"`` (none), ``"same"`` (TensorFlow's convention, possibly
 asymmetric: ``pad_total = max((out - 1) * stride + k - size, 0)``, the smaller half
 before) or an int ``p`` (``p`` zeros on every side, as in Dumoulin & Visin).
+
+Cost: :func:`conv_macs` and :func:`transposed_conv_macs` count a layer's
+multiply-accumulates; :func:`model_macs` adds them up over a Keras model at a concrete
+input size (it imports keras when called; everything else here is numpy only).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import keras
 
 import numpy as np
 
@@ -140,3 +148,98 @@ def conv_matrix(
                         cols = (iy * width + ix) * cin + in_channels
                         matrix[np.ix_(rows, cols)] += kernel[dy, dx].T
     return matrix
+
+
+# === Multiply-accumulates ===
+
+
+def conv_macs(
+    output_size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    in_channels: int,
+    out_channels: int,
+    *,
+    groups: int = 1,
+) -> int:
+    """Multiply-accumulates of a 2-D convolution (no bias): each of the
+    ``Ho * Wo * out_channels`` outputs sums ``kh * kw * in_channels / groups`` products."""
+    (out_h, out_w), (kh, kw) = output_size, kernel_size
+    return out_h * out_w * kh * kw * (in_channels // groups) * out_channels
+
+
+def transposed_conv_macs(
+    input_size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    in_channels: int,
+    out_channels: int,
+) -> int:
+    """Multiply-accumulates of a 2-D transposed convolution (no bias).
+
+    ``C.T`` has the same non-zeros as ``C``: each of the ``H * W * in_channels`` inputs is
+    scattered through ``kh * kw * out_channels`` weights, whatever the stride.
+    """
+    (height, width), (kh, kw) = input_size, kernel_size
+    return height * width * kh * kw * in_channels * out_channels
+
+
+def model_macs(
+    model: keras.Model,
+    size: tuple[int, int] | None = None,
+    *,
+    input_shapes: Sequence[tuple[int, ...]] | None = None,
+) -> int:
+    """Multiply-accumulates of one forward pass of ``model`` on a batch of 1.
+
+    Counts Conv2D (grouped too), Conv2DTranspose, DepthwiseConv2D, SeparableConv2D and
+    Dense layers, nested models included; biases, normalization, activations and
+    resampling without weights are not counted. Free spatial sizes of the inputs are
+    ``size`` = (H, W); ``input_shapes`` (without batch) gives every input's shape instead.
+    The model is cloned at that size (fresh weights: the count does not depend on them).
+    """
+    import keras
+
+    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    if input_shapes is not None:
+        shapes = [tuple(s) for s in input_shapes]
+    elif size is not None:
+        shapes = [_filled(shape, size) for shape in shapes]
+    if any(None in shape for shape in shapes):
+        raise ValueError(f"{model.name} has free input sizes {shapes}; pass size=(H, W)")
+    inputs = [keras.Input(batch_shape=(1, *shape)) for shape in shapes]
+    clone = keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0])
+    return sum(_layer_macs(layer) for layer in clone.layers)
+
+
+def _filled(shape: tuple, size: tuple[int, int]) -> tuple:
+    if len(shape) != 3:
+        return shape
+    return (shape[0] or size[0], shape[1] or size[1], shape[2])
+
+
+def _layer_macs(layer) -> int:
+    import keras
+
+    layers = keras.layers
+    if isinstance(layer, keras.Model):
+        inputs = layer.input if isinstance(layer.input, list) else [layer.input]
+        return model_macs(layer, input_shapes=[tuple(t.shape[1:]) for t in inputs])
+    if isinstance(layer, layers.Conv2DTranspose):
+        _, height, width, cin = layer.input.shape
+        return transposed_conv_macs((height, width), layer.kernel_size, cin, layer.filters)
+    if isinstance(layer, layers.SeparableConv2D):
+        _, height, width, cin = layer.input.shape
+        _, out_h, out_w, cout = layer.output.shape
+        middle = cin * layer.depth_multiplier
+        depthwise = conv_macs((out_h, out_w), layer.kernel_size, 1, middle)
+        return depthwise + conv_macs((out_h, out_w), (1, 1), middle, cout)
+    if isinstance(layer, layers.DepthwiseConv2D):
+        _, out_h, out_w, cout = layer.output.shape
+        return conv_macs((out_h, out_w), layer.kernel_size, 1, cout)
+    if isinstance(layer, layers.Conv2D):
+        cin = layer.input.shape[-1]
+        _, out_h, out_w, cout = layer.output.shape
+        return conv_macs((out_h, out_w), layer.kernel_size, cin, cout, groups=layer.groups)
+    if isinstance(layer, layers.Dense):
+        positions = int(np.prod(layer.output.shape[1:-1], dtype=np.int64))
+        return positions * layer.input.shape[-1] * layer.units
+    return 0

@@ -148,6 +148,11 @@ def build_command(patterns: tuple[str, ...], exclude: tuple[str, ...]) -> None:
 @main.command("train")
 @click.argument("model")
 @click.option("--data", help="Dataset name or image folder (default: the recipe's).")
+@click.option(
+    "--val-data",
+    "validation_data",
+    help="Validation dataset or folder (default: the test split of --data).",
+)
 @click.option("--epochs", type=int, help="Total epochs (with --resume: the new total).")
 @click.option("--steps-per-epoch", type=int, help="Steps per epoch (default: one data pass).")
 @click.option("--batch-size", type=int, help="Global batch size.")

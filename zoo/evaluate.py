@@ -123,30 +123,29 @@ def evaluate(
     limit: int | None = None,
     seed: int = 0,
 ) -> Evaluation:
-    """Evaluate trained ``model_name`` (``weights``: a run folder or a weights / model file).
+    """Evaluate trained ``model_name`` (``weights``: a run folder, a weights / model file, or
+    ``"default"`` for the shipped weights).
 
     ``data``: the evaluation data (see the module docstring); ``limit``: at most this many
     test images (all by default); ``seed`` fixes noise, blur kernels and latent samples.
     """
+    return evaluate_model(load_run(model_name, weights), data=data, limit=limit, seed=seed)
+
+
+def evaluate_model(
+    run: TrainedModel, *, data: str | None = None, limit: int | None = None, seed: int = 0
+) -> Evaluation:
+    """Evaluate ``run.model`` (a Keras model, or anything called like one on numpy batches,
+    such as a TFLite file's runner) with ``run.info``'s task metric and ``run.config``'s
+    options (noise level, blur kernels, scale)."""
     started = time.perf_counter()
-    run = load_run(model_name, weights)
     source = data or default_data(run)
     task = run.info.task
-    evaluators = {
-        "super_resolve": _super_resolve,
-        "denoise": _restore,
-        "deblur": _restore,
-        "reconstruct": _reconstruct,
-        "segment": _segment,
-        "translate": _translate,
-        "generate": _generate,
-        "generate_conditional": _generate,
-    }
-    if task not in evaluators:
+    if task not in EVALUATORS:
         raise ZooError(f"no evaluation for task {task!r}")
-    samples, values, details = evaluators[task](run, source, limit, seed)
+    samples, values, details = EVALUATORS[task](run, source, limit, seed)
     return Evaluation(
-        model=model_name,
+        model=run.info.name,
         task=task,
         data=source,
         samples=samples,
@@ -496,3 +495,27 @@ def sample_pairs(
             clean
         )
     return list(clean), list(clean)
+
+
+EVALUATORS = {
+    "super_resolve": _super_resolve,
+    "denoise": _restore,
+    "deblur": _restore,
+    "reconstruct": _reconstruct,
+    "segment": _segment,
+    "translate": _translate,
+    "generate": _generate,
+    "generate_conditional": _generate,
+}
+
+# The metric each task is judged by first, and whether higher is better.
+PRIMARY_METRIC = {
+    "super_resolve": ("psnr", True),
+    "denoise": ("psnr", True),
+    "deblur": ("psnr", True),
+    "reconstruct": ("psnr", True),
+    "translate": ("psnr", True),
+    "segment": ("miou", True),
+    "generate": ("frechet_distance", False),
+    "generate_conditional": ("class_accuracy", True),
+}

@@ -224,11 +224,10 @@ def get(name: str, *, weights: str | None = None, **overrides: Any) -> keras.Mod
 
     ``overrides`` reach the family builder (for example ``channels=3`` or
     ``upsample="resize_conv"``); an override the family does not take is a ZooError.
-    ``weights`` is a run folder of `zoo train`, or a ``.weights.h5`` / ``.keras`` file.
+    ``weights`` is ``"default"`` (the shipped weights, hash-checked: see
+    :mod:`zoo.pretrained`), a run folder of `zoo train`, or a ``.weights.h5`` / ``.keras`` file.
     """
     entry = _entry(name)
-    if weights == "default":
-        raise ZooError(f"{name} has no shipped weights yet; pass a run folder or weights file")
     if weights is not None:
         from zoo.weights_io import load_run
 

@@ -63,7 +63,13 @@ def super_resolution(*, scale: int, patch_size: int) -> dict[str, Any]:
             batch_size=64,
             learning_rate=1e-3,
             loss="mse",
-            options={"scale": scale, "patch_size": patch_size},
+            options={
+                "scale": scale,
+                "patch_size": patch_size,
+                "crops_per_image": 512,
+                "augment": True,
+                "lr_schedule": "cosine",
+            },
         ),
         "export_size": SUPER_RESOLUTION_EXPORT_SIZE,
     }

@@ -13,7 +13,8 @@
   ``model.keras``; else (an unfinished run) the model of its latest checkpoint;
 - a ``.weights.h5`` file (into ``zoo.get(name)``, with the overrides of a run's
   ``config.json`` lying beside it, if any);
-- a ``.keras`` file (the architecture comes from the file; its model name must match).
+- a ``.keras`` file (the architecture comes from the file; its model name must match);
+- ``"default"``: the weights shipped in the package (:mod:`zoo.pretrained`), hash-checked.
 
 Every failure (missing or corrupt file, a run or file of another model, weights that do not
 fit the architecture) is a one-line :class:`zoo.errors.ZooError`.
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_FILE = "model.weights.h5"
 MODEL_FILE = "model.keras"
-USAGE = "pass a run folder (zoo train --out) or a .weights.h5 / .keras file"
+USAGE = "pass a run folder (zoo train --out), a .weights.h5 / .keras file, or default"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ def load_run(
     ``overrides`` reach the builder on top of the run's ``model_overrides`` (for weights
     files trained with options that no config.json records).
     """
+    if str(weights) == "default":
+        from zoo import pretrained
+
+        return pretrained.load(model_name, overrides=overrides)
     info = registry.info(model_name)
     path = Path(weights).expanduser()
     if not path.exists():
@@ -89,7 +94,7 @@ def load_run(
     elif source.name.endswith(".keras"):
         model = _from_keras_file(model_name, source)
     elif source.name.endswith(".weights.h5"):
-        model = _from_weights_file(model_name, source, config)
+        model = load_weights_into(model_name, source, config)
     else:
         raise ZooError(f"{source} is neither a .weights.h5 nor a .keras file; {USAGE}")
     return TrainedModel(model=model, info=info, config=config, source=source)
@@ -123,7 +128,8 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def _from_weights_file(model_name: str, path: Path, config: TrainConfig) -> keras.Model:
+def load_weights_into(model_name: str, path: Path, config: TrainConfig) -> keras.Model:
+    """``zoo.get(model_name, **config.model_overrides)`` with the ``.weights.h5`` file loaded."""
     import warnings
 
     model = registry.get(model_name, **config.model_overrides)

@@ -62,6 +62,22 @@ def random_crops(
     return np.stack(crops).astype(np.float32)
 
 
+def random_dihedral(images: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Each (N, H, H, C) square image flipped and rotated by one of the 8 symmetries of the square.
+
+    The augmentation of the super-resolution papers (rotations by 90 degrees and flips); the
+    transform is drawn per image from ``seed``.
+    """
+    if images.ndim != 4 or images.shape[1] != images.shape[2]:
+        raise ZooError(f"random_dihedral needs square (N, H, H, C) images; got {images.shape}")
+    choices = np.random.default_rng(seed).integers(0, 8, len(images))
+    out = np.empty_like(images)
+    for index, (image, choice) in enumerate(zip(images, choices, strict=True)):
+        turned = np.rot90(image, k=choice % 4, axes=(0, 1))
+        out[index] = turned[:, ::-1] if choice >= 4 else turned
+    return out
+
+
 # === Super-resolution ===
 
 

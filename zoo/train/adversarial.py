@@ -41,6 +41,9 @@ class Adversarial(Objective):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
+    def optimizers(self) -> list:
+        return [self.g_optimizer, self.d_optimizer]
+
     def trackables(self) -> dict:
         return {
             "model": self.generator,

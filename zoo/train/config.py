@@ -20,6 +20,8 @@ class TrainConfig:
     ``epochs`` is the total (a resumed run trains up to it). ``steps_per_epoch=None``
     means one pass over the training data. ``checkpoint_every`` is in steps (0: only at
     the end of each epoch). ``options`` are the recipe's task options, with overrides.
+    ``validation_data`` replaces the test split of ``data`` for per-epoch validation (the
+    super-resolution protocol trains on all of T91 and validates on Set5).
     """
 
     model: str
@@ -35,6 +37,7 @@ class TrainConfig:
     jit_compile: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    validation_data: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):

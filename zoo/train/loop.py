@@ -45,6 +45,7 @@ def train(
     model: str,
     *,
     data: str | None = None,
+    validation_data: str | None = None,
     epochs: int | None = None,
     steps_per_epoch: int | None = None,
     batch_size: int | None = None,
@@ -64,12 +65,14 @@ def train(
 
     Defaults come from the model's recipe. ``epochs`` is the total: with ``resume`` the run
     in ``out`` continues from its latest checkpoint (same step, optimizer state and epoch)
-    up to it. ``options`` override recipe options (e.g. ``noise_sigma``); ``overrides``
+    up to it. ``validation_data`` (a dataset or folder) replaces ``data``'s test split.
+    ``options`` override recipe options (e.g. ``noise_sigma``); ``overrides``
     reach the model builder (e.g. ``upsample="resize_conv"``).
     """
     info = registry.info(model)
     settings = {
         "data": data,
+        "validation_data": validation_data,
         "steps_per_epoch": steps_per_epoch,
         "batch_size": batch_size,
         "learning_rate": lr,

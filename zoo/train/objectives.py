@@ -61,7 +61,21 @@ class Objective:
         return {"model": self.model, "optimizer": self.optimizer}
 
     def start_epoch(self, epoch: int) -> None:
-        """Called before each epoch (0-based); schedules live here."""
+        """Called before each epoch (0-based); schedules live here.
+
+        Recipe option ``lr_schedule="cosine"`` decays the learning rate from the recipe's
+        to 0 over the run's epochs, one step per epoch (so a resumed run follows the same
+        curve).
+        """
+        if self.options.get("lr_schedule") == "cosine":
+            progress = epoch / self.config.epochs
+            rate = 0.5 * self.config.learning_rate * (1.0 + np.cos(np.pi * progress))
+            for optimizer in self.optimizers():
+                optimizer.learning_rate.assign(rate)
+
+    def optimizers(self) -> list:
+        """The optimizers the learning-rate schedule drives."""
+        return [self.optimizer]
 
     # --- one step (per replica, traced) ---
 
@@ -123,11 +137,14 @@ class Objective:
     ) -> zdata.ImageSet:
         """The split at the model's image size; patch tasks crop photos and folders."""
         height, width, model_channels = self.image_shape()
+        source = self.config.data
+        if split == "test" and self.config.validation_data:
+            source, split = self.config.validation_data, "all"
         crops = {}
-        if self.patches and (self.config.data == "photos" or Path(self.config.data).is_dir()):
+        if self.patches and (source == "photos" or Path(source).is_dir()):
             crops = {"crops_per_image": self.options.get("crops_per_image", 128)}
         return zdata.load(
-            self.config.data,
+            source,
             split=split,
             image_size=(size, size) if size else (height, width),
             channels=channels or model_channels,
@@ -260,6 +277,8 @@ class SuperResolve(Objective):
             images = self.load_images(split, size=patch, channels=3).images
             if split == "test":
                 images = images[:VALIDATION_SAMPLES]
+            elif self.options.get("augment"):
+                images = zdata.random_dihedral(images, seed=self.config.seed)
             lr, hr = zdata.super_resolution_pairs(zdata.rgb_to_y(images), scale)
             arrays.append({"lr": lr, "hr": hr})
         return arrays[0], arrays[1]
@@ -351,6 +370,7 @@ class Variational(Reconstruct):
         self.kl_weight = keras.Variable(0.0, trainable=False, name="kl_weight")
 
     def start_epoch(self, epoch: int) -> None:
+        super().start_epoch(epoch)
         warmup = self.options.get("kl_warmup_epochs", 0)
         self.kl_weight.assign(min(1.0, (epoch + 1) / warmup) if warmup else 1.0)
 

@@ -1,0 +1,199 @@
+"""Quality per precision of every shipped model: the table users came for.
+
+For each model with shipped weights (``zoo.get(name, weights="default")``), on its evaluation
+data (Set5 for super-resolution when ``--sr-data`` exists, otherwise the data its manifest was
+measured on), with ``zoo eval``'s protocol:
+
+- the task metric of the Keras float model, and of its TFLite files in float16, dynamic range
+  and int8 post-training quantization (``convert.quality.precision_metrics``: a fully
+  convolutional model is converted at each evaluation image's size);
+- int8 quantization-aware training (``convert.optimize.optimize(qat=True)``, ``--qat-steps``
+  fine-tuning steps with the model's own objective), its int8 file measured the same way;
+- the size of each file at the export size, host latency of float32 and int8 in the same run
+  (``convert.bench.bench_model``: LiteRT with XNNPACK, 1 thread, median), and the delegate
+  report of the float16 file (GPU) and the int8 file (NNAPI, XNNPACK; fully integer or not).
+
+Writes ``benchmarks/results/numerics.json`` (models measured earlier and not named now are
+kept) and ``numerics.md``, and prints the Markdown.
+
+    python benchmarks/numerics.py [MODEL ...] [--qat-steps 2000] [--sr-data PATH] [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SET5 = ROOT.parent / "shared" / "data" / "sr" / "Set5"
+FILE_MODES = ("float32", "float16", "dynamic", "int8")
+METRIC_MODES = ("float16", "dynamic", "int8")
+
+
+def evaluation_data(name: str, sr_data: Path) -> str:
+    from zoo import pretrained, registry
+
+    if registry.info(name).task == "super_resolve" and sr_data.is_dir():
+        return str(sr_data)
+    data = pretrained.manifest(name)["evaluation"]["data"]
+    return data if "/" not in data else registry.info(name).dataset
+
+
+def measure(name: str, *, qat_steps: int, sr_data: Path, runs: int, limit: int | None) -> dict:
+    """Every figure of one model's row (see the module docstring)."""
+    import keras
+
+    from convert import check
+    from convert.bench import bench_model
+    from convert.optimize import optimize
+    from convert.quality import precision_metrics
+    from convert.tflite import convert_model
+    from zoo.evaluate import PRIMARY_METRIC
+    from zoo.weights_io import load_run
+
+    keras.utils.set_random_seed(0)
+    run = load_run(name, "default")
+    data = evaluation_data(name, sr_data)
+    started = time.perf_counter()
+    metrics = precision_metrics(run, modes=METRIC_MODES, data=data, limit=limit)
+    with tempfile.TemporaryDirectory(prefix="zoo-numerics-") as folder:
+        result = optimize(
+            name,
+            weights="default",
+            qat=True,
+            steps=qat_steps,
+            out=folder,
+            eval_data=data,
+            eval_limit=limit,
+        )
+    metrics["int8_qat"] = result.report["metrics"]["optimized_tflite"]
+    files, delegates = {}, {}
+    for mode in FILE_MODES:
+        conversion = convert_model(run.model, mode=mode, info=run.info, parity=False)
+        files[mode] = len(conversion.flatbuffer)
+        if mode in ("float16", "int8"):
+            report = check(conversion.flatbuffer)
+            targets = ("gpu",) if mode == "float16" else ("nnapi", "xnnpack")
+            delegates[mode] = {t: report.target(t).verdict() for t in targets}
+            if mode == "int8":
+                delegates[mode]["fully_integer"] = report.fully_integer
+    latency = {
+        row.mode: round(row.median_ms, 3)
+        for row in bench_model(name, weights="default", modes=("float32", "int8"), runs=runs)
+    }
+    metric, higher = PRIMARY_METRIC[run.info.task]
+    return {
+        "task": run.info.task,
+        "data": data if "/" not in data else "/".join(Path(data).parts[-2:]),
+        "limit": limit,
+        "metric": metric,
+        "higher_is_better": higher,
+        "metrics": {mode: _rounded(values) for mode, values in metrics.items()},
+        "qat_steps": qat_steps,
+        "file_bytes": files,
+        "latency_ms": latency,
+        "int8_speedup": round(latency["float32"] / latency["int8"], 2),
+        "delegates": delegates,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def int8_cost(row: dict) -> dict[str, float]:
+    """Keras float minus int8 (PTQ and QAT) on the primary metric, signed so that a
+    positive cost is a loss whichever way the metric points."""
+    metric, sign = row["metric"], 1.0 if row["higher_is_better"] else -1.0
+    keras_value = row["metrics"]["keras"][metric]
+    return {
+        mode: round(sign * (keras_value - row["metrics"][mode][metric]), 4)
+        for mode in ("int8", "int8_qat")
+    }
+
+
+def markdown(table: dict[str, dict], machine: str) -> str:
+    lines = [
+        "# Quality per precision of the shipped weights",
+        "",
+        f"Machine: {machine}. `python benchmarks/numerics.py`; latency: LiteRT + XNNPACK, "
+        "1 thread, median, float32 and int8 in the same run. Metric: the task's primary "
+        "metric with `zoo eval`'s protocol on the data named; int8 cost = Keras float minus "
+        "int8 (positive: a loss).",
+        "",
+        "| model | metric (data) | Keras | float16 | dynamic | int8 PTQ | int8 QAT "
+        "| int8 cost PTQ / QAT | size f32 → int8 | latency f32 → int8 | GPU (f16) | NNAPI (int8) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, row in sorted(table.items()):
+        metric = row["metric"]
+        values = [row["metrics"][m][metric] for m in ("keras", *METRIC_MODES, "int8_qat")]
+        cost = int8_cost(row)
+        lines.append(
+            f"| {name} | {metric} ({row['data']}) | "
+            + " | ".join(f"{v:.4g}" for v in values)
+            + f" | {cost['int8']:+.3g} / {cost['int8_qat']:+.3g}"
+            + f" | {_kb(row['file_bytes']['float32'])} → {_kb(row['file_bytes']['int8'])}"
+            + f" | {row['latency_ms']['float32']:.3g} → {row['latency_ms']['int8']:.3g} ms"
+            + f" | {row['delegates']['float16']['gpu']} | {row['delegates']['int8']['nnapi']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _kb(size: int) -> str:
+    return f"{size / 1024:.1f} KB" if size < 2**20 else f"{size / 2**20:.2f} MB"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="*", help="Shipped models (default: all of them).")
+    parser.add_argument("--qat-steps", type=int, default=1000)
+    parser.add_argument("--sr-data", type=Path, default=SET5, help="Set5 folder.")
+    parser.add_argument("--runs", type=int, default=20, help="Timed runs per file.")
+    parser.add_argument("--limit", type=int, help="At most this many evaluation images.")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
+    args = parser.parse_args(argv)
+
+    from convert.bench import machine
+    from zoo import pretrained
+    from zoo.errors import ZooError
+    from zoo.train.files import write_text_atomically
+
+    names = args.models or pretrained.shipped()
+    for name in names:
+        pretrained.manifest(name)  # a model without shipped weights fails before any work
+    path = args.out / "numerics.json"
+    table = json.loads(path.read_text())["models"] if path.is_file() else {}
+    for name in names:
+        print(f"{name} ...", flush=True)
+        try:
+            table[name] = measure(
+                name,
+                qat_steps=args.qat_steps,
+                sr_data=args.sr_data,
+                runs=args.runs,
+                limit=args.limit,
+            )
+        except ZooError as error:
+            raise SystemExit(f"Error: {name}: {error}") from None
+        print(f"{name}: int8 cost {int8_cost(table[name])}", flush=True)
+    host = machine()
+    write_text_atomically(
+        path, json.dumps({"machine": host, "models": table}, indent=2, sort_keys=True) + "\n"
+    )
+    text = markdown(table, host)
+    write_text_atomically(args.out / "numerics.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

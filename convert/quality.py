@@ -1,0 +1,317 @@
+"""Task quality of converted files: a .tflite standing in for its Keras model in ``zoo eval``.
+
+::
+
+    from convert.quality import precision_metrics
+    from zoo.weights_io import load_run
+    run = load_run("fsrcnn_x3", "default")
+    precision_metrics(run, data="../shared/data/sr/Set5")
+    # {"keras": {"psnr": ...}, "float16": {...}, "dynamic": {...}, "int8": {...}}
+
+A fully convolutional model's file has a static input shape, so the stand-in converts the
+model once per input size the evaluation meets (Set5's five images: five files per mode);
+int8 files are calibrated on the same representative samples at every size (mirrored out or
+cropped to it), so every size gets the same quantization ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from convert.tflite import Runner, input_shapes
+
+if TYPE_CHECKING:
+    from zoo.weights_io import TrainedModel
+
+CALIBRATED_MODES = ("int8", "int16x8")
+REPRESENTATIVE_SAMPLES = 32
+
+
+class TFLiteModel:
+    """A converted model standing in for a Keras model in the zoo's evaluation code.
+
+    ``convert(size)`` gives the file for an input size (None: the model's fixed size); each
+    size met is converted once. Calls run the batch one example at a time (batch-1 files).
+    """
+
+    def __init__(self, convert: Callable[[tuple[int, int] | None], bytes], like, info) -> None:
+        self.convert = convert
+        self.inputs, self.outputs, self.name = like.inputs, like.outputs, like.name
+        self.info = info
+        self.free = any(None in spec.shape for spec in info.inputs)
+        self.runners: dict[tuple[int, int] | None, Runner] = {}
+
+    def __call__(self, inputs, training: bool = False) -> np.ndarray:
+        del training
+        arrays = [
+            np.asarray(a, np.float32)
+            for a in (inputs if isinstance(inputs, list | tuple) else [inputs])
+        ]
+        size = tuple(arrays[0].shape[1:3]) if self.free else None
+        if size not in self.runners:
+            names = [spec.name for spec in self.info.inputs]
+            self.runners[size] = Runner(self.convert(size), names)
+        runner = self.runners[size]
+        return np.concatenate(
+            [runner([a[i : i + 1] for a in arrays]) for i in range(len(arrays[0]))]
+        )
+
+
+def fit_samples(samples: list[list[np.ndarray]], shapes) -> list[list[np.ndarray]]:
+    """Calibration samples mirrored out (or cropped) to other input shapes."""
+    fitted = []
+    for sample in samples:
+        row = []
+        for array, shape in zip(sample, shapes, strict=True):
+            if array.ndim == 4 and array.shape[1:3] != tuple(shape[:2]):
+                pad_h = max(0, shape[0] - array.shape[1])
+                pad_w = max(0, shape[1] - array.shape[2])
+                array = np.pad(array, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+                array = array[:, : shape[0], : shape[1]]
+            row.append(array)
+        fitted.append(row)
+    return fitted
+
+
+def file_model(
+    run: TrainedModel,
+    mode: str,
+    *,
+    samples: list[list[np.ndarray]] | None = None,
+    seed: int = 0,
+) -> TFLiteModel:
+    """``run.model`` converted in ``mode``, callable like the Keras model at any input size.
+
+    ``samples`` calibrate int8 / int16x8 (default: the model's representative inputs).
+    """
+    from convert.representative import representative_inputs
+    from convert.tflite import convert_model
+
+    info = run.info
+    if mode in CALIBRATED_MODES and samples is None:
+        samples = representative_inputs(info, count=REPRESENTATIVE_SAMPLES, seed=seed)
+
+    def at_size(size: tuple[int, int] | None) -> bytes:
+        representative = None
+        if samples is not None:
+            representative = fit_samples(samples, input_shapes(info, size))
+        return convert_model(
+            run.model,
+            mode=mode,
+            size=size,
+            info=info,
+            representative=representative,
+            parity=False,
+        ).flatbuffer
+
+    return TFLiteModel(at_size, run.model, info)
+
+
+def task_metrics(
+    model, run: TrainedModel, *, data: str, limit: int | None = None, seed: int = 0
+) -> dict[str, float]:
+    """``zoo eval``'s metrics of ``model`` (Keras 3, tf_keras or a :class:`TFLiteModel`)
+    evaluated as ``run`` would be (its task, options and data)."""
+    from zoo.evaluate import evaluate_model
+    from zoo.weights_io import TrainedModel
+
+    config = run.config
+    if run.info.task in ("denoise", "deblur") and "size_multiple" not in config.options:
+        from zoo.predict import size_multiple
+
+        multiple = size_multiple(run.model, config.options)
+        config = replace(config, options={**config.options, "size_multiple": multiple})
+    info = run.info
+    if info.recipe.loss == "elbo" and model is not run.model:
+        # The ELBO needs the VAE's encoder and decoder parts: a twin or a file has neither.
+        info = replace(info, recipe=replace(info.recipe, loss="bce"))
+    stand_in = TrainedModel(model=model, info=info, config=config, source=Path("."))
+    values = evaluate_model(stand_in, data=data, limit=limit, seed=seed).metrics
+    return {key: float(value) for key, value in values.items()}
+
+
+def precision_metrics(
+    run: TrainedModel,
+    *,
+    modes: Sequence[str] = ("float16", "dynamic", "int8"),
+    data: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """The task metrics of ``run``'s Keras model (``"keras"``) and of its file in each mode."""
+    from zoo.evaluate import default_data
+
+    source = data or default_data(run)
+    results = {"keras": task_metrics(run.model, run, data=source, limit=limit, seed=seed)}
+    for mode in modes:
+        stand_in = file_model(run, mode, seed=seed)
+        results[mode] = task_metrics(stand_in, run, data=source, limit=limit, seed=seed)
+    return results
+
+
+# === Quantization study: one model, every precision, per up-block ===
+
+STUDY_MODES = ("float16", "dynamic", "int8")
+SIZE_MODES = ("float32", "float16", "dynamic", "int8")
+LOWER_IS_BETTER = frozenset({"frechet_distance", "mse", "l1", "elbo"})
+DEFAULT_QAT_STEPS = 2000
+
+
+def run_upsample(run: TrainedModel) -> str:
+    """The up-block ``run`` was built with: its ``upsample=`` override, else the builders'
+    default, ``"transpose"``."""
+    return str(run.config.model_overrides.get("upsample", "transpose"))
+
+
+def metric_cost(metric: str, reference: float, value: float) -> float:
+    """How much worse ``value`` is than ``reference`` (dB for PSNR; > 0 is worse)."""
+    return value - reference if metric in LOWER_IS_BETTER else reference - value
+
+
+def file_sizes(run: TrainedModel, modes: Sequence[str] = SIZE_MODES) -> dict[str, int]:
+    """Bytes of ``run.model``'s file in each mode at its export size (as ``zoo export``)."""
+    from convert.tflite import convert_model
+
+    return {
+        mode: convert_model(run.model, mode=mode, info=run.info, parity=False).size
+        for mode in modes
+    }
+
+
+def _check_source(source: str, what: str) -> None:
+    """A ZooError unless ``source`` is an existing folder or a dataset name the zoo knows."""
+    from zoo.data import list_datasets
+    from zoo.errors import ZooError
+
+    if source.startswith("tfds:") or source in list_datasets():
+        return
+    if not Path(source).expanduser().exists():
+        raise ZooError(
+            f"{what} {source} not found (a folder or one of {', '.join(list_datasets())})"
+        )
+
+
+def quantization_study(
+    model: str,
+    weights: str | Path,
+    *,
+    data: str | None = None,
+    limit: int | None = None,
+    qat_steps: int = DEFAULT_QAT_STEPS,
+    qat_data: str | None = None,
+    data_limit: int | None = None,
+    work: str | Path | None = None,
+    seed: int = 0,
+) -> dict:
+    """One trained model in float and quantized: task metrics, file sizes and int8 cost.
+
+    ``weights``: a run folder, weights file or ``"default"``. Measured on ``data`` (default:
+    as ``zoo eval``), at most ``limit`` images: the Keras model (``"keras"``), its float16,
+    dynamic-range and int8 post-training-quantized files (:func:`precision_metrics`), and,
+    with ``qat_steps`` > 0, int8 after that many quantization-aware training steps
+    (:func:`convert.optimize.optimize` on ``qat_data``, default the run's own training data,
+    at most ``data_limit`` images; its files go to a folder in ``work``, default a temporary
+    one) as ``"qat_int8"``. ``cost``: how much each mode loses against Keras on the task's
+    primary metric (dB for PSNR). ``bytes``: each file at the export size.
+    """
+    import tempfile
+    import time
+
+    from convert.optimize import PRIMARY_METRIC, optimize
+    from zoo.errors import ZooError
+    from zoo.evaluate import default_data
+    from zoo.weights_io import load_run
+
+    started = time.perf_counter()
+    if qat_steps < 0:
+        raise ZooError(f"qat_steps must be 0 (no QAT) or more, got {qat_steps}")
+    run = load_run(model, weights)
+    source = data or default_data(run)
+    _check_source(source, "evaluation data")
+    if qat_steps:
+        _check_source(qat_data or run.config.data, "QAT fine-tuning data")
+    metric = PRIMARY_METRIC.get(run.info.task, "")
+    metrics = precision_metrics(run, modes=STUDY_MODES, data=source, limit=limit, seed=seed)
+    sizes = file_sizes(run)
+    qat = None
+    if qat_steps:
+        with tempfile.TemporaryDirectory(prefix="zoo-qat-", dir=work) as folder:
+            result = optimize(
+                model,
+                out=Path(folder) / "qat",
+                weights=str(weights),
+                qat=True,
+                steps=qat_steps,
+                data=qat_data,
+                eval_data=source,
+                eval_limit=limit,
+                data_limit=data_limit,
+                seed=seed,
+            )
+            report = result.report
+        metrics["qat_int8"] = report["metrics"]["optimized_tflite"]
+        sizes["qat_int8"] = report["files"]["tflite"]["bytes"]
+        qat = {
+            "steps": qat_steps,
+            "data": report["fine_tune"]["data"],
+            "keras": report["metrics"]["optimized"],  # the fake-quantized model in Keras
+            "ptq_int8": report["metrics"].get("ptq_int8"),  # optimize's own PTQ baseline
+            "seconds": report["seconds"],
+        }
+    reference = metrics["keras"].get(metric)
+    cost = {
+        mode: metric_cost(metric, reference, values[metric])
+        for mode, values in metrics.items()
+        if mode != "keras" and reference is not None and metric in values
+    }
+    return {
+        "model": model,
+        "upsample": run_upsample(run),
+        "weights": str(weights),
+        "metric": metric,
+        "eval_data": source,
+        "limit": limit,
+        "metrics": metrics,
+        "cost": cost,
+        "bytes": sizes,
+        "qat": qat,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def check_study_runs(model: str, runs: dict[str, str | Path]) -> dict[str, str]:
+    """``runs`` (up-block -> run folder, weights file or ``"default"``) checked and in the
+    zoo's up-block order: each key an up-block, each run of ``model`` built with that block
+    (one-line ZooError otherwise)."""
+    from zoo.errors import ZooError
+    from zoo.registry import UPSAMPLE_MODES
+    from zoo.weights_io import load_run
+
+    if not runs:
+        raise ZooError("name at least one run (up-block -> weights)")
+    for mode, weights in runs.items():
+        if mode not in UPSAMPLE_MODES:
+            raise ZooError(
+                f"unknown up-block {mode!r}; expected one of {', '.join(UPSAMPLE_MODES)}"
+            )
+        if str(weights) != "default" and not Path(weights).expanduser().exists():
+            raise ZooError(f"{mode}: {weights} not found; pass a run folder of zoo train")
+    checked = {}
+    for mode in (m for m in UPSAMPLE_MODES if m in runs):
+        built = run_upsample(load_run(model, runs[mode]))
+        if built != mode:
+            raise ZooError(f"{mode}: {runs[mode]} was trained with upsample={built}, not {mode}")
+        checked[mode] = str(runs[mode])
+    return checked
+
+
+def upsample_study(model: str, runs: dict[str, str | Path], **settings) -> list[dict]:
+    """:func:`quantization_study` of each up-block's run (``runs``: up-block -> weights),
+    all checked first (:func:`check_study_runs`); ``settings`` go to each study."""
+    checked = check_study_runs(model, runs)
+    return [quantization_study(model, weights, **settings) for weights in checked.values()]

@@ -1,0 +1,142 @@
+"""Shipped weights: manifests, hash checks, ``weights="default"``, and shipping a run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import zoo
+from zoo import pretrained
+from zoo.classifier import sha256_of
+from zoo.cli import main
+from zoo.errors import ZooError
+from zoo.evaluate import evaluate
+from zoo.train import train
+
+SHIPPED = pretrained.shipped()
+# Shipped models whose manifest metrics were measured on embedded data (CI can re-measure them).
+EMBEDDED = [n for n in SHIPPED if "/" not in pretrained.manifest(n)["evaluation"]["data"]]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "cae_tiny"
+    return train("cae_tiny", epochs=1, steps_per_epoch=3, batch_size=8, out=out, quiet=True)
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch) -> Path:
+    """An empty shipped-weights folder in place of the package's."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", folder)
+    return folder
+
+
+def test_every_shipped_manifest_is_complete_and_its_file_verifies():
+    assert len(SHIPPED) >= 1
+    for name in SHIPPED:
+        record = pretrained.manifest(name)
+        path = pretrained.weights_file(name)
+        assert record["model"] == name and record["file"] == path.name
+        assert sha256_of(path) == record["sha256"]
+        assert path.stat().st_size == record["bytes"] <= pretrained.MAX_BYTES
+        assert record["command"].startswith(f"zoo train {name}")
+        assert record["metrics"] and record["train_seconds"] > 0 and record["epochs"] >= 1
+        assert record["storage"] in ("float32", "float16")
+        assert pretrained.verified_file(name) == path
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_get_default_loads_the_shipped_weights(name):
+    model = zoo.get(name, weights="default")
+    fresh = zoo.get(name)
+    assert model.name == name and model.count_params() == zoo.info(name).num_params
+    changed = [
+        not np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(model.weights, fresh.weights, strict=True)
+    ]
+    assert sum(changed) > len(changed) // 2  # trained, not the initial weights
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_shipped_metrics_are_reproduced_by_zoo_eval(name):
+    record = pretrained.manifest(name)
+    result = evaluate(name, "default", data=record["config"]["data"])
+    for key, expected in record["metrics"].items():
+        assert result.metrics[key] == pytest.approx(expected, rel=1e-3, abs=1e-3), key
+
+
+def test_a_tampered_shipped_file_is_refused_in_one_line(weights_dir, tiny_run):
+    pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    path = weights_dir / "cae_tiny.weights.h5"
+    zoo.get("cae_tiny", weights="default")  # intact: loads
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ZooError, match="hash check") as error:
+        zoo.get("cae_tiny", weights="default")
+    assert "\n" not in str(error.value)
+    path.unlink()
+    with pytest.raises(ZooError, match="missing"):
+        zoo.get("cae_tiny", weights="default")
+
+
+def test_a_model_without_shipped_weights_is_a_clear_error(weights_dir):
+    with pytest.raises(ZooError, match="no shipped weights"):
+        zoo.get("unet_tiny", weights="default")
+    with pytest.raises(zoo.UnknownModelError):
+        zoo.get("no_such_model", weights="default")
+
+
+def test_ship_writes_weights_and_a_manifest_that_reproduces_them(weights_dir, tiny_run):
+    record = pretrained.ship(tiny_run, command="zoo train cae_tiny --epochs 1", out_dir=weights_dir)
+    saved = json.loads((weights_dir / "cae_tiny.json").read_text())
+    assert saved == json.loads(json.dumps(record, default=str))
+    assert saved["sha256"] == sha256_of(weights_dir / "cae_tiny.weights.h5")
+    assert saved["storage"] == "float32" and saved["config"]["model"] == "cae_tiny"
+    assert set(saved["metrics"]) >= {"psnr", "ssim"}
+    assert not list(weights_dir.glob(".partial-*"))
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 1)).astype("float32")
+    from_run = zoo.get("cae_tiny", weights=tiny_run)
+    shipped = zoo.get("cae_tiny", weights="default")
+    np.testing.assert_array_equal(np.asarray(from_run(x)), np.asarray(shipped(x)))
+    measured = evaluate("cae_tiny", "default").metrics
+    assert measured["psnr"] == pytest.approx(saved["metrics"]["psnr"], abs=1e-3)
+
+
+def test_large_weights_are_stored_as_float16_and_stay_close(weights_dir, tiny_run, monkeypatch):
+    monkeypatch.setattr(pretrained, "FLOAT16_ABOVE", 0)
+    record = pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    assert record["storage"] == "float16"
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 1)).astype("float32")
+    full = np.asarray(zoo.get("cae_tiny", weights=tiny_run)(x))
+    half = np.asarray(zoo.get("cae_tiny", weights="default")(x))
+    assert 0 < np.abs(full - half).max() < 1e-2
+
+
+def test_ship_refuses_unfinished_runs_and_oversized_weights(
+    weights_dir, tiny_run, tmp_path, monkeypatch
+):
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(tiny_run, unfinished)
+    summary = json.loads((unfinished / "summary.json").read_text())
+    (unfinished / "summary.json").write_text(json.dumps({**summary, "finished": False}))
+    with pytest.raises(ZooError, match="not a finished run"):
+        pretrained.ship(unfinished, command="zoo train cae_tiny", out_dir=weights_dir)
+    monkeypatch.setattr(pretrained, "MAX_BYTES", 1000)
+    with pytest.raises(ZooError, match="ships at most"):
+        pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    assert list(weights_dir.iterdir()) == []  # nothing half-written
+
+
+def test_cli_eval_with_default_weights(weights_dir, tiny_run):
+    pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    result = CliRunner().invoke(main, ["eval", "cae_tiny", "--weights", "default", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["psnr"] > 0

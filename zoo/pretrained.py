@@ -1,0 +1,254 @@
+"""Weights the zoo trained itself and ships inside the package: ``weights="default"``.
+
+::
+
+    import zoo
+    model = zoo.get("fsrcnn_x3", weights="default")  # hash-checked, then loaded
+    zoo.pretrained.manifest("fsrcnn_x3")["metrics"]   # what they measured, and how
+
+Each shipped model has ``zoo/weights/<name>.weights.h5`` and a manifest ``<name>.json``:
+the file's sha256 and size, the exact command that trained it, its data, training time,
+the run's resolved configuration (recipe options such as ``noise_sigma``), the metrics
+``zoo eval`` measured on the shipped file, and the TensorFlow / Keras versions. Weights
+are stored gzip-compressed, in float16 when float32 would exceed ``FLOAT16_ABOVE`` bytes
+(float16 weights change outputs by about 1e-4; the manifest's metrics are those of the
+stored file).
+
+The sha256 is checked on every load: a changed or truncated file is a one-line ZooError,
+never a silently different model. Ship a finished run (maintainers)::
+
+    python -m zoo.pretrained runs/fsrcnn_x3 --eval-data ../shared/data/sr/Set5 \\
+        --command "zoo train fsrcnn_x3 --data ../shared/data/sr/T91 ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo import registry
+from zoo.classifier import sha256_of
+from zoo.errors import ZooError
+from zoo.train.config import TrainConfig
+from zoo.train.files import write_atomically, write_text_atomically
+
+if TYPE_CHECKING:
+    from zoo.evaluate import Evaluation
+    from zoo.weights_io import TrainedModel
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+FLOAT16_ABOVE = 2 * 2**20  # float32 weights larger than this are stored as float16
+MAX_BYTES = 4_500_000  # no shipped file may exceed this (the repository's limit is 5 MB)
+NOT_MODELS = frozenset({"digit_classifier"})  # other shipped files in WEIGHTS_DIR
+
+
+def weights_file(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.weights.h5"
+
+
+def manifest_file(name: str) -> Path:
+    return WEIGHTS_DIR / f"{name}.json"
+
+
+def shipped() -> list[str]:
+    """Names of the registered models with shipped weights, sorted."""
+    names = {path.stem for path in WEIGHTS_DIR.glob("*.json")} - NOT_MODELS
+    return sorted(names & set(registry.list_models()))
+
+
+def manifest(name: str) -> dict[str, Any]:
+    """The manifest of ``name``'s shipped weights (ZooError if it has none)."""
+    registry.info(name)  # an unknown name is an UnknownModelError
+    path = manifest_file(name)
+    if not path.is_file():
+        have = ", ".join(shipped()) or "none"
+        raise ZooError(
+            f"{name} has no shipped weights (shipped: {have}); pass a run folder or weights file"
+        )
+    return _read_json(path)
+
+
+def verified_file(name: str) -> Path:
+    """The shipped weights file of ``name`` after checking its sha256 against the manifest."""
+    record = manifest(name)
+    path = weights_file(name)
+    if not path.is_file():
+        raise ZooError(f"shipped weights {path} are missing; reinstall deconv-zoo")
+    actual = sha256_of(path)
+    if actual != record["sha256"]:
+        raise ZooError(
+            f"shipped weights {path} fail the hash check (sha256 {actual[:12]}..., manifest "
+            f"{record['sha256'][:12]}...): the file was changed; reinstall deconv-zoo"
+        )
+    return path
+
+
+def load(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
+    """``name`` with its shipped weights (hash-checked) and the configuration they trained with.
+
+    ``overrides`` must leave the architecture as trained (a different ``upsample=`` would not
+    fit the weights: a one-line ZooError).
+    """
+    from zoo.weights_io import TrainedModel, load_weights_into
+
+    path = verified_file(name)
+    config = TrainConfig(**manifest(name)["config"])
+    if overrides:
+        config = replace(config, model_overrides={**config.model_overrides, **overrides})
+    model = load_weights_into(name, path, config)
+    return TrainedModel(model=model, info=registry.info(name), config=config, source=path)
+
+
+# === Shipping a run (maintainers) ===
+
+
+def write_weights(model, path: Path) -> str:
+    """Save ``model``'s weights to ``path`` (gzip; float16 above FLOAT16_ABOVE); the dtype."""
+    import h5py
+    import numpy as np
+
+    float32_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
+    storage = "float16" if float32_bytes > FLOAT16_ABOVE else "float32"
+
+    def write(temporary: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="zoo-ship-") as folder:
+            saved = Path(folder) / "saved.weights.h5"
+            model.save_weights(saved)
+            # a fresh file: HDF5 does not reclaim the space of datasets rewritten in place
+            with h5py.File(saved, "r") as source, h5py.File(temporary, "w") as target:
+                _copy_group(source, target, np.float16 if storage == "float16" else None)
+        size = temporary.stat().st_size
+        if size > MAX_BYTES:
+            raise ZooError(
+                f"{model.name}'s weights take {size / 1e6:.1f} MB even as {storage}; "
+                f"the package ships at most {MAX_BYTES / 1e6:.1f} MB per model"
+            )
+
+    write_atomically(path, write)
+    return storage
+
+
+def _copy_group(source, target, float_dtype) -> None:
+    """Copy an HDF5 group recursively: attributes, groups, and datasets gzip-compressed,
+    float32 arrays cast to ``float_dtype`` when given."""
+    import h5py
+    import numpy as np
+
+    target.attrs.update(source.attrs)
+    for key, item in source.items():
+        if isinstance(item, h5py.Group):
+            _copy_group(item, target.create_group(key), float_dtype)
+            continue
+        values = item[()]
+        if float_dtype is not None and getattr(values, "dtype", None) == np.float32:
+            values = values.astype(float_dtype)
+        options = {"compression": "gzip", "compression_opts": 9} if np.ndim(values) else {}
+        target.create_dataset(key, data=values, **options).attrs.update(item.attrs)
+
+
+def ship(
+    run_dir: str | Path,
+    *,
+    command: str,
+    eval_data: str | None = None,
+    seed: int = 0,
+    out_dir: Path = WEIGHTS_DIR,
+) -> dict[str, Any]:
+    """Copy a finished run's weights into ``out_dir``, evaluate them there, write the manifest.
+
+    The metrics are measured on the stored file (float16 where it is stored so), with
+    ``zoo eval``'s protocol on ``eval_data`` (default: the run's evaluation data).
+    """
+    import keras
+    import tensorflow as tf
+
+    from zoo.evaluate import evaluate_model
+    from zoo.weights_io import TrainedModel, load_run, load_weights_into
+
+    run_dir = Path(run_dir)
+    config = TrainConfig.load(run_dir / "config.json")
+    summary = _read_json(run_dir / "summary.json")
+    if not summary.get("finished"):
+        raise ZooError(f"{run_dir} is not a finished run (summary.json says unfinished)")
+    trained = load_run(config.model, run_dir)
+    target = out_dir / f"{config.model}.weights.h5"
+    storage = write_weights(trained.model, target)
+    model = load_weights_into(config.model, target, config)
+    run = TrainedModel(model=model, info=trained.info, config=config, source=target)
+    evaluation = evaluate_model(run, data=eval_data, seed=seed)
+    record = {
+        "model": config.model,
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "bytes": target.stat().st_size,
+        "storage": storage,
+        "command": command,
+        "data": _describe(config.data),
+        "validation_data": _describe(config.validation_data) if config.validation_data else None,
+        "epochs": summary.get("epochs_completed"),
+        "steps": summary.get("global_step"),
+        "train_seconds": summary.get("seconds"),
+        "config": {**asdict(config), **_portable_paths(config)},
+        "evaluation": _evaluation_record(evaluation),
+        "metrics": {k: _round(v) for k, v in evaluation.metrics.items()},
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
+    }
+    write_text_atomically(
+        out_dir / f"{config.model}.json", json.dumps(record, indent=2, default=str) + "\n"
+    )
+    return record
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ZooError(f"cannot read {path}: {error}") from None
+
+
+def _describe(data: str) -> str:
+    """A dataset name as is; a folder by its last two path parts (data stays outside)."""
+    path = Path(data)
+    return data if not path.is_absolute() and len(path.parts) == 1 else "/".join(path.parts[-2:])
+
+
+def _portable_paths(config: TrainConfig) -> dict[str, Any]:
+    values = {"data": _describe(config.data)}
+    if config.validation_data:
+        values["validation_data"] = _describe(config.validation_data)
+    return values
+
+
+def _evaluation_record(evaluation: Evaluation) -> dict[str, Any]:
+    details = {k: v for k, v in evaluation.details.items() if not isinstance(v, list)}
+    return {"data": _describe(evaluation.data), "samples": evaluation.samples, **details}
+
+
+def _round(value: Any) -> Any:
+    return round(float(value), 4) if isinstance(value, float | int) else value
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Ship a finished run's weights in zoo/weights.")
+    parser.add_argument("run", help="run folder of `zoo train`")
+    parser.add_argument("--command", required=True, help="the exact command that made the run")
+    parser.add_argument("--eval-data", help="evaluation data (default: the run's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        record = ship(args.run, command=args.command, eval_data=args.eval_data, seed=args.seed)
+    except ZooError as error:
+        raise SystemExit(f"Error: {error}") from None
+    print(json.dumps({k: record[k] for k in ("model", "bytes", "storage", "metrics")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
