@@ -1,6 +1,7 @@
 """The `zoo` command through click's CliRunner: output, JSON, and one-line errors."""
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -77,3 +78,20 @@ def test_cli_choices_match_the_library():
 
     assert cli.MODES == MODES
     assert sorted(cli.EXPORT_TARGETS) == sorted(TARGETS)
+
+
+def test_demo_trains_converts_checks_benchmarks_and_points_to_the_grid(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        main, ["demo", "--model", "dae_tiny", "--epochs", "1", "--out", str(out), "--runs", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    for step in ("1/5 train", "2/5 evaluate", "3/5 convert", "4/5 check", "5/5 benchmark"):
+        assert any(line.startswith(step) for line in lines), step
+    tflite = out / "dae_tiny_int8.tflite"
+    assert tflite.is_file() and (out / "dae_tiny_int8.json").is_file()
+    assert "fully integer: yes" in result.output
+    assert any(" int8 " in line and "XNNPACK" in line for line in lines)
+    grid = Path(lines[-1].removeprefix("sample grid: "))
+    assert lines[-1].startswith("sample grid: ") and grid.is_file() and grid.parent.parent == out

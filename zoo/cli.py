@@ -315,6 +315,47 @@ def convert_command(
         click.echo(note)
 
 
+@main.command("demo")
+@click.option("--model", default="dae_digits", show_default=True, help="Model to train.")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run folder (default runs/MODEL/TIME)."
+)
+@click.option(
+    "--runs", type=click.IntRange(min=1), default=10, show_default=True, help="Timed runs."
+)
+def demo_command(model: str, epochs: int, out: str | None, runs: int) -> None:
+    """The whole path on embedded data: train MODEL briefly, evaluate it, convert it to int8,
+    check the delegates, benchmark Keras vs float32 vs int8, and print the sample grid."""
+    from convert import check
+    from convert.bench import BenchReport, bench_model, machine, with_ratios
+    from convert.tflite import convert_model
+    from zoo.evaluate import evaluate
+    from zoo.train import train
+
+    click.echo(f"1/5 train {model} for {epochs} epochs on its embedded data")
+    run = train(model, epochs=epochs, out=out, quiet=True)
+    click.echo(f"    run folder: {run}")
+    click.echo("2/5 evaluate")
+    click.echo(evaluate(model, run).summary())
+    click.echo("3/5 convert to int8 (calibrated on the model's own data)")
+    conversion = convert_model(model, mode="int8", weights=str(run))
+    path = conversion.save(run / f"{model}_int8.tflite")
+    click.echo(
+        f"    {path}: {conversion.size / 1024:,.1f} KB; parity {conversion.parity.summary()}"
+    )
+    click.echo("4/5 check delegates")
+    click.echo(check(path).summary())
+    click.echo("5/5 benchmark (LiteRT + XNNPACK, 1 thread)")
+    rows = with_ratios(
+        bench_model(model, weights=str(run), modes=("keras", "float32", "int8"), runs=runs)
+    )
+    report = BenchReport(results=rows, settings={"runs": runs}, machine=machine(), memory="")
+    click.echo(format_table(*report.rows()))
+    grids = sorted((run / "samples").glob("*.png"))
+    click.echo(f"sample grid: {grids[-1]}" if grids else f"run folder: {run}")
+
+
 @main.command("export")
 @click.argument("model")
 @click.option("--target", required=True, type=click.Choice(EXPORT_TARGETS))

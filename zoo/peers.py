@@ -56,7 +56,7 @@ from zoo.errors import ZooError
 RL_ITERATIONS = (5, 10, 20, 40, 80)
 WIENER_BALANCES = tuple(round(float(b), 6) for b in np.logspace(-4, 0, 13))  # 3 a decade
 TV_WEIGHTS = tuple(round(float(w), 4) for w in np.geomspace(0.01, 1.0, 13))
-NL_MEANS_H = (0.4, 0.6, 0.8, 1.0, 1.2)  # h in units of the noise sigma
+NL_MEANS_H = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2)  # h in units of the noise sigma
 NL_MEANS_PATCH, NL_MEANS_DISTANCE = 5, 6
 TUNE_IMAGES = 16  # held-out images to tune on: all 16 train photos
 TUNE_SIZE = 128
@@ -358,7 +358,7 @@ def classical_denoise(image: np.ndarray, *, method: str, value: float, sigma: fl
         raise ZooError(
             f"unknown denoising method {method!r}; expected {', '.join(DENOISE_METHODS)}"
         )
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return np.clip(out, 0.0, 1.0).astype(np.float32).reshape(image.shape)
 
 
 def tune_denoise(
@@ -882,7 +882,7 @@ def restoration_markdown(result: dict[str, Any]) -> str:
         ]
         for image in result["per_image"]:
             scores = image["scores"]
-            cells = [f"{scores[m]['psnr']:.2f} ({image['parameters'][m]:g})" for m in methods]
+            cells = [f"{scores[m]['psnr']:.2f} ({image['parameters'][m]:.3g})" for m in methods]
             lines.append(
                 f"| {image['image']} | {image['kernel_label']} | "
                 f"{scores['blurred']['psnr']:.2f} | "

@@ -48,7 +48,6 @@ BLUR = {
     "gaussian_sigma": [1.0, 3.0],
     "motion_length": [5, 15],
     "noise_sigma": 2.55,  # 0-255 units: 0.01 of the [0, 1] range
-    "patch_size": 128,
 }
 
 
@@ -105,9 +104,9 @@ def _register(*, channels: int, num_params: int, epochs: int, patch_size: int):
         recipe=Recipe(
             epochs=epochs,
             batch_size=16,
-            learning_rate=2e-4,
+            learning_rate=5e-4,
             loss="l1",
-            options={**BLUR, "patch_size": patch_size},
+            options={**BLUR, "patch_size": patch_size, "lr_schedule": "cosine"},
         ),
         export_size=EXPORT_SIZE,
     )
@@ -116,7 +115,7 @@ def _register(*, channels: int, num_params: int, epochs: int, patch_size: int):
 # === Variants ===
 
 
-@_register(channels=3, num_params=562_979, epochs=100, patch_size=128)
+@_register(channels=3, num_params=562_979, epochs=30, patch_size=64)
 def deblur(**overrides) -> keras.Model:
     """RGB residual U-Net, 4 levels (16, 32, 64, 128), Gaussian and motion blur."""
     return _create("deblur", **{"channels": 3, **overrides})

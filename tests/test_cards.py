@@ -1,0 +1,103 @@
+"""Model cards and the README's tables: generated from the registry and the measurements."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+import zoo
+from zoo import cards, pretrained
+from zoo.errors import ZooError
+
+
+def test_committed_cards_and_readme_are_up_to_date():
+    stale = [
+        str(path.relative_to(cards.ROOT))
+        for path, text in cards.generated_files().items()
+        if not path.is_file() or path.read_text() != text
+    ]
+    assert not stale, f"run `python -m zoo.cards`: {stale}"
+
+
+def test_every_full_model_has_a_card_and_a_readme_row():
+    readme = cards.README.read_text()
+    for name in cards.full_models():
+        entry = json.loads((cards.DOCS / f"{name}.json").read_text())
+        assert entry["name"] == name and entry["num_params"] == zoo.info(name).num_params
+        assert f"[card](docs/models/{name}.md)" in readme
+        assert not zoo.info(name).tiny
+
+
+@pytest.mark.parametrize("name", pretrained.shipped())
+def test_a_shipped_model_card_states_its_weights_metrics_and_sample(name):
+    record = pretrained.manifest(name)
+    text = cards.card_markdown(cards.card(name))
+    assert record["sha256"] in text and record["command"] in text
+    for key in record["metrics"]:
+        assert f"| {key} |" in text
+    image = cards.DOCS / "images" / f"{name}.png"
+    assert f"(images/{name}.png)" in text and image.is_file()
+    assert image.stat().st_size < 200_000
+    assert f'src="docs/models/images/{name}.png"' in cards.README.read_text()
+
+
+def test_a_card_without_weights_says_so_and_how_to_train():
+    name = next(n for n in cards.full_models() if n not in pretrained.shipped())
+    entry = cards.card(name, numerics={}, peers={})
+    text = cards.card_markdown(entry)
+    assert entry["weights"] is None and entry["image"] is None
+    assert "No shipped weights yet" in text and "zoo train" in text
+    for spec in zoo.info(name).inputs:
+        assert f"`{spec.name}`" in text
+
+
+def test_precision_rows_reach_the_card_and_the_table():
+    name = pretrained.shipped()[0]
+    row = {
+        "metric": "psnr",
+        "higher_is_better": True,
+        "data": "digits",
+        "qat_steps": 10,
+        "metrics": {
+            "keras": {"psnr": 30.0},
+            "float16": {"psnr": 30.0},
+            "dynamic": {"psnr": 29.9},
+            "int8": {"psnr": 29.5},
+            "int8_qat": {"psnr": 29.8},
+        },
+        "file_bytes": {"float32": 4000, "float16": 2000, "dynamic": 1000, "int8": 1000},
+        "latency_ms": {"float32": 2.0, "int8": 1.0},
+        "int8_speedup": 2.0,
+        "delegates": {
+            "float16": {"gpu": "all ops"},
+            "int8": {"nnapi": "all ops", "xnnpack": "all ops", "fully_integer": True},
+        },
+    }
+    entry = cards.card(name, numerics={"models": {name: row}}, peers={})
+    text = cards.card_markdown(entry)
+    assert "| int8 (post-training) | 29.5 |" in text and "int8 QAT (10 steps)" in text
+    assert "(2.00x)" in text and "fully integer: yes" in text
+    assert "+0.5 / +0.2" in cards.models_table([entry])
+
+
+def test_readme_without_markers_is_a_clear_error():
+    with pytest.raises(ZooError, match="markers"):
+        cards.replace_between("no markers here", cards.TABLE_MARKERS, "body")
+    text = cards.replace_between(
+        "a\n<!-- models-table:start -->\nold\n<!-- models-table:end -->\nb",
+        cards.TABLE_MARKERS,
+        "new",
+    )
+    assert text == "a\n<!-- models-table:start -->\nnew\n<!-- models-table:end -->\nb"
+
+
+def test_sample_images_are_small_pngs_drawn_with_the_shipped_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(cards, "DOCS", tmp_path)
+    name = pretrained.shipped()[0]
+    (written,) = cards.draw_images([name])
+    with Image.open(written) as image:
+        assert image.format == "PNG" and max(image.size) <= 512
+    assert cards.draw_images([name]) == []  # present: not redrawn
+    assert cards.draw_images([name], redraw=True) == [written]
