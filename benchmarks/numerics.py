@@ -169,8 +169,11 @@ def main(argv: list[str] | None = None) -> None:
     from zoo.train.files import write_text_atomically
 
     names = args.models or pretrained.shipped()
-    for name in names:
-        pretrained.manifest(name)  # a model without shipped weights fails before any work
+    try:
+        for name in names:
+            pretrained.manifest(name)  # a model without shipped weights fails before any work
+    except ZooError as error:
+        raise SystemExit(f"Error: {error}") from None
     path = args.out / "numerics.json"
     table = json.loads(path.read_text())["models"] if path.is_file() else {}
     for name in names:

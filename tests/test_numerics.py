@@ -1,0 +1,52 @@
+"""benchmarks/numerics.py: quality per precision of a shipped model, run end to end (small)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "numerics.py"
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def test_numerics_measures_every_precision_of_a_shipped_model(tmp_path):
+    result = run_script(
+        "dae_digits", "--qat-steps", "3", "--limit", "6", "--runs", "2", "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = json.loads((tmp_path / "numerics.json").read_text())
+    row = table["models"]["dae_digits"]
+    assert row["metric"] == "psnr" and row["higher_is_better"] and row["limit"] == 6
+    modes = ("keras", "float16", "dynamic", "int8", "int8_qat")
+    assert set(row["metrics"]) == set(modes)
+    keras_psnr = row["metrics"]["keras"]["psnr"]
+    input_psnr = row["metrics"]["keras"]["psnr_input"]
+    assert keras_psnr > input_psnr + 5  # the shipped denoiser denoises
+    assert abs(row["metrics"]["float16"]["psnr"] - keras_psnr) < 0.05
+    for mode in ("dynamic", "int8", "int8_qat"):
+        assert input_psnr < row["metrics"][mode]["psnr"] < keras_psnr + 0.5, mode
+    sizes = row["file_bytes"]
+    assert sizes["int8"] < sizes["float16"] < sizes["float32"]
+    assert row["latency_ms"]["float32"] > 0 and row["latency_ms"]["int8"] > 0
+    assert row["delegates"]["float16"]["gpu"] == "all ops"
+    assert row["delegates"]["int8"]["fully_integer"] is True
+    markdown = (tmp_path / "numerics.md").read_text()
+    assert "| dae_digits | psnr (digits) |" in markdown and markdown in result.stdout
+    assert not list(tmp_path.glob(".partial-*"))
+
+
+def test_numerics_refuses_a_model_without_shipped_weights(tmp_path):
+    result = run_script("unet_tiny", "--out", str(tmp_path))
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]  # after TensorFlow's C++ start-up lines
+    assert last.startswith("Error: unet_tiny has no shipped weights")
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
