@@ -60,7 +60,7 @@ from convert.quality import TFLiteModel, fit_samples, task_metrics
 from convert.tflite import input_shapes
 from zoo import registry
 from zoo.errors import ZooError
-from zoo.evaluate import PRIMARY_METRIC
+from zoo.evaluate import PRIMARY_METRIC, jsonable
 
 DEFAULT_STEPS = 200
 FINE_TUNE_LR_FACTOR = 0.1
@@ -639,7 +639,7 @@ def _write(out: Path, filename: str, conversion, target, job: _Job, report: dict
     report["tensorflow_version"] = tf.__version__
     report["seconds"] = run.seconds
     report_path = out / "report.json"
-    write_text_atomically(report_path, json.dumps(report, indent=2, default=_jsonable) + "\n")
+    write_text_atomically(report_path, json.dumps(report, indent=2, default=jsonable) + "\n")
     files = {"tflite": tflite_path, "weights": weights_path, "report": report_path}
     return OptimizeResult(out=out, report=report, files=files)
 
@@ -676,11 +676,3 @@ def _op_summary(data: bytes) -> dict[str, Any]:
         }
     )
     return {"versions": parsed.op_versions, "float_ops": float_ops}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

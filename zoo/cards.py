@@ -251,7 +251,8 @@ def _peers_section(entry: dict[str, Any]) -> list[str]:
     lines = []
     for found in entry["peers"]:
         rows = found["rows"]
-        keys = [k for k in rows[0] if k != "model"]
+        keys = list(dict.fromkeys(k for row in rows for k in row if k != "model"))
+        keys = [k for k in keys if not isinstance(rows[-1].get(k, rows[0].get(k)), list | dict)]
         lines += [f"## Against peers: {found['section']}", ""]
         if found["note"]:
             lines += [found["note"], ""]

@@ -18,8 +18,8 @@ weights file or a run trained on a folder):
   held-out test photos) or a dataset name (its test split).
 - denoise / deblur: PSNR and SSIM of the restored whole test images (the same sources as
   super-resolution), degraded as in training: Gaussian noise of the run's ``noise_sigma``,
-  or blur by one of the run's kernels (drawn per image) plus its noise. The degraded
-  input's PSNR and SSIM are the baseline.
+  or blur by each of the run's kernels in turn plus its noise (:func:`restoration_cases`).
+  The degraded input's PSNR and SSIM are the baseline.
 - reconstruct: MSE, PSNR and SSIM on the test split; the VAE also reports its ELBO
   (nats per image, one posterior sample; the training objective's own terms).
 - segment: mean IoU, pixel accuracy and per-class IoU on the test split.
@@ -83,7 +83,7 @@ class Evaluation:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=_jsonable)
+        return json.dumps(self.to_dict(), indent=2, default=jsonable)
 
     def summary(self) -> str:
         """A few aligned lines: the model, the data, then one metric per line."""
@@ -107,7 +107,8 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and paths."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Path):
@@ -292,15 +293,35 @@ def restoration_kernels(run: TrainedModel) -> list[np.ndarray]:
     return objective_for(run.info, run.config).kernels()
 
 
-def _restore(run: TrainedModel, source: str, limit: int | None, seed: int):
+def restoration_cases(
+    run: TrainedModel, images: list[np.ndarray], seed: int
+) -> list[tuple[int, int | None, np.ndarray, np.ndarray]]:
+    """``(image index, kernel index, clean, degraded)`` for every case ``zoo eval`` scores.
+
+    Denoising: each image with fresh noise (seed ``seed + index``). Deblurring: each image
+    under every kernel of the run's bank, plus noise, so that every kind and strength of blur
+    the model trained on is scored on every test image (kernel index ``k``, seed
+    ``seed + index * len(bank) + k``).
+    """
     channels = model_channels(run.model)
-    multiple = size_multiple(run.model, run.options)
-    kernels = restoration_kernels(run) if run.info.task == "deblur" else None
-    images, _ = whole_images(source, limit=limit)
-    scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
+    kernels = restoration_kernels(run) if run.info.task == "deblur" else [None]
+    cases = []
     for index, image in enumerate(images):
         clean = _image.to_channels(image, channels)
-        degraded = degrade(run, clean, seed + index, kernels)
+        for k, kernel in enumerate(kernels):
+            case_seed = seed + index * len(kernels) + k
+            bank = None if kernel is None else [kernel]
+            degraded = degrade(run, clean, case_seed, bank)
+            cases.append((index, None if kernel is None else k, clean, degraded))
+    return cases
+
+
+def _restore(run: TrainedModel, source: str, limit: int | None, seed: int):
+    multiple = size_multiple(run.model, run.options)
+    images, _ = whole_images(source, limit=limit)
+    cases = restoration_cases(run, images, seed)
+    scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
+    for _, _, clean, degraded in cases:
         restored = np.clip(run_whole(run.model, degraded, multiple), 0.0, 1.0)
         for suffix, candidate in (("", restored), ("_input", degraded)):
             psnr, ssim = _pixel_scores(candidate, clean)
@@ -311,10 +332,11 @@ def _restore(run: TrainedModel, source: str, limit: int | None, seed: int):
         details = {"noise_sigma": run.options.get("noise_sigma", 25)}
     else:
         details = {
-            "kernels": len(kernels),
+            "images": len(images),
+            "kernels": len(restoration_kernels(run)),
             "noise_sigma": run.options.get("noise_sigma", 2.55),
         }
-    return len(images), values, details
+    return len(cases), values, details
 
 
 # === Autoencoders ===

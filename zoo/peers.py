@@ -50,7 +50,6 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo import metrics, registry
-from zoo.data import _image
 from zoo.errors import ZooError
 
 RL_ITERATIONS = (5, 10, 20, 40, 80)
@@ -122,7 +121,12 @@ def tune(
 
 
 def held_out_images(
-    source: str, *, count: int = TUNE_IMAGES, size: int = TUNE_SIZE, seed: int = 0, channels=3
+    source: str,
+    *,
+    count: int = TUNE_IMAGES,
+    size: int = TUNE_SIZE,
+    seed: int = 0,
+    channels: int = 3,
 ) -> tuple[list[np.ndarray], list[str]]:
     """(images, names) for tuning, never test images: float32 (h, w, C) in [0, 1].
 
@@ -245,7 +249,9 @@ DEBLUR_METHODS: dict[str, tuple[str, str, tuple[float, ...]]] = {
 }
 
 
-def classical_deblur(image: np.ndarray, kernel: np.ndarray, *, method: str, value: float):
+def classical_deblur(
+    image: np.ndarray, kernel: np.ndarray, *, method: str, value: float
+) -> np.ndarray:
     """Deblur (H, W[, C]) in [0, 1] by ``method`` (``richardson_lucy`` with ``value``
     iterations, or ``wiener`` with balance ``value``) given the true ``kernel``."""
     if method == "richardson_lucy":
@@ -335,7 +341,7 @@ DENOISE_METHODS: dict[str, tuple[str, str, tuple[float, ...]]] = {
 }
 
 
-def classical_denoise(image: np.ndarray, *, method: str, value: float, sigma: float):
+def classical_denoise(image: np.ndarray, *, method: str, value: float, sigma: float) -> np.ndarray:
     """Denoise (H, W, C) in [0, 1] (noise std ``sigma`` in 0..255 units) by ``method``:
     ``tv_chambolle`` with weight ``value``, or ``nl_means`` with h = ``value`` * sigma
     (5x5 patches, 13x13 search, told the true sigma). Returns (H, W, C) in [0, 1]."""
@@ -436,8 +442,8 @@ def _learned_row(run, scores: dict[str, float], size: tuple[int, int]) -> dict[s
 
     macs = model_macs(run.model, size)
     return {
-        "method": run.info.name,
-        "label": f"{run.info.name} (learned)",
+        "model": run.info.name,
+        "method": "learned",
         "kind": "learned",
         **scores,
         "params": run.info.num_params,
@@ -477,7 +483,7 @@ def deblur_comparison(
     ``grids`` replaces the default grids (method -> values). Returns the rows (blurred input,
     each method, the learned model), per-image scores, the tunings and the learned margin.
     """
-    from zoo.evaluate import degrade, restoration_kernels
+    from zoo.evaluate import restoration_cases, restoration_kernels
     from zoo.predict import run_whole
     from zoo.weights_io import load_run
 
@@ -491,15 +497,8 @@ def deblur_comparison(
     grids = dict(grids or {})
     tunings: dict[int, dict[str, Tuning]] = {}
     per_image = []
-    for index, (image, name) in enumerate(zip(images, names, strict=True)):
-        clean = _image.to_channels(image, channels)
-        blurred = degrade(run, clean, seed + index, kernels)
-        replay, _, choice = zdata.blurred_pairs(
-            clean[None], kernels, noise_sigma=noise, seed=seed + index, return_kernels=True
-        )
-        if not np.array_equal(replay[0], blurred):
-            raise RuntimeError("zoo.evaluate.degrade no longer blurs as zoo.data.blurred_pairs")
-        k = int(choice[0])
+    for index, k, clean, blurred in restoration_cases(run, images, seed):
+        name = names[index]
         kernel = kernels[k]
         if k not in tunings:
             pairs = blurred_tuning_pairs(held_out, kernel, noise_sigma=noise, seed=seed)
@@ -525,14 +524,14 @@ def deblur_comparison(
             text = ", ".join(f"{m} {s['psnr']:.2f}" for m, s in scores.items())
             log(f"deblur {name} ({describe_kernel(kernel)}): {text} dB")
     rows: list[dict[str, Any]] = [
-        {"method": "blurred", "label": "blurred input", "kind": "input"}
+        {"model": "blurred input", "method": "blurred", "kind": "input"}
         | _mean_scores(per_image, "blurred")
     ]
     for method, (label, parameter, _) in DEBLUR_METHODS.items():
         rows.append(
             {
+                "model": f"{label} (true kernel)",
                 "method": method,
-                "label": f"{label} (true kernel)",
                 "kind": "classical",
                 **_mean_scores(per_image, method),
                 "parameter": parameter,
@@ -545,13 +544,14 @@ def deblur_comparison(
         "model": model,
         "weights": str(run.source),
         "data": source,
-        "samples": len(images),
+        "samples": len(per_image),
+        "images": len(images),
         "seed": seed,
         "noise_sigma": noise,
         "kernels": len(kernels),
         "protocol": (
-            f"zoo eval's deblur inputs: each test image blurred (mirrored border) by one of the "
-            f"run's {len(kernels)} kernels, drawn per image (seed {seed} + image index), plus "
+            f"zoo eval's deblur inputs: each test image blurred (mirrored border) by each of the "
+            f"run's {len(kernels)} kernels in turn (seed {seed} + case index), plus "
             f"Gaussian noise of sigma {noise:g}/255, clipped to [0, 1]; PSNR and SSIM of the "
             "whole restored image (RGB, data range 1). Classical methods are non-blind: they "
             "get the true kernel."
@@ -574,6 +574,11 @@ def deblur_comparison(
         "rows": rows,
         "per_image": per_image,
         "margin": _margin(rows),
+        "note": (
+            f"On zoo eval's blurred test images ({len(images)}, noise sigma {noise:g}/255); "
+            "Richardson-Lucy and Wiener get each image's true kernel (non-blind, which favours "
+            "them), their parameter tuned per kernel on held-out train photos."
+        ),
     }
 
 
@@ -596,7 +601,7 @@ def denoise_comparison(
     seed ``seed`` + image index. Each classical parameter is tuned once (globally) on
     ``tune_images`` held-out images with noise of the same sigma.
     """
-    from zoo.evaluate import degrade
+    from zoo.evaluate import restoration_cases
     from zoo.predict import run_whole
     from zoo.weights_io import load_run
 
@@ -610,9 +615,8 @@ def denoise_comparison(
     grids = dict(grids or {})
     tunings = {m: tune_denoise(m, pairs, sigma=sigma, grid=grids.get(m)) for m in methods}
     per_image = []
-    for index, (image, name) in enumerate(zip(images, names, strict=True)):
-        clean = _image.to_channels(image, channels)
-        noisy = degrade(run, clean, seed + index)
+    for index, _, clean, noisy in restoration_cases(run, images, seed):
+        name = names[index]
         outputs = {"noisy": noisy}
         for method, tuning in tunings.items():
             outputs[method] = classical_denoise(
@@ -625,15 +629,15 @@ def denoise_comparison(
             text = ", ".join(f"{m} {s['psnr']:.2f}" for m, s in scores.items())
             log(f"denoise {name}: {text} dB")
     rows: list[dict[str, Any]] = [
-        {"method": "noisy", "label": "noisy input", "kind": "input"}
+        {"model": "noisy input", "method": "noisy", "kind": "input"}
         | _mean_scores(per_image, "noisy")
     ]
     for method, tuning in tunings.items():
         label, parameter, _ = DENOISE_METHODS[method]
         rows.append(
             {
+                "model": label,
                 "method": method,
-                "label": label,
                 "kind": "classical",
                 **_mean_scores(per_image, method),
                 "parameter": parameter,
@@ -667,6 +671,11 @@ def denoise_comparison(
         "rows": rows,
         "per_image": per_image,
         "margin": _margin(rows),
+        "note": (
+            f"On zoo eval's noisy test images ({len(images)}, sigma {sigma:g}/255); the "
+            "classical parameters tuned on held-out train images; non-local means is told "
+            "the true sigma."
+        ),
     }
 
 
@@ -701,6 +710,7 @@ def super_resolution_comparison(
     limit: int | None = None,
     seed: int = 0,
     latency: bool = True,
+    latency_modes: Sequence[str] = LATENCY_MODES,
     runs: int = 20,
     warmup: int = 3,
     log: Log = None,
@@ -709,8 +719,8 @@ def super_resolution_comparison(
 
     Quality: :func:`zoo.evaluate.evaluate_model` on the folder ``data`` (e.g. Set5).
     Cost: parameters, multiply-accumulates at the export size (the low-resolution input)
-    and per output pixel, and with ``latency`` the median ms of the float32 and int8
-    TFLite files (LiteRT with XNNPACK, 1 thread, batch 1 at the export size, ``runs``
+    and per output pixel, and with ``latency`` the median ms of the TFLite file in each of
+    ``latency_modes`` (LiteRT with XNNPACK, 1 thread, batch 1 at the export size, ``runs``
     timed calls). A model with neither shipped weights nor an entry in ``weights`` is
     listed under ``skipped``.
     """
@@ -732,9 +742,9 @@ def super_resolution_comparison(
     for scale in scales:
         rows.append(
             {
+                "model": "bicubic",
                 "scale": scale,
                 "method": "bicubic",
-                "label": "bicubic",
                 "kind": "baseline",
                 **_bicubic(images, scale),
                 "params": 0,
@@ -754,11 +764,10 @@ def super_resolution_comparison(
         size = tuple(info.export_size or (128, 128))
         macs = model_macs(run.model, size)
         row: dict[str, Any] = {
+            "model": info.name,
             "scale": scale,
-            "method": info.name,
-            "label": info.name,
+            "method": info.family,
             "kind": "baseline" if info.baseline else "learned",
-            "family": info.family,
             "psnr": evaluation.metrics["psnr"],
             "ssim": evaluation.metrics["ssim"],
             "params": info.num_params,
@@ -768,7 +777,7 @@ def super_resolution_comparison(
             "weights": str(run.source),
         }
         if latency:
-            row.update(_latency(info.name, chosen, runs=runs, warmup=warmup))
+            row.update(_latency(info.name, chosen, latency_modes, runs=runs, warmup=warmup))
         rows.append(row)
         if log:
             timing = ", ".join(f"{m} {v:.3g} ms" for m, v in row.get("latency_ms", {}).items())
@@ -788,7 +797,7 @@ def super_resolution_comparison(
         ),
         "latency": (
             {
-                "modes": list(LATENCY_MODES),
+                "modes": list(latency_modes),
                 "threads": 1,
                 "runs": runs,
                 "warmup": warmup,
@@ -800,10 +809,17 @@ def super_resolution_comparison(
         ),
         "rows": rows,
         "skipped": skipped,
+        "note": (
+            f"Y-PSNR / SSIM by zoo eval's protocol on {folder.name} ({len(images)} images); "
+            "MACs for one low-resolution input at the export size and per output pixel"
+            + ("; TFLite latency: median ms, 1 thread, XNNPACK." if latency else ".")
+        ),
     }
 
 
-def _latency(name: str, weights: str, *, runs: int, warmup: int) -> dict[str, Any]:
+def _latency(
+    name: str, weights: str, modes: Sequence[str], *, runs: int, warmup: int
+) -> dict[str, Any]:
     """{"latency_ms": {mode: median}, "latency_failures": {mode: message}} for one model."""
     from convert.bench import bench_model
 
@@ -811,7 +827,7 @@ def _latency(name: str, weights: str, *, runs: int, warmup: int) -> dict[str, An
     results = bench_model(
         name,
         weights=weights,
-        modes=LATENCY_MODES,
+        modes=modes,
         threads=(1,),
         runs=runs,
         warmup=warmup,
@@ -851,6 +867,10 @@ def _quantity(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+def _title(row: dict[str, Any]) -> str:
+    return f"{row['model']} (learned)" if row["kind"] == "learned" else row["model"]
+
+
 def restoration_markdown(result: dict[str, Any]) -> str:
     """The rows of a deblur / denoise comparison as a Markdown table, then the margin."""
     base = result["rows"][0]
@@ -861,11 +881,11 @@ def restoration_markdown(result: dict[str, Any]) -> str:
     for row in result["rows"]:
         gain = "-" if row is base else f"{row['psnr'] - base['psnr']:+.2f}"
         lines.append(
-            f"| {row['label']} | {_parameters(row)} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
+            f"| {_title(row)} | {_parameters(row)} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
             f"{gain} | {_quantity(row.get('params'))} | {_quantity(row.get('macs_per_pixel'))} |"
         )
     margin = result["margin"]
-    best = next(r["label"] for r in result["rows"] if r["method"] == margin["best_classical"])
+    best = next(r["model"] for r in result["rows"] if r["method"] == margin["best_classical"])
     lines += [
         "",
         f"Learned margin over the best classical method ({best}): "
@@ -903,7 +923,7 @@ def super_resolution_markdown(result: dict[str, Any]) -> str:
         "|---:|---|" + "---:|" * (len(headers) - 2),
     ]
     for row in result["rows"]:
-        name = row["label"] + (" (baseline)" if row["kind"] == "baseline" and row["params"] else "")
+        name = row["model"] + (" (baseline)" if row["kind"] == "baseline" and row["params"] else "")
         cells = [
             f"x{row['scale']}",
             name,
