@@ -158,9 +158,11 @@ def evaluate_model(
 
 
 def default_data(run: TrainedModel) -> str:
-    """The run's data, unless it was a folder (its images may be the training images)."""
+    """The run's dataset, unless it trained on a folder (its images may be the training
+    images) or on data not at hand (a shipped model's folder): then the recipe's."""
     data = run.config.data
-    return run.info.dataset if Path(data).expanduser().exists() else data
+    named = data in zdata.list_datasets() or data.startswith("tfds:")
+    return data if named else run.info.dataset
 
 
 # === Test data ===
