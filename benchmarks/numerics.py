@@ -5,10 +5,10 @@ data (Set5 for super-resolution when ``--sr-data`` exists, otherwise the data it
 measured on), with ``zoo eval``'s protocol:
 
 - the task metric of the Keras float model, and of its TFLite files in float16, dynamic range
-  and int8 post-training quantization (``convert.quality.precision_metrics``: a fully
-  convolutional model is converted at each evaluation image's size);
-- int8 quantization-aware training (``convert.optimize.optimize(qat=True)``, ``--qat-steps``
-  fine-tuning steps with the model's own objective), its int8 file measured the same way;
+  and int8 post-training quantization, and of the int8 file after quantization-aware training
+  (``--qat-steps`` fine-tuning steps with the model's own objective; T91 for super-resolution
+  when ``--sr-train`` exists): ``convert.quality.quantization_study``, which converts a fully
+  convolutional model at each evaluation image's size;
 - the size of each file at the export size, host latency of float32 and int8 in the same run
   (``convert.bench.bench_model``: LiteRT with XNNPACK, 1 thread, median), and the delegate
   report of the float16 file (GPU) and the int8 file (NNAPI, XNNPACK; fully integer or not).
@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SET5 = ROOT.parent / "shared" / "data" / "sr" / "Set5"
-FILE_MODES = ("float32", "float16", "dynamic", "int8")
+T91 = ROOT.parent / "shared" / "data" / "sr" / "T91"
 METRIC_MODES = ("float16", "dynamic", "int8")
 
 
@@ -47,62 +45,50 @@ def evaluation_data(name: str, sr_data: Path) -> str:
     return data if "/" not in data else registry.info(name).dataset
 
 
-def measure(name: str, *, qat_steps: int, sr_data: Path, runs: int, limit: int | None) -> dict:
+def measure(
+    name: str, *, qat_steps: int, sr_data: Path, sr_train: Path, runs: int, limit: int | None
+) -> dict:
     """Every figure of one model's row (see the module docstring)."""
     import keras
 
     from convert import check
     from convert.bench import bench_model
-    from convert.optimize import optimize
-    from convert.quality import precision_metrics
+    from convert.quality import quantization_study
     from convert.tflite import convert_model
-    from zoo.evaluate import PRIMARY_METRIC
+    from zoo import registry
     from zoo.weights_io import load_run
 
     keras.utils.set_random_seed(0)
-    run = load_run(name, "default")
+    info = registry.info(name)
     data = evaluation_data(name, sr_data)
-    started = time.perf_counter()
-    metrics = precision_metrics(run, modes=METRIC_MODES, data=data, limit=limit)
-    with tempfile.TemporaryDirectory(prefix="zoo-numerics-") as folder:
-        result = optimize(
-            name,
-            weights="default",
-            qat=True,
-            steps=qat_steps,
-            out=folder,
-            eval_data=data,
-            eval_limit=limit,
-        )
-    metrics["int8_qat"] = result.report["metrics"]["optimized_tflite"]
-    files, delegates = {}, {}
-    for mode in FILE_MODES:
-        conversion = convert_model(run.model, mode=mode, info=run.info, parity=False)
-        files[mode] = len(conversion.flatbuffer)
-        if mode in ("float16", "int8"):
-            report = check(conversion.flatbuffer)
-            targets = ("gpu",) if mode == "float16" else ("nnapi", "xnnpack")
-            delegates[mode] = {t: report.target(t).verdict() for t in targets}
-            if mode == "int8":
-                delegates[mode]["fully_integer"] = report.fully_integer
+    fine_tune = str(sr_train) if info.task == "super_resolve" and sr_train.is_dir() else None
+    study = quantization_study(
+        name, "default", data=data, limit=limit, qat_steps=qat_steps, qat_data=fine_tune
+    )
+    run = load_run(name, "default")
+    delegates = {}
+    for mode, targets in (("float16", ("gpu",)), ("int8", ("nnapi", "xnnpack"))):
+        report = check(convert_model(run.model, mode=mode, info=info, parity=False).flatbuffer)
+        delegates[mode] = {t: report.target(t).verdict() for t in targets}
+    delegates["int8"]["fully_integer"] = report.fully_integer
     latency = {
         row.mode: round(row.median_ms, 3)
         for row in bench_model(name, weights="default", modes=("float32", "int8"), runs=runs)
     }
-    metric, higher = PRIMARY_METRIC[run.info.task]
     return {
-        "task": run.info.task,
+        "task": info.task,
         "data": data if "/" not in data else "/".join(Path(data).parts[-2:]),
         "limit": limit,
-        "metric": metric,
-        "higher_is_better": higher,
-        "metrics": {mode: _rounded(values) for mode, values in metrics.items()},
+        "metric": study["metric"],
+        "higher_is_better": study["higher_is_better"],
+        "metrics": {mode: _rounded(values) for mode, values in study["metrics"].items()},
         "qat_steps": qat_steps,
-        "file_bytes": files,
+        "qat_data": study["qat"]["data"] if study["qat"] else None,
+        "file_bytes": study["bytes"],
         "latency_ms": latency,
         "int8_speedup": round(latency["float32"] / latency["int8"], 2),
         "delegates": delegates,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": study["seconds"],
     }
 
 
@@ -158,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("models", nargs="*", help="Shipped models (default: all of them).")
     parser.add_argument("--qat-steps", type=int, default=1000)
     parser.add_argument("--sr-data", type=Path, default=SET5, help="Set5 folder.")
+    parser.add_argument(
+        "--sr-train", type=Path, default=T91, help="T91 folder (super-resolution QAT data)."
+    )
     parser.add_argument("--runs", type=int, default=20, help="Timed runs per file.")
     parser.add_argument("--limit", type=int, help="At most this many evaluation images.")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
@@ -183,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
                 name,
                 qat_steps=args.qat_steps,
                 sr_data=args.sr_data,
+                sr_train=args.sr_train,
                 runs=args.runs,
                 limit=args.limit,
             )

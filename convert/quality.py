@@ -158,7 +158,6 @@ def precision_metrics(
 
 STUDY_MODES = ("float16", "dynamic", "int8")
 SIZE_MODES = ("float32", "float16", "dynamic", "int8")
-LOWER_IS_BETTER = frozenset({"frechet_distance", "mse", "l1", "elbo"})
 DEFAULT_QAT_STEPS = 2000
 
 
@@ -168,9 +167,13 @@ def run_upsample(run: TrainedModel) -> str:
     return str(run.config.model_overrides.get("upsample", "transpose"))
 
 
-def metric_cost(metric: str, reference: float, value: float) -> float:
-    """How much worse ``value`` is than ``reference`` (dB for PSNR; > 0 is worse)."""
-    return value - reference if metric in LOWER_IS_BETTER else reference - value
+def metric_cost(task: str, reference: float, value: float) -> float:
+    """How much worse ``value`` is than ``reference`` on ``task``'s primary metric (dB for
+    PSNR; > 0 is worse)."""
+    from zoo.evaluate import PRIMARY_METRIC
+
+    higher_is_better = PRIMARY_METRIC[task][1]
+    return reference - value if higher_is_better else value - reference
 
 
 def file_sizes(run: TrainedModel, modes: Sequence[str] = SIZE_MODES) -> dict[str, int]:
@@ -185,12 +188,10 @@ def file_sizes(run: TrainedModel, modes: Sequence[str] = SIZE_MODES) -> dict[str
 
 def _check_source(source: str, what: str) -> None:
     """A ZooError unless ``source`` is an existing folder or a dataset name the zoo knows."""
-    from zoo.data import list_datasets
+    from zoo.data import at_hand, list_datasets
     from zoo.errors import ZooError
 
-    if source.startswith("tfds:") or source in list_datasets():
-        return
-    if not Path(source).expanduser().exists():
+    if not at_hand(source):
         raise ZooError(
             f"{what} {source} not found (a folder or one of {', '.join(list_datasets())})"
         )
@@ -206,25 +207,31 @@ def quantization_study(
     qat_data: str | None = None,
     data_limit: int | None = None,
     work: str | Path | None = None,
+    modes: Sequence[str] = STUDY_MODES,
     seed: int = 0,
 ) -> dict:
-    """One trained model in float and quantized: task metrics, file sizes and int8 cost.
+    """One trained model in float and quantized: task metrics, file sizes and their cost.
 
     ``weights``: a run folder, weights file or ``"default"``. Measured on ``data`` (default:
-    as ``zoo eval``), at most ``limit`` images: the Keras model (``"keras"``), its float16,
-    dynamic-range and int8 post-training-quantized files (:func:`precision_metrics`), and,
-    with ``qat_steps`` > 0, int8 after that many quantization-aware training steps
-    (:func:`convert.optimize.optimize` on ``qat_data``, default the run's own training data,
-    at most ``data_limit`` images; its files go to a folder in ``work``, default a temporary
-    one) as ``"qat_int8"``. ``cost``: how much each mode loses against Keras on the task's
-    primary metric (dB for PSNR). ``bytes``: each file at the export size.
+    as ``zoo eval``), at most ``limit`` images, as :func:`precision_metrics` does: the Keras
+    model (``"keras"``) and its file in each of ``modes`` (default float16, dynamic range,
+    int8 post-training quantization). With ``qat_steps`` > 0 also ``"int8_qat"``: the int8
+    file after that many quantization-aware training steps (:func:`convert.optimize.optimize`
+    on ``qat_data``, default the run's own training data when it is at hand, else the
+    model's dataset; at most ``data_limit`` images; in a temporary folder inside ``work``).
+    optimize measures int8 post-training quantization with the same calibration samples, so
+    with QAT its figure and file stand for ``"int8"``.
+
+    Returns a dict: ``metrics`` (mode -> every metric of ``zoo eval``), ``metric`` (the
+    task's primary one), ``cost`` (mode -> how much worse than Keras on it, > 0 a loss; dB
+    for PSNR), ``bytes`` (each file at the export size), ``upsample`` and the settings.
     """
     import tempfile
     import time
 
-    from convert.optimize import PRIMARY_METRIC, optimize
+    from convert.optimize import optimize
     from zoo.errors import ZooError
-    from zoo.evaluate import default_data
+    from zoo.evaluate import PRIMARY_METRIC, default_data
     from zoo.weights_io import load_run
 
     started = time.perf_counter()
@@ -235,13 +242,16 @@ def quantization_study(
     _check_source(source, "evaluation data")
     if qat_steps:
         _check_source(qat_data or run.config.data, "QAT fine-tuning data")
-    metric = PRIMARY_METRIC.get(run.info.task, "")
-    metrics = precision_metrics(run, modes=STUDY_MODES, data=source, limit=limit, seed=seed)
-    sizes = file_sizes(run)
+    metric, higher_is_better = PRIMARY_METRIC[run.info.task]
+    modes = tuple(modes)
+    ptq_from_qat = bool(qat_steps) and "int8" in modes  # optimize measures it anyway
+    own = tuple(m for m in modes if not (ptq_from_qat and m == "int8"))
+    metrics = precision_metrics(run, modes=own, data=source, limit=limit, seed=seed)
+    sizes = file_sizes(run, own if qat_steps else ("float32", *own))
     qat = None
     if qat_steps:
         with tempfile.TemporaryDirectory(prefix="zoo-qat-", dir=work) as folder:
-            result = optimize(
+            report = optimize(
                 model,
                 out=Path(folder) / "qat",
                 weights=str(weights),
@@ -251,34 +261,40 @@ def quantization_study(
                 eval_data=source,
                 eval_limit=limit,
                 data_limit=data_limit,
+                representative_count=REPRESENTATIVE_SAMPLES,
                 seed=seed,
-            )
-            report = result.report
-        metrics["qat_int8"] = report["metrics"]["optimized_tflite"]
-        sizes["qat_int8"] = report["files"]["tflite"]["bytes"]
+            ).report
+        files = report["files"]
+        if ptq_from_qat:
+            metrics["int8"] = report["metrics"]["ptq_int8"]
+            sizes["int8"] = files["int8_ptq"]["bytes"]
+        metrics["int8_qat"] = report["metrics"]["optimized_tflite"]
+        sizes.update(float32=files["float32_before"]["bytes"], int8_qat=files["tflite"]["bytes"])
         qat = {
             "steps": qat_steps,
             "data": report["fine_tune"]["data"],
+            "learning_rate": report["fine_tune"]["learning_rate"],
             "keras": report["metrics"]["optimized"],  # the fake-quantized model in Keras
-            "ptq_int8": report["metrics"].get("ptq_int8"),  # optimize's own PTQ baseline
             "seconds": report["seconds"],
         }
     reference = metrics["keras"].get(metric)
     cost = {
-        mode: metric_cost(metric, reference, values[metric])
+        mode: metric_cost(run.info.task, reference, values[metric])
         for mode, values in metrics.items()
         if mode != "keras" and reference is not None and metric in values
     }
+    order = ("keras", *modes, "int8_qat")
     return {
         "model": model,
         "upsample": run_upsample(run),
         "weights": str(weights),
         "metric": metric,
+        "higher_is_better": higher_is_better,
         "eval_data": source,
         "limit": limit,
-        "metrics": metrics,
-        "cost": cost,
-        "bytes": sizes,
+        "metrics": {mode: metrics[mode] for mode in order if mode in metrics},
+        "cost": {mode: cost[mode] for mode in order if mode in cost},
+        "bytes": {mode: sizes[mode] for mode in ("float32", *order) if mode in sizes},
         "qat": qat,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -303,7 +319,10 @@ def check_study_runs(model: str, runs: dict[str, str | Path]) -> dict[str, str]:
             raise ZooError(f"{mode}: {weights} not found; pass a run folder of zoo train")
     checked = {}
     for mode in (m for m in UPSAMPLE_MODES if m in runs):
-        built = run_upsample(load_run(model, runs[mode]))
+        try:
+            built = run_upsample(load_run(model, runs[mode]))
+        except ZooError as error:
+            raise ZooError(f"{mode}: {error}") from None
         if built != mode:
             raise ZooError(f"{mode}: {runs[mode]} was trained with upsample={built}, not {mode}")
         checked[mode] = str(runs[mode])

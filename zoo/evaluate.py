@@ -130,6 +130,9 @@ def evaluate(
     ``data``: the evaluation data (see the module docstring); ``limit``: at most this many
     test images (all by default); ``seed`` fixes noise, blur kernels and latent samples.
     """
+    import keras
+
+    keras.utils.set_random_seed(seed)  # models that sample (the VAE) draw the same noise
     return evaluate_model(load_run(model_name, weights), data=data, limit=limit, seed=seed)
 
 

@@ -95,10 +95,15 @@ def load(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
     ``overrides`` must leave the architecture as trained (a different ``upsample=`` would not
     fit the weights: a one-line ZooError).
     """
+    from zoo.data import at_hand
     from zoo.weights_io import TrainedModel, load_weights_into
 
     path = verified_file(name)
     config = TrainConfig(**manifest(name)["config"])
+    # The manifest names folders portably (sr/T91); where they are not at hand here, further
+    # training (zoo optimize) and evaluation default to the recipe's embedded data.
+    data = config.data if at_hand(config.data) else registry.info(name).dataset
+    config = replace(config, data=data, validation_data=None)
     if overrides:
         config = replace(config, model_overrides={**config.model_overrides, **overrides})
     model = load_weights_into(name, path, config)
@@ -179,6 +184,7 @@ def ship(
     trained = load_run(config.model, run_dir)
     target = out_dir / f"{config.model}.weights.h5"
     storage = write_weights(trained.model, target)
+    keras.utils.set_random_seed(seed)  # as zoo eval --seed does before it loads the model
     model = load_weights_into(config.model, target, config)
     run = TrainedModel(model=model, info=trained.info, config=config, source=target)
     evaluation = evaluate_model(run, data=eval_data, seed=seed)

@@ -66,6 +66,12 @@ def list_datasets() -> list[str]:
     return [*EMBEDDED, *KERAS_DATASETS]
 
 
+def at_hand(source: str) -> bool:
+    """Whether ``source`` is a dataset name :func:`load` knows or an existing folder."""
+    named = source.startswith("tfds:") or source in list_datasets()
+    return named or Path(source).expanduser().is_dir()
+
+
 def describe_dataset(name: str) -> str:
     """A one-line description of a named dataset."""
     if name in EMBEDDED:
