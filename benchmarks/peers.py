@@ -13,7 +13,9 @@ Three sections, each computed by :mod:`zoo.peers` (whose docstring says exactly 
 
 Weights are the shipped ones (``zoo/weights``) unless ``--weights NAME=PATH`` names a run
 folder or a ``.weights.h5`` file; a model with neither is skipped with a note. Writes
-``peers.json`` and ``peers.md`` under ``benchmarks/results/`` and prints the Markdown.
+``peers.json`` and ``peers.md`` under ``benchmarks/results/`` (sections measured earlier and
+not named by ``--sections`` are kept, each with the command that measured it) and prints the
+Markdown.
 
     python benchmarks/peers.py [--sr-data DIR] [--weights fsrcnn_x3=runs/x3 ...] [--limit N]
         [--sections sr,deblur,denoise] [--out DIR]
@@ -141,6 +143,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         if result is None:
             continue
         lines += ["", f"## {title}", ""]
+        if "command" in result:
+            lines += [f"Measured by `{result['command']}`.", ""]
         if "skipped" in result and "rows" not in result:
             lines.append(f"Skipped: {result['skipped']}.")
             continue
@@ -172,6 +176,14 @@ def _section_header(result: dict[str, Any]) -> str:
         f"Protocol: {result['protocol']} Tuning ({tuning['scope']}, by {tuning['criterion']}): "
         f"{tuning['note']}."
     )
+
+
+def _earlier_sections(path: Path) -> dict[str, Any]:
+    """The sections of an earlier ``peers.json`` (none if it is missing or unreadable)."""
+    try:
+        return dict(json.loads(path.read_text()).get("sections", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,9 +225,14 @@ def main(argv: list[str] | None = None) -> None:
         sections = run_sections(args, weights)
     except ZooError as error:
         raise SystemExit(f"Error: {error}") from None
+    command = shlex.join(["python", "benchmarks/peers.py", *given])
+    for result in sections.values():
+        result["command"] = command
+    path = args.out / "peers.json"
+    sections = {**_earlier_sections(path), **sections}  # sections not named now are kept
     report = {
         "machine": machine(),
-        "command": shlex.join(["python", "benchmarks/peers.py", *given]),
+        "command": command,
         "seed": args.seed,
         "limit": args.limit,
         "weights": weights,

@@ -301,6 +301,12 @@ def test_main_skips_a_model_without_weights(tmp_path, capsys):
     report = json.loads((out / "peers.json").read_text())
     assert report["sections"]["denoise"]["skipped"].startswith("dae_tiny has no shipped")
     assert "Skipped: dae_tiny has no shipped weights" in (out / "peers.md").read_text()
+    # a later run of another section keeps this one, each with the command that measured it
+    script.main(["--sections", "deblur", "--deblur-model", "deblur_tiny", "--out", str(out)])
+    sections = json.loads((out / "peers.json").read_text())["sections"]
+    assert set(sections) == {"denoise", "deblur"}
+    assert "--sections denoise" in sections["denoise"]["command"]
+    assert "--sections deblur" in sections["deblur"]["command"]
 
 
 @pytest.mark.parametrize(

@@ -251,8 +251,9 @@ def _peers_section(entry: dict[str, Any]) -> list[str]:
     lines = []
     for found in entry["peers"]:
         rows = found["rows"]
-        keys = list(dict.fromkeys(k for row in rows for k in row if k != "model"))
-        keys = [k for k in keys if not isinstance(rows[-1].get(k, rows[0].get(k)), list | dict)]
+        nested = {k for row in rows for k, v in row.items() if isinstance(v, list | dict)}
+        keys = list(dict.fromkeys(k for row in rows for k in row))
+        keys = [k for k in keys if k not in nested and k not in ("model", "weights")]
         lines += [f"## Against peers: {found['section']}", ""]
         if found["note"]:
             lines += [found["note"], ""]

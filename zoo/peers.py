@@ -437,6 +437,18 @@ def _margin(rows: list[dict]) -> dict[str, Any]:
     }
 
 
+def _weights_label(run) -> str:
+    """``default`` for the shipped weights, else the path the weights came from."""
+    from zoo import pretrained
+
+    shipped = run.info.name in pretrained.shipped()
+    return (
+        "default"
+        if shipped and run.source == pretrained.weights_file(run.info.name)
+        else str(run.source)
+    )
+
+
 def _learned_row(run, scores: dict[str, float], size: tuple[int, int]) -> dict[str, Any]:
     from zoo.arithmetic import model_macs
 
@@ -448,7 +460,7 @@ def _learned_row(run, scores: dict[str, float], size: tuple[int, int]) -> dict[s
         **scores,
         "params": run.info.num_params,
         "macs_per_pixel": macs / (size[0] * size[1]),
-        "weights": str(run.source),
+        "weights": _weights_label(run),
     }
 
 
@@ -542,7 +554,7 @@ def deblur_comparison(
     return {
         "section": "deblur",
         "model": model,
-        "weights": str(run.source),
+        "weights": _weights_label(run),
         "data": source,
         "samples": len(per_image),
         "images": len(images),
@@ -648,7 +660,7 @@ def denoise_comparison(
     return {
         "section": "denoise",
         "model": model,
-        "weights": str(run.source),
+        "weights": _weights_label(run),
         "data": source,
         "samples": len(images),
         "seed": seed,
@@ -774,7 +786,7 @@ def super_resolution_comparison(
             "export_size": list(size),
             "macs": macs,
             "macs_per_output_pixel": macs / (size[0] * size[1] * scale * scale),
-            "weights": str(run.source),
+            "weights": _weights_label(run),
         }
         if latency:
             row.update(_latency(info.name, chosen, latency_modes, runs=runs, warmup=warmup))
