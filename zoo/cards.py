@@ -219,7 +219,7 @@ def _precision_section(entry: dict[str, Any]) -> list[str]:
     ]
     files = row["file_bytes"]
     sizes = {"float16": files["float16"], "dynamic": files["dynamic"], "int8": files["int8"]}
-    sizes |= {"keras": files["float32"], "int8_qat": files["int8"]}
+    sizes |= {"keras": files["float32"], "int8_qat": files.get("int8_qat", files["int8"])}
     lines = [
         "## Quality per precision",
         "",
