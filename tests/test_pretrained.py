@@ -129,10 +129,18 @@ def test_ship_refuses_unfinished_runs_and_oversized_weights(
     (unfinished / "summary.json").write_text(json.dumps({**summary, "finished": False}))
     with pytest.raises(ZooError, match="not a finished run"):
         pretrained.ship(unfinished, command="zoo train cae_tiny", out_dir=weights_dir)
+    limit = pretrained.MAX_BYTES
     monkeypatch.setattr(pretrained, "MAX_BYTES", 1000)
     with pytest.raises(ZooError, match="ships at most"):
         pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
     assert list(weights_dir.iterdir()) == []  # nothing half-written
+    monkeypatch.setattr(pretrained, "MAX_BYTES", limit)
+    pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    shipped = sorted(p.name for p in weights_dir.iterdir())
+    with pytest.raises(ZooError, match="unknown dataset"):  # evaluation fails after writing
+        pretrained.ship(tiny_run, command="x", eval_data="no_such_data", out_dir=weights_dir)
+    assert sorted(p.name for p in weights_dir.iterdir()) == shipped
+    zoo.get("cae_tiny", weights="default")  # the earlier file and manifest still agree
 
 
 def test_cli_eval_with_default_weights(weights_dir, tiny_run):

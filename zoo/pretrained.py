@@ -183,16 +183,24 @@ def ship(
         raise ZooError(f"{run_dir} is not a finished run (summary.json says unfinished)")
     trained = load_run(config.model, run_dir)
     target = out_dir / f"{config.model}.weights.h5"
-    storage = write_weights(trained.model, target)
-    keras.utils.set_random_seed(seed)  # as zoo eval --seed does before it loads the model
-    model = load_weights_into(config.model, target, config)
-    run = TrainedModel(model=model, info=trained.info, config=config, source=target)
-    evaluation = evaluate_model(run, data=eval_data, seed=seed)
+    # Staged beside the target and renamed only once measured: a failed evaluation leaves
+    # the shipped file and its manifest as they were.
+    staged = out_dir / f".staged-{target.name}"
+    try:
+        storage = write_weights(trained.model, staged)
+        keras.utils.set_random_seed(seed)  # as zoo eval --seed does before it loads the model
+        model = load_weights_into(config.model, staged, config)
+        run = TrainedModel(model=model, info=trained.info, config=config, source=target)
+        evaluation = evaluate_model(run, data=eval_data, seed=seed)
+        digest, size = sha256_of(staged), staged.stat().st_size
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
     record = {
         "model": config.model,
         "file": target.name,
-        "sha256": sha256_of(target),
-        "bytes": target.stat().st_size,
+        "sha256": digest,
+        "bytes": size,
         "storage": storage,
         "command": command,
         "data": _describe(config.data),
