@@ -96,8 +96,8 @@ def test_wiener_and_richardson_lucy_with_the_true_kernel_beat_the_blurred_input(
     held_out, _ = peers.held_out_images("photos", count=3, size=64, seed=0)
     pairs = peers.blurred_tuning_pairs(held_out, kernel, noise_sigma=2.55, seed=0)
     assert all(b.shape == (64, 64, 1) for b, _ in pairs)  # one channel per held-out crop
-    wiener = peers.tune_wiener(kernel, pairs, grid=WIENER_GRID)
-    lucy = peers.tune_richardson_lucy(kernel, pairs, grid=RL_GRID)
+    wiener = peers.tune_deblur("wiener", kernel, pairs, grid=WIENER_GRID)
+    lucy = peers.tune_deblur("richardson_lucy", kernel, pairs, grid=RL_GRID)
     assert wiener.value in WIENER_GRID and lucy.value in RL_GRID
     assert wiener.images == lucy.images == 3
 
@@ -126,7 +126,7 @@ def test_wiener_handles_kernels_without_axis_symmetry():
 def test_tv_and_nl_means_beat_the_noisy_input_at_sigma_25():
     held_out, _ = peers.held_out_images("photos", count=3, size=48, seed=1)
     pairs = peers.noisy_tuning_pairs(held_out, sigma=25, seed=0)
-    tv = peers.tune_tv(pairs, sigma=25, grid=TV_GRID)
+    tv = peers.tune_denoise("tv_chambolle", pairs, sigma=25, grid=TV_GRID)
     means = peers.tune_denoise("nl_means", pairs, sigma=25, grid=(0.4, 0.8))
     assert tv.value in TV_GRID and means.value in (0.4, 0.8)
     clean = _test_crop()

@@ -210,7 +210,9 @@ def train_command(
     click.echo(str(out))
 
 
-_WEIGHTS_HELP = "A run folder (zoo train --out), or a .weights.h5 / .keras file."
+_WEIGHTS_HELP = (
+    "A run folder (zoo train --out), a .weights.h5 / .keras file, or default (the shipped weights)."
+)
 
 
 @main.command("eval")

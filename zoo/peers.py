@@ -279,20 +279,6 @@ def tune_deblur(
     )
 
 
-def tune_wiener(
-    kernel: np.ndarray, pairs: Pairs, *, grid: Sequence[float] = WIENER_BALANCES
-) -> Tuning:
-    """Wiener's balance for ``kernel`` from a log grid, on held-out (blurred, sharp) pairs."""
-    return tune_deblur("wiener", kernel, pairs, grid=grid)
-
-
-def tune_richardson_lucy(
-    kernel: np.ndarray, pairs: Pairs, *, grid: Sequence[int] = RL_ITERATIONS
-) -> Tuning:
-    """Richardson-Lucy's iteration count for ``kernel`` on held-out (blurred, sharp) pairs."""
-    return tune_deblur("richardson_lucy", kernel, pairs, grid=grid)
-
-
 def blurred_tuning_pairs(
     images: Sequence[np.ndarray], kernel: np.ndarray, *, noise_sigma: float, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -385,11 +371,6 @@ def tune_denoise(
     )
 
 
-def tune_tv(pairs: Pairs, *, sigma: float = 25, grid: Sequence[float] = TV_WEIGHTS) -> Tuning:
-    """TV (Chambolle) weight from a log grid on held-out (noisy, clean) pairs."""
-    return tune_denoise("tv_chambolle", pairs, sigma=sigma, grid=grid)
-
-
 def noisy_tuning_pairs(
     images: Sequence[np.ndarray], *, sigma: float, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -441,12 +422,7 @@ def _weights_label(run) -> str:
     """``default`` for the shipped weights, else the path the weights came from."""
     from zoo import pretrained
 
-    shipped = run.info.name in pretrained.shipped()
-    return (
-        "default"
-        if shipped and run.source == pretrained.weights_file(run.info.name)
-        else str(run.source)
-    )
+    return "default" if run.source == pretrained.weights_file(run.info.name) else str(run.source)
 
 
 def _learned_row(run, scores: dict[str, float], size: tuple[int, int]) -> dict[str, Any]:
