@@ -6,6 +6,7 @@ import pytest
 
 import zoo
 from tests.harness import contains_layer
+from zoo import data as zdata
 from zoo.models import cae as cae_module
 from zoo.models import dae as dae_module
 from zoo.models.vae import Sampling, decoder_of, encoder_of
@@ -147,6 +148,90 @@ def test_deblur_is_fully_convolutional():
     for size in [(16, 16), (24, 40)]:
         x = _uniform((1, *size, 3))
         assert model(x).shape == x.shape
+
+
+def _deblur_objective():
+    from zoo.train.config import TrainConfig
+    from zoo.train.objectives import Deblur, objective_for
+
+    info = zoo.info("deblur_tiny")
+    objective = objective_for(info, TrainConfig.from_recipe(info))
+    assert isinstance(objective, Deblur)
+    return objective
+
+
+def test_deblur_stack_kernels_keeps_each_kernel_at_the_centre():
+    odd, even = np.arange(9, dtype="float32").reshape(3, 3), np.ones((2, 4), "float32")
+    stack = zdata.stack_kernels([odd, even])
+    assert stack.shape == (2, 5, 5) and stack.dtype == np.float32
+    np.testing.assert_array_equal(stack[0, 1:4, 1:4], odd)
+    np.testing.assert_array_equal(stack[1, 1:3, 0:4], even)  # origin (1, 2) -> centre (2, 2)
+    assert stack.sum() == odd.sum() + even.sum()
+    images = _uniform((2, 9, 10, 1))
+    for kernel, padded in zip([odd, even], stack, strict=True):
+        np.testing.assert_allclose(
+            zdata.convolve(images, padded), zdata.convolve(images, kernel), atol=1e-4
+        )
+    # lopsided kernels: blur_tf flips them (true convolution) like convolve
+    expected = np.concatenate([zdata.convolve(images[:1], even), zdata.convolve(images[1:], odd)])
+    np.testing.assert_allclose(zdata.blur_tf(images, stack, [1, 0]), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(21, 32, 3), (20, 17, 1)])
+def test_deblur_blur_tf_is_convolve_for_every_kernel_of_the_bank(shape):
+    import tensorflow as tf
+
+    kernels = _deblur_objective().kernels()
+    assert len(kernels) == 15 and all(k.shape[0] % 2 for k in kernels)
+    images = _uniform((len(kernels), *shape), seed=1)
+    index = np.arange(len(kernels))[::-1].copy()  # image b blurred by kernel 14 - b
+    expected = np.concatenate(
+        [zdata.convolve(images[b : b + 1], kernels[i]) for b, i in enumerate(index)]
+    )
+    bank = zdata.stack_kernels(kernels)
+    np.testing.assert_allclose(zdata.blur_tf(images, bank, index), expected, atol=1e-5)
+    # traced with a free batch size, as in a training step
+    traced = tf.function(
+        lambda x, i: zdata.blur_tf(x, bank, i),
+        input_signature=[
+            tf.TensorSpec((None, None, None, shape[-1]), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        ],
+    )
+    np.testing.assert_allclose(traced(images[:5], index[:5]), expected[:5], atol=1e-5)
+
+
+def test_deblur_pairs_are_blurred_afresh_at_every_step():
+    keras.utils.set_random_seed(0)
+    objective = _deblur_objective()
+    kernels = objective.kernels()
+    sigma = objective.options["noise_sigma"] / 255.0
+    sharp = _uniform((16, 32, 32, 3), 0.15, 0.85, seed=2)  # blurs stay clear of the clip
+    blurred, returned = (np.asarray(a) for a in objective.pair({"sharp": sharp}))
+    again, _ = objective.pair({"sharp": sharp})
+    np.testing.assert_array_equal(returned, sharp)
+    assert blurred.shape == sharp.shape and blurred.dtype == np.float32
+    assert blurred.min() >= 0.0 and blurred.max() <= 1.0
+    assert not np.allclose(blurred, again, atol=sigma)  # fresh noise, and mostly fresh kernels
+    candidates = np.stack([zdata.convolve(sharp, k) for k in kernels], axis=1)  # (B, N, ...)
+    residuals = (blurred[:, None] - candidates).std(axis=(2, 3, 4))  # (B, N)
+    chosen = residuals.argmin(axis=1)
+    np.testing.assert_allclose(residuals.min(axis=1), sigma, rtol=0.1)  # only the noise is left
+    assert (np.sort(residuals, axis=1)[:, 1] > 1.25 * sigma).all()  # and only one kernel fits
+    assert len(set(chosen)) > 3  # drawn per image
+
+
+def test_deblur_trains_on_sharp_crops_and_validates_on_fixed_pairs():
+    objective = _deblur_objective()
+    objective.limit = 2
+    train, validation = objective.load_data()
+    assert set(train) == {"sharp"} and train["sharp"].shape[1:] == (32, 32, 3)
+    assert set(validation) == {"blurred", "sharp"}
+    _, again = objective.load_data()
+    np.testing.assert_array_equal(validation["blurred"], again["blurred"])  # seeded, fixed
+    objective.options["patch_size"] = 8  # tf.pad cannot mirror 9 pixels of an 8-pixel side
+    with pytest.raises(zoo.ZooError, match="patch_size"):
+        objective.load_data()
 
 
 # === Up-block modes ===

@@ -20,6 +20,10 @@ def test_list_shows_every_model_with_its_contract():
         assert name in result.output
     assert "lr:HxWx1 -> 3Hx3Wx1" in result.output
     assert "12,809" in result.output  # fsrcnn_x3's parameter count
+    rows = {line.split()[0]: line for line in result.output.splitlines()[2:]}
+    psnr = zoo.pretrained.manifest("fsrcnn_x3")["metrics"]["psnr"]
+    assert rows["fsrcnn_x3"].endswith(f"psnr {psnr:.4g}")  # measured on the shipped weights
+    assert rows["fsrcnn_tiny"].endswith(" -")  # nothing shipped
 
 
 def test_list_filters_and_prints_json():
@@ -29,6 +33,11 @@ def test_list_filters_and_prints_json():
     assert [row["name"] for row in rows] == ["fsrcnn_x2", "fsrcnn_x3"]
     assert rows[1]["num_params"] == zoo.info("fsrcnn_x3").num_params
     assert rows[1]["recipe"]["options"]["scale"] == 3
+    assert rows[1]["default_weights"] == {
+        "psnr": zoo.pretrained.manifest("fsrcnn_x3")["metrics"]["psnr"]
+    }
+    tiny = json.loads(invoke("list", "fsrcnn_tiny", "--json").output)
+    assert tiny[0]["default_weights"] is None
 
 
 def test_info_prints_metadata_and_layers():

@@ -6,17 +6,19 @@ import json
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import zoo
-from zoo import pretrained
+from zoo import pretrained, weights_io
 from zoo.classifier import sha256_of
 from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.evaluate import evaluate
 from zoo.train import train
+from zoo.train.config import TrainConfig
 
 SHIPPED = pretrained.shipped()
 # Shipped models whose manifest metrics were measured on embedded data (CI can re-measure them).
@@ -48,7 +50,7 @@ def test_every_shipped_manifest_is_complete_and_its_file_verifies():
         assert path.stat().st_size == record["bytes"] <= pretrained.MAX_BYTES
         assert record["command"].startswith(f"zoo train {name}")
         assert record["metrics"] and record["train_seconds"] > 0 and record["epochs"] >= 1
-        assert record["storage"] in ("float32", "float16")
+        assert record["storage"] in ("float32", "float16", "int8")
         assert pretrained.verified_file(name) == path
 
 
@@ -118,6 +120,57 @@ def test_large_weights_are_stored_as_float16_and_stay_close(weights_dir, tiny_ru
     full = np.asarray(zoo.get("cae_tiny", weights=tiny_run)(x))
     half = np.asarray(zoo.get("cae_tiny", weights="default")(x))
     assert 0 < np.abs(full - half).max() < 1e-2
+
+
+def test_int8_storage_keeps_kernels_within_half_a_step_and_loads_as_float(tmp_path):
+    model = zoo.get("fcn_tiny")
+    saved = tmp_path / "saved.weights.h5"
+    model.save_weights(saved)
+    array_bytes, dtypes = {}, set()
+    for storage in ("float16", "int8"):
+        path = tmp_path / f"{storage}.weights.h5"
+        weights_io.transcode_weights(saved, path, storage)
+        assert weights_io.stored_as(path) == storage
+        arrays = _arrays(path)
+        array_bytes[storage] = sum(values.nbytes for values in arrays)
+        dtypes |= {str(values.dtype) for values in arrays} if storage == "int8" else set()
+    assert array_bytes["int8"] < 0.6 * array_bytes["float16"]
+    assert {"int8", "float16"} <= dtypes and "float32" not in dtypes
+    int8 = tmp_path / "int8.weights.h5"
+    config = TrainConfig.from_recipe(zoo.info("fcn_tiny"))
+    loaded = weights_io.load_weights_into("fcn_tiny", int8, config)
+    for original, restored in zip(model.weights, loaded.weights, strict=True):
+        original, restored = np.asarray(original), np.asarray(restored)
+        if original.ndim >= 2:  # per-slice step: max|w| / 127
+            step = np.abs(original).reshape(-1, original.shape[-1]).max(axis=0) / 127
+            assert np.all(np.abs(restored - original) <= step / 2 + 1e-7)
+        else:
+            np.testing.assert_allclose(restored, original, rtol=1e-3, atol=1e-6)
+    x = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype("float32")
+    agreement = np.mean(np.argmax(model(x), -1) == np.argmax(loaded(x), -1))
+    assert agreement > 0.95
+    with pytest.raises(ZooError, match="unknown weights storage"):
+        weights_io.transcode_weights(saved, tmp_path / "x.weights.h5", "int4")
+
+
+def _arrays(path: Path) -> list[np.ndarray]:
+    """Every dataset of an HDF5 file, as stored."""
+    found = []
+    with h5py.File(path, "r") as file:
+        file.visititems(lambda _, item: found.append(item[()]) if hasattr(item, "dtype") else None)
+    return [np.asarray(values) for values in found]
+
+
+def test_ship_falls_back_to_int8_when_float16_is_too_large(weights_dir, tmp_path, monkeypatch):
+    run = train("fcn_tiny", epochs=1, steps_per_epoch=2, batch_size=4, out=tmp_path / "fcn")
+    half = tmp_path / "half.weights.h5"
+    weights_io.transcode_weights(run / "model.weights.h5", half, "float16")
+    monkeypatch.setattr(pretrained, "FLOAT16_ABOVE", 0)
+    monkeypatch.setattr(pretrained, "MAX_BYTES", half.stat().st_size - 1)
+    record = pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
+    assert record["storage"] == "int8" and record["bytes"] <= pretrained.MAX_BYTES
+    measured = evaluate("fcn_tiny", "default").metrics
+    assert measured["miou"] == pytest.approx(record["metrics"]["miou"], abs=1e-4)
 
 
 def test_ship_refuses_unfinished_runs_and_oversized_weights(

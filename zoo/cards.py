@@ -33,6 +33,11 @@ README = ROOT / "README.md"
 TABLE_MARKERS = ("<!-- models-table:start -->", "<!-- models-table:end -->")
 GALLERY_MARKERS = ("<!-- gallery:start -->", "<!-- gallery:end -->")
 GALLERY_WIDTH = 256  # px, in the README
+STORAGE_WORDS = {  # how zoo.pretrained stored a model's weights
+    "float32": "float32",
+    "float16": "float16",
+    "int8": "int8 kernels with one scale per output slice, float16 biases; float at load",
+}
 
 DATA_LICENSES = {
     "digits": (
@@ -188,7 +193,7 @@ def _weights_section(entry: dict[str, Any]) -> list[str]:
         "its sha256.",
         "",
         f"- file: `zoo/weights/{weights['file']}`, {weights['bytes']:,} bytes "
-        f"({weights['storage']}), sha256 `{weights['sha256']}`",
+        f"({STORAGE_WORDS[weights['storage']]}), sha256 `{weights['sha256']}`",
         f"- made by: `{weights['command']}`",
         f"- data: `{weights['data']}`"
         + (f", validated on `{validation}`" if validation else "")
@@ -303,11 +308,8 @@ def models_table(entries: list[dict[str, Any]]) -> str:
 
 
 def _headline(entry: dict[str, Any]) -> dict[str, float]:
-    metrics = entry["weights"]["metrics"]
-    from zoo.evaluate import PRIMARY_METRIC
-
-    key = PRIMARY_METRIC[entry["task"]][0]
-    return {key: metrics[key]} if key in metrics else dict(list(metrics.items())[:1])
+    key, value = pretrained.headline_metric(entry["weights"], entry["task"])
+    return {key: value}
 
 
 def gallery(entries: list[dict[str, Any]]) -> str:

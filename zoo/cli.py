@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    from zoo.registry import ModelInfo
 
 # The same as convert.tflite.MODES and convert.export.TARGETS, kept here so --help is TF-free.
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
@@ -56,11 +60,38 @@ def list_command(patterns: tuple[str, ...], exclude: tuple[str, ...], as_json: b
     if not names:
         raise ZooError(f"no model matches {' '.join(patterns)}")
     infos = [catalog[name] for name in names]
+    shipped = {i.name: _shipped_headline(i) for i in infos}
     if as_json:
-        click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
+        rows = [{**i.to_dict(), "default_weights": shipped[i.name]} for i in infos]
+        click.echo(json.dumps(rows, indent=2))
         return
-    rows = [(i.name, i.family, i.task, f"{i.num_params:,}", describe_io(i)) for i in infos]
-    click.echo(format_table(("name", "family", "task", "params", "input -> output"), rows))
+    rows = [
+        (
+            i.name,
+            i.family,
+            i.task,
+            f"{i.num_params:,}",
+            describe_io(i),
+            " ".join(f"{k} {v:.4g}" for k, v in shipped[i.name].items())
+            if shipped[i.name]
+            else "-",
+        )
+        for i in infos
+    ]
+    header = ("name", "family", "task", "params", "input -> output", "default weights")
+    click.echo(format_table(header, rows))
+
+
+def _shipped_headline(info: ModelInfo) -> dict[str, float] | None:
+    """{metric: value} measured on the model's shipped weights; None when it ships none."""
+    from zoo import pretrained
+
+    path = pretrained.manifest_file(info.name)
+    if not path.is_file():
+        return None
+    # read as is: pretrained.manifest() would import the registry, and with it TensorFlow
+    key, value = pretrained.headline_metric(json.loads(path.read_text()), info.task)
+    return {key: value}
 
 
 @main.command("info")

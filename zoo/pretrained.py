@@ -10,9 +10,9 @@ Each shipped model has ``zoo/weights/<name>.weights.h5`` and a manifest ``<name>
 the file's sha256 and size, the exact command that trained it, its data, training time,
 the run's resolved configuration (recipe options such as ``noise_sigma``), the metrics
 ``zoo eval`` measured on the shipped file, and the TensorFlow / Keras versions. Weights
-are stored gzip-compressed, in float16 when float32 would exceed ``FLOAT16_ABOVE`` bytes
-(float16 weights change outputs by about 1e-4; the manifest's metrics are those of the
-stored file).
+are stored gzip-compressed: float32 up to ``FLOAT16_ABOVE`` bytes, else float16, else (for
+models whose float16 file would exceed ``MAX_BYTES``) int8 kernels with per-channel scales,
+expanded to float at load. The manifest's metrics are those of the stored file.
 
 The sha256 is checked on every load: a changed or truncated file is a one-line ZooError,
 never a silently different model. Ship a finished run (maintainers)::
@@ -74,6 +74,15 @@ def manifest(name: str) -> dict[str, Any]:
     return _read_json(path)
 
 
+def headline_metric(record: dict[str, Any], task: str) -> tuple[str, float]:
+    """(metric, value) of a manifest: the task's primary metric (zoo.evaluate), else its first."""
+    from zoo.evaluate import PRIMARY_METRIC
+
+    metrics = record["metrics"]
+    key = PRIMARY_METRIC[task][0]
+    return (key, metrics[key]) if key in metrics else next(iter(metrics.items()))
+
+
 def verified_file(name: str) -> Path:
     """The shipped weights file of ``name`` after checking its sha256 against the manifest."""
     record = manifest(name)
@@ -114,47 +123,34 @@ def load(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
 
 
 def write_weights(model, path: Path) -> str:
-    """Save ``model``'s weights to ``path`` (gzip; float16 above FLOAT16_ABOVE); the dtype."""
-    import h5py
+    """Save ``model``'s weights to ``path`` in the first storage that fits; that storage.
+
+    float32 up to FLOAT16_ABOVE bytes; above, float16, else int8 kernels (see
+    :func:`zoo.weights_io.transcode_weights`), whichever first fits in MAX_BYTES.
+    """
+    import shutil
+    from functools import partial
+
     import numpy as np
+
+    from zoo.weights_io import transcode_weights
 
     float32_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
-    storage = "float16" if float32_bytes > FLOAT16_ABOVE else "float32"
-
-    def write(temporary: Path) -> None:
-        with tempfile.TemporaryDirectory(prefix="zoo-ship-") as folder:
-            saved = Path(folder) / "saved.weights.h5"
-            model.save_weights(saved)
-            # a fresh file: HDF5 does not reclaim the space of datasets rewritten in place
-            with h5py.File(saved, "r") as source, h5py.File(temporary, "w") as target:
-                _copy_group(source, target, np.float16 if storage == "float16" else None)
-        size = temporary.stat().st_size
-        if size > MAX_BYTES:
-            raise ZooError(
-                f"{model.name}'s weights take {size / 1e6:.1f} MB even as {storage}; "
-                f"the package ships at most {MAX_BYTES / 1e6:.1f} MB per model"
-            )
-
-    write_atomically(path, write)
-    return storage
-
-
-def _copy_group(source, target, float_dtype) -> None:
-    """Copy an HDF5 group recursively: attributes, groups, and datasets gzip-compressed,
-    float32 arrays cast to ``float_dtype`` when given."""
-    import h5py
-    import numpy as np
-
-    target.attrs.update(source.attrs)
-    for key, item in source.items():
-        if isinstance(item, h5py.Group):
-            _copy_group(item, target.create_group(key), float_dtype)
-            continue
-        values = item[()]
-        if float_dtype is not None and getattr(values, "dtype", None) == np.float32:
-            values = values.astype(float_dtype)
-        options = {"compression": "gzip", "compression_opts": 9} if np.ndim(values) else {}
-        target.create_dataset(key, data=values, **options).attrs.update(item.attrs)
+    storages = ("float32",) if float32_bytes <= FLOAT16_ABOVE else ("float16", "int8")
+    with tempfile.TemporaryDirectory(prefix="zoo-ship-") as folder:
+        saved = Path(folder) / "saved.weights.h5"
+        model.save_weights(saved)
+        for storage in storages:
+            candidate = Path(folder) / f"{storage}.weights.h5"
+            transcode_weights(saved, candidate, storage)
+            size = candidate.stat().st_size
+            if size <= MAX_BYTES:
+                write_atomically(path, partial(shutil.copyfile, candidate))
+                return storage
+    raise ZooError(
+        f"{model.name}'s weights take {size / 1e6:.1f} MB even as {storage}; "
+        f"the package ships at most {MAX_BYTES / 1e6:.1f} MB per model"
+    )
 
 
 def ship(

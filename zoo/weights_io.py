@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 WEIGHTS_FILE = "model.weights.h5"
 MODEL_FILE = "model.keras"
 USAGE = "pass a run folder (zoo train --out), a .weights.h5 / .keras file, or default"
+STORAGES = ("float32", "float16", "int8")  # how transcode_weights stores float arrays
+STORAGE_ATTR = "zoo_storage"  # root attribute of a transcoded file
+SCALE_ATTR = "zoo_scale"  # per-slice scales of an int8 dataset
 
 
 @dataclass(frozen=True)
@@ -130,16 +133,88 @@ def _first_line(error: BaseException) -> str:
 
 def load_weights_into(model_name: str, path: Path, config: TrainConfig) -> keras.Model:
     """``zoo.get(model_name, **config.model_overrides)`` with the ``.weights.h5`` file loaded."""
+    import tempfile
     import warnings
 
     model = registry.get(model_name, **config.model_overrides)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="zoo-") as folder:
             warnings.simplefilter("ignore", UserWarning)  # keras warns before it raises
-            model.load_weights(path)
+            if stored_as(path) == "int8":  # Keras would load the integers as they are
+                expanded = Path(folder) / "float32.weights.h5"
+                transcode_weights(path, expanded, "float32")
+                model.load_weights(expanded)
+            else:
+                model.load_weights(path)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ZooError(f"cannot load {path} into {model_name}: {_first_line(error)}") from None
     return model
+
+
+# === Storage of .weights.h5 files ===
+
+
+def stored_as(path: Path) -> str:
+    """The storage of a ``.weights.h5`` file: one of STORAGES (a Keras file is float32)."""
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        return str(file.attrs.get(STORAGE_ATTR, "float32"))
+
+
+def transcode_weights(source: Path, target: Path, storage: str) -> None:
+    """Rewrite a Keras ``.weights.h5`` into a fresh, gzip-compressed ``target``.
+
+    ``storage`` says how float32 arrays are kept:
+
+    - ``float32``: as they are (int8 arrays of ``source`` are expanded back to float32);
+    - ``float16``: halved (outputs move by about 1e-4);
+    - ``int8``: every kernel (rank >= 2) quantized symmetrically, one scale per slice of its
+      last axis (``q = round(w / s)`` in [-127, 127], ``s = max|w| / 127``, as TFLite's
+      per-channel weights), its scales in the dataset's ``zoo_scale`` attribute; the other
+      arrays (biases, normalization statistics) as float16.
+
+    A fresh file, because HDF5 does not reclaim the space of datasets rewritten in place.
+    """
+    import h5py
+
+    if storage not in STORAGES:
+        raise ZooError(f"unknown weights storage {storage!r}; choose from {', '.join(STORAGES)}")
+    with h5py.File(source, "r") as reader, h5py.File(target, "w") as writer:
+        _transcode_group(reader, writer, storage)
+        writer.attrs[STORAGE_ATTR] = storage
+
+
+def _transcode_group(source, target, storage: str) -> None:
+    import h5py
+    import numpy as np
+
+    target.attrs.update(source.attrs)
+    for key, item in source.items():
+        if isinstance(item, h5py.Group):
+            _transcode_group(item, target.create_group(key), storage)
+            continue
+        values, attributes = item[()], dict(item.attrs)
+        scale = attributes.pop(SCALE_ATTR, None)
+        if scale is not None:
+            values = values.astype(np.float32) * scale
+        if getattr(values, "dtype", None) == np.float32:
+            values, attributes = _encode(values, storage, attributes)
+        options = {"compression": "gzip", "compression_opts": 9} if np.ndim(values) else {}
+        target.create_dataset(key, data=values, **options).attrs.update(attributes)
+
+
+def _encode(values, storage: str, attributes: dict) -> tuple[Any, dict]:
+    import numpy as np
+
+    if storage == "float32":
+        return values, attributes
+    if storage == "float16" or values.ndim < 2:
+        return values.astype(np.float16), attributes
+    peak = np.abs(values).reshape(-1, values.shape[-1]).max(axis=0)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    quantized = np.clip(np.round(values / scale), -127, 127).astype(np.int8)
+    return quantized, {**attributes, SCALE_ATTR: scale}
 
 
 def _from_keras_file(model_name: str, path: Path) -> keras.Model:

@@ -43,6 +43,7 @@ from zoo.data.imageset import SPLITS, ImageSet, check_split
 from zoo.data.keras_datasets import KERAS_DATASETS, keras_cache_dirs, load_keras
 from zoo.data.pairs import (
     blur_kernel,
+    blur_tf,
     blurred_pairs,
     colorize_masks,
     convolve,
@@ -53,6 +54,7 @@ from zoo.data.pairs import (
     rgb_to_y,
     rgb_to_ycbcr,
     segmentation_pairs,
+    stack_kernels,
     super_resolution_pairs,
     translation_pairs,
     ycbcr_to_rgb,
@@ -155,6 +157,7 @@ __all__ = [
     "SPLITS",
     "ImageSet",
     "blur_kernel",
+    "blur_tf",
     "blurred_pairs",
     "colorize_masks",
     "convolve",
@@ -180,6 +183,7 @@ __all__ = [
     "segmentation_pairs",
     "shapes",
     "shapes_pairs",
+    "stack_kernels",
     "super_resolution_pairs",
     "translation_pairs",
     "ycbcr_to_rgb",

@@ -9,7 +9,9 @@ All images are float32 in [0, 1], batches (N, H, W, C) unless said otherwise.
   ``ycbcr_to_rgb`` (MATLAB's rgb2ycbcr: Y in [16/255, 235/255]).
 - denoising: ``noisy_pairs`` (additive Gaussian noise, sigma in 0..255 units, clipped).
 - deblurring: ``blur_kernel`` (gaussian, motion, box, disk; normalised to sum 1) and
-  ``blurred_pairs`` (true convolution per channel, symmetric "reflect" boundary, optional noise).
+  ``blurred_pairs`` (true convolution per channel, symmetric "reflect" boundary, optional noise);
+  ``blur_tf`` is ``convolve``'s TensorFlow twin (tensors in and out, one kernel of a
+  ``stack_kernels`` bank per image) for blurring afresh inside a training step.
 - segmentation / translation: ``segmentation_pairs``, ``translation_pairs`` (colour-coded
   label maps -> images, for pix2pix), ``label_palette``, ``colorize_masks``.
 - patches: ``random_crops``.
@@ -18,12 +20,16 @@ All images are float32 in [0, 1], batches (N, H, W, C) unless said otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoo.data import _image
 from zoo.data.imageset import ImageSet
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 # MATLAB rgb2ycbcr (BT.601, studio swing), for R, G, B in [0, 1]; outputs in 0..255.
 _YCBCR = np.array(
@@ -242,6 +248,54 @@ def convolve(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     padded = np.pad(np.asarray(images, dtype=np.float64), pad, mode="symmetric")
     out = fftconvolve(padded, kernel[None, :, :, None], mode="valid", axes=(1, 2))
     return out.astype(np.float32)
+
+
+def stack_kernels(kernels: Sequence[np.ndarray]) -> np.ndarray:
+    """(k, k) kernels, zero-padded to one odd size K and stacked -> float32 (N, K, K).
+
+    Each kernel sits where :func:`convolve` puts its origin (row kh // 2, column kw // 2) at
+    the centre (K // 2, K // 2), so convolving with the padded kernel gives the same result
+    (odd kernels are centred; even ones get one more zero row/column before than after).
+    """
+    kernels = [np.asarray(k, dtype=np.float32) for k in kernels]
+    if not kernels or any(k.ndim != 2 for k in kernels):
+        raise ZooError("stack_kernels needs at least one kernel, each (k, k)")
+    size = max(_odd(n) for k in kernels for n in k.shape)
+    stack = np.zeros((len(kernels), size, size), dtype=np.float32)
+    for index, kernel in enumerate(kernels):
+        top, left = size // 2 - kernel.shape[0] // 2, size // 2 - kernel.shape[1] // 2
+        stack[index, top : top + kernel.shape[0], left : left + kernel.shape[1]] = kernel
+    return stack
+
+
+def blur_tf(
+    images: tf.Tensor | np.ndarray, kernels: tf.Tensor | np.ndarray, index: tf.Tensor | np.ndarray
+) -> tf.Tensor:
+    """TensorFlow twin of :func:`convolve`, one kernel per image (traceable, no numpy).
+
+    ``images`` (B, H, W, C) float32 in [0, 1]; ``kernels`` (N, K, K) from
+    :func:`stack_kernels` (K odd; a numpy array or a tensor); ``index`` (B,) int, the kernel
+    of each image. Returns the blurred images, (B, H, W, C) float32: true convolution (the
+    kernel flipped, unlike ``tf.nn`` convolutions), same size, mirrored boundary (numpy
+    "symmetric" = tf.pad "SYMMETRIC"), so equal to ``convolve(images[b:b+1], kernel)`` to
+    float32 precision. H and W must be at least K // 2 (a tf.pad limit). B may be dynamic.
+    One depthwise convolution does the whole batch: the batch moves into the channels.
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images, dtype=tf.float32)
+    kernels = tf.convert_to_tensor(kernels, dtype=tf.float32)
+    half = kernels.shape[-1] // 2
+    shape = tf.shape(images)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    flipped = tf.reverse(tf.gather(kernels, index), axis=[1, 2])  # (B, K, K): true convolution
+    per_channel = tf.repeat(flipped, channels, axis=0)  # (B * C, K, K), image-major
+    filters = tf.transpose(per_channel, [1, 2, 0])[..., None]  # (K, K, B * C, 1)
+    merged = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, height, width, -1])
+    padded = tf.pad(merged, [[0, 0], [half, half], [half, half], [0, 0]], mode="SYMMETRIC")
+    blurred = tf.nn.depthwise_conv2d(padded, filters, strides=[1, 1, 1, 1], padding="VALID")
+    blurred = tf.transpose(tf.reshape(blurred, [height, width, batch, channels]), [2, 0, 1, 3])
+    return tf.ensure_shape(blurred, images.shape)
 
 
 def blurred_pairs(

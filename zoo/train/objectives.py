@@ -10,6 +10,7 @@ Data are prepared in numpy before any model is built, so bad data fails before t
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -214,7 +215,13 @@ class Denoise(Objective):
 
 
 class Deblur(Objective):
-    """Known blur kernels (Gaussian and motion) with a little noise; learns to undo them."""
+    """Known blur kernels (Gaussian and motion) with a little noise; learns to undo them.
+
+    Training blurs each sharp crop afresh at every step, in TensorFlow: a kernel drawn
+    uniformly from the bank and Gaussian noise of ``noise_sigma`` (0-255 units), clipped to
+    [0, 1]. Validation pairs are fixed (seeded, blurred once in numpy) so PSNR compares
+    across runs.
+    """
 
     tasks = ("deblur",)
     patches = True
@@ -234,26 +241,40 @@ class Deblur(Objective):
             raise ZooError(f"deblur needs blur kernels; got kernels={kinds!r}")
         return bank
 
+    @cached_property
+    def kernel_bank(self) -> np.ndarray:
+        """The bank as one (N, K, K) float32 array, K odd (see ``zdata.stack_kernels``)."""
+        return zdata.stack_kernels(self.kernels())
+
     def _spread(self, key: str) -> np.ndarray:
         low, high = self.options.get(key, {"gaussian_sigma": (1.0, 3.0)}.get(key, (5, 15)))
         return np.linspace(low, high, 3)
 
     def load_data(self) -> tuple[Arrays, Arrays]:
-        kernels = self.kernels()
-        noise = self.options.get("noise_sigma", 2.55)
-        arrays = []
-        for split in ("train", "test"):
-            images = self.load_images(split).images
-            if split == "test":
-                images = images[:VALIDATION_SAMPLES]
-            blurred, sharp = zdata.blurred_pairs(
-                images, kernels, noise_sigma=noise, seed=self.config.seed
+        sharp = self.load_images("train").images
+        reach = self.kernel_bank.shape[-1] // 2
+        if min(sharp.shape[1:3]) < reach:
+            raise ZooError(
+                f"deblur training crops of {sharp.shape[1]}x{sharp.shape[2]} are smaller than "
+                f"the largest blur kernel's reach ({reach} pixels); raise patch_size"
             )
-            arrays.append({"blurred": blurred, "sharp": sharp})
-        return arrays[0], arrays[1]
+        test = self.load_images("test").images[:VALIDATION_SAMPLES]
+        noise = self.options.get("noise_sigma", 2.55)
+        blurred, test_sharp = zdata.blurred_pairs(
+            test, self.kernels(), noise_sigma=noise, seed=self.config.seed
+        )
+        return {"sharp": sharp}, {"blurred": blurred, "sharp": test_sharp}
 
     def pair(self, batch: dict) -> tuple:
-        return batch["blurred"], batch["sharp"]
+        import tensorflow as tf
+
+        sharp = tf.convert_to_tensor(batch["sharp"], dtype=tf.float32)
+        bank = self.kernel_bank
+        index = tf.random.uniform([tf.shape(sharp)[0]], maxval=len(bank), dtype=tf.int32)
+        blurred = zdata.blur_tf(sharp, bank, index)
+        sigma = self.options.get("noise_sigma", 2.55) / 255.0
+        noisy = blurred + tf.random.normal(tf.shape(blurred)) * sigma
+        return tf.clip_by_value(noisy, 0.0, 1.0), sharp
 
     def validate(self, validation: Arrays) -> dict[str, float]:
         return {"psnr": metrics.psnr(self.predict(validation["blurred"]), validation["sharp"])}
