@@ -34,7 +34,7 @@ def test_every_full_model_has_a_card_and_a_readme_row():
 def test_a_shipped_model_card_states_its_weights_metrics_and_sample(name):
     record = pretrained.manifest(name)
     text = cards.card_markdown(cards.card(name))
-    assert record["sha256"] in text and record["command"] in text
+    assert all(file["sha256"] in text for file in record["files"]) and record["command"] in text
     for key in record["metrics"]:
         assert f"| {key} |" in text
     image = cards.DOCS / "images" / f"{name}.png"

@@ -40,18 +40,22 @@ def weights_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def test_every_shipped_manifest_is_complete_and_its_file_verifies():
+def test_every_shipped_manifest_is_complete_and_its_files_verify():
     assert len(SHIPPED) >= 1
     for name in SHIPPED:
         record = pretrained.manifest(name)
-        path = pretrained.weights_file(name)
-        assert record["model"] == name and record["file"] == path.name
-        assert sha256_of(path) == record["sha256"]
-        assert path.stat().st_size == record["bytes"] <= pretrained.MAX_BYTES
+        paths = [pretrained.weights_file(name, part) for part in range(1, len(record["files"]) + 1)]
+        assert record["model"] == name
+        assert [file["file"] for file in record["files"]] == [path.name for path in paths]
+        for file, path in zip(record["files"], paths, strict=True):
+            assert sha256_of(path) == file["sha256"]
+            assert path.stat().st_size == file["bytes"] <= pretrained.MAX_BYTES
+        assert record["bytes"] == sum(file["bytes"] for file in record["files"])
+        assert record["bytes"] <= pretrained.MAX_MODEL_BYTES
         assert record["command"].startswith(f"zoo train {name}")
         assert record["metrics"] and record["train_seconds"] > 0 and record["epochs"] >= 1
         assert record["storage"] in ("float32", "float16", "int8")
-        assert pretrained.verified_file(name) == path
+        assert pretrained.verified_files(name) == paths
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -100,7 +104,13 @@ def test_ship_writes_weights_and_a_manifest_that_reproduces_them(weights_dir, ti
     record = pretrained.ship(tiny_run, command="zoo train cae_tiny --epochs 1", out_dir=weights_dir)
     saved = json.loads((weights_dir / "cae_tiny.json").read_text())
     assert saved == json.loads(json.dumps(record, default=str))
-    assert saved["sha256"] == sha256_of(weights_dir / "cae_tiny.weights.h5")
+    assert saved["files"] == [
+        {
+            "file": "cae_tiny.weights.h5",
+            "sha256": sha256_of(weights_dir / "cae_tiny.weights.h5"),
+            "bytes": saved["bytes"],
+        }
+    ]
     assert saved["storage"] == "float32" and saved["config"]["model"] == "cae_tiny"
     assert set(saved["metrics"]) >= {"psnr", "ssim"}
     assert not list(weights_dir.glob(".partial-*"))
@@ -171,6 +181,24 @@ def test_ship_falls_back_to_int8_when_float16_is_too_large(weights_dir, tmp_path
     assert record["storage"] == "int8" and record["bytes"] <= pretrained.MAX_BYTES
     measured = evaluate("fcn_tiny", "default").metrics
     assert measured["miou"] == pytest.approx(record["metrics"]["miou"], abs=1e-4)
+    x = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype("float32")
+    one_file = np.asarray(zoo.get("fcn_tiny", weights="default")(x))
+    # a smaller per-file limit: the same int8 weights in shards, which load as one
+    limit, int8 = pretrained.MAX_BYTES, record["bytes"]
+    monkeypatch.setattr(pretrained, "MAX_BYTES", int8 // 2)
+    monkeypatch.setattr(pretrained, "MAX_MODEL_BYTES", 2 * int8)
+    sharded = pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
+    names = [file["file"] for file in sharded["files"]]
+    assert len(names) >= 2 and names[:2] == ["fcn_tiny.weights.h5", "fcn_tiny.part2.weights.h5"]
+    assert all(file["bytes"] <= int8 // 2 for file in sharded["files"])
+    assert sorted(p.name for p in weights_dir.glob("*.h5")) == sorted(names)
+    np.testing.assert_array_equal(np.asarray(zoo.get("fcn_tiny", weights="default")(x)), one_file)
+    monkeypatch.setattr(pretrained, "MAX_MODEL_BYTES", int8 // 2)
+    with pytest.raises(ZooError, match="MB per model"):
+        pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
+    monkeypatch.setattr(pretrained, "MAX_BYTES", limit)
+    pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)  # one file again
+    assert [p.name for p in weights_dir.glob("*.h5")] == ["fcn_tiny.weights.h5"]
 
 
 def test_ship_refuses_unfinished_runs_and_oversized_weights(

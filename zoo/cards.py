@@ -189,11 +189,19 @@ def _weights_section(entry: dict[str, Any]) -> list[str]:
     lines = [
         "## Weights",
         "",
-        f'`zoo.get("{entry["name"]}", weights="default")` loads the shipped file after checking '
-        "its sha256.",
+        f'`zoo.get("{entry["name"]}", weights="default")` loads the shipped '
+        + (
+            "file after checking its sha256."
+            if len(weights["files"]) == 1
+            else f"{len(weights['files'])} files after checking the sha256 of each."
+        ),
         "",
-        f"- file: `zoo/weights/{weights['file']}`, {weights['bytes']:,} bytes "
-        f"({STORAGE_WORDS[weights['storage']]}), sha256 `{weights['sha256']}`",
+        *(
+            f"- file: `zoo/weights/{file['file']}`, {file['bytes']:,} bytes, "
+            f"sha256 `{file['sha256']}`"
+            for file in weights["files"]
+        ),
+        f"- storage: {STORAGE_WORDS[weights['storage']]}",
         f"- made by: `{weights['command']}`",
         f"- data: `{weights['data']}`"
         + (f", validated on `{validation}`" if validation else "")

@@ -6,13 +6,16 @@
     model = zoo.get("fsrcnn_x3", weights="default")  # hash-checked, then loaded
     zoo.pretrained.manifest("fsrcnn_x3")["metrics"]   # what they measured, and how
 
-Each shipped model has ``zoo/weights/<name>.weights.h5`` and a manifest ``<name>.json``:
-the file's sha256 and size, the exact command that trained it, its data, training time,
-the run's resolved configuration (recipe options such as ``noise_sigma``), the metrics
-``zoo eval`` measured on the shipped file, and the TensorFlow / Keras versions. Weights
+Each shipped model has ``zoo/weights/<name>.weights.h5`` (large int8 models add
+``<name>.part2.weights.h5``, ...) and a manifest ``<name>.json``: each file's sha256 and
+size, the exact command that trained it, its data, training time, the run's resolved
+configuration (recipe options such as ``noise_sigma``), the metrics ``zoo eval`` measured
+on the shipped files, and the TensorFlow / Keras versions. Weights
 are stored gzip-compressed: float32 up to ``FLOAT16_ABOVE`` bytes, else float16, else (for
 models whose float16 file would exceed ``MAX_BYTES``) int8 kernels with per-channel scales,
-expanded to float at load. The manifest's metrics are those of the stored file.
+expanded to float at load; int8 weights over ``MAX_BYTES`` are split into parts of whole
+arrays, up to ``MAX_MODEL_BYTES`` in all. The manifest's metrics are those of the stored
+files.
 
 The sha256 is checked on every load: a changed or truncated file is a one-line ZooError,
 never a silently different model. Ship a finished run (maintainers)::
@@ -45,11 +48,14 @@ if TYPE_CHECKING:
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FLOAT16_ABOVE = 2 * 2**20  # float32 weights larger than this are stored as float16
 MAX_BYTES = 4_500_000  # no shipped file may exceed this (the repository's limit is 5 MB)
+MAX_MODEL_BYTES = 8_000_000  # nor a model's files together (shards of MAX_BYTES at most)
 NOT_MODELS = frozenset({"digit_classifier"})  # other shipped files in WEIGHTS_DIR
+STAGED = ".staged-"  # prefix of files written by ship() before they are measured
 
 
-def weights_file(name: str) -> Path:
-    return WEIGHTS_DIR / f"{name}.weights.h5"
+def weights_file(name: str, part: int = 1) -> Path:
+    """Shipped file ``part`` of ``name``: ``<name>.weights.h5``, ``<name>.part2.weights.h5``..."""
+    return WEIGHTS_DIR / (f"{name}.weights.h5" if part == 1 else f"{name}.part{part}.weights.h5")
 
 
 def manifest_file(name: str) -> Path:
@@ -83,19 +89,21 @@ def headline_metric(record: dict[str, Any], task: str) -> tuple[str, float]:
     return (key, metrics[key]) if key in metrics else next(iter(metrics.items()))
 
 
-def verified_file(name: str) -> Path:
-    """The shipped weights file of ``name`` after checking its sha256 against the manifest."""
-    record = manifest(name)
-    path = weights_file(name)
-    if not path.is_file():
-        raise ZooError(f"shipped weights {path} are missing; reinstall deconv-zoo")
-    actual = sha256_of(path)
-    if actual != record["sha256"]:
-        raise ZooError(
-            f"shipped weights {path} fail the hash check (sha256 {actual[:12]}..., manifest "
-            f"{record['sha256'][:12]}...): the file was changed; reinstall deconv-zoo"
-        )
-    return path
+def verified_files(name: str) -> list[Path]:
+    """The shipped weights files of ``name`` after checking each sha256 against the manifest."""
+    paths = []
+    for entry in manifest(name)["files"]:
+        path = WEIGHTS_DIR / entry["file"]
+        if not path.is_file():
+            raise ZooError(f"shipped weights {path} are missing; reinstall deconv-zoo")
+        actual = sha256_of(path)
+        if actual != entry["sha256"]:
+            raise ZooError(
+                f"shipped weights {path} fail the hash check (sha256 {actual[:12]}..., manifest "
+                f"{entry['sha256'][:12]}...): the file was changed; reinstall deconv-zoo"
+            )
+        paths.append(path)
+    return paths
 
 
 def load(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
@@ -107,7 +115,7 @@ def load(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
     from zoo.data import at_hand
     from zoo.weights_io import TrainedModel, load_weights_into
 
-    path = verified_file(name)
+    paths = verified_files(name)
     config = TrainConfig(**manifest(name)["config"])
     # The manifest names folders portably (sr/T91); where they are not at hand here, further
     # training (zoo optimize) and evaluation default to the recipe's embedded data.
@@ -115,22 +123,22 @@ def load(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
     config = replace(config, data=data, validation_data=None)
     if overrides:
         config = replace(config, model_overrides={**config.model_overrides, **overrides})
-    model = load_weights_into(name, path, config)
-    return TrainedModel(model=model, info=registry.info(name), config=config, source=path)
+    model = load_weights_into(name, paths, config)
+    return TrainedModel(model=model, info=registry.info(name), config=config, source=paths[0])
 
 
 # === Shipping a run (maintainers) ===
 
 
-def write_weights(model, path: Path) -> str:
-    """Save ``model``'s weights to ``path`` in the first storage that fits; that storage.
+def write_weights(model, out_dir: Path, *, prefix: str = "") -> tuple[str, list[Path]]:
+    """Save ``model``'s weights into ``out_dir`` in the first storage that fits.
 
     float32 up to FLOAT16_ABOVE bytes; above, float16, else int8 kernels (see
-    :func:`zoo.weights_io.transcode_weights`), whichever first fits in MAX_BYTES.
+    :func:`zoo.weights_io.transcode_weights`), whichever first fits in one file of
+    MAX_BYTES; an int8 file up to MAX_MODEL_BYTES is split into shards of MAX_BYTES at
+    most, whole arrays each. Files are named as :func:`weights_file`'s, after ``prefix``.
+    Returns (storage, the files written).
     """
-    import shutil
-    from functools import partial
-
     import numpy as np
 
     from zoo.weights_io import transcode_weights
@@ -145,12 +153,85 @@ def write_weights(model, path: Path) -> str:
             transcode_weights(saved, candidate, storage)
             size = candidate.stat().st_size
             if size <= MAX_BYTES:
-                write_atomically(path, partial(shutil.copyfile, candidate))
-                return storage
+                return storage, _place(model.name, [candidate], out_dir, prefix)
+        if storage == "int8" and size <= MAX_MODEL_BYTES:
+            shards = split_weights(candidate, Path(folder) / "shards", MAX_BYTES)
+            return storage, _place(model.name, shards, out_dir, prefix)
     raise ZooError(
-        f"{model.name}'s weights take {size / 1e6:.1f} MB even as {storage}; "
-        f"the package ships at most {MAX_BYTES / 1e6:.1f} MB per model"
+        f"{model.name}'s weights take {size / 1e6:.1f} MB even as {storage}; the package ships "
+        f"at most {MAX_BYTES / 1e6:.1f} MB per file and {MAX_MODEL_BYTES / 1e6:.0f} MB per model"
     )
+
+
+def _place(name: str, files: list[Path], out_dir: Path, prefix: str) -> list[Path]:
+    import shutil
+    from functools import partial
+
+    placed = []
+    for part, file in enumerate(files, start=1):
+        target = out_dir / f"{prefix}{weights_file(name, part).name}"
+        write_atomically(target, partial(shutil.copyfile, file))
+        placed.append(target)
+    return placed
+
+
+def split_weights(path: Path, folder: Path, max_bytes: int) -> list[Path]:
+    """Split an HDF5 weights file into files of at most ``max_bytes``, whole datasets each.
+
+    The first file also holds every group with its attributes; the files merge back with
+    :func:`zoo.weights_io.transcode_weights`. ZooError if the split cannot fit the limit.
+    """
+    import h5py
+
+    folder.mkdir(parents=True, exist_ok=True)
+    skeleton = folder / "groups.weights.h5"
+    with h5py.File(path, "r") as source:
+        names: list[str] = []
+        source.visititems(lambda key, item: names.append(key) if _is_dataset(item) else None)
+        with h5py.File(skeleton, "w") as target:
+            _copy_groups(source, target)
+        # what a dataset costs on disk: its compressed bytes plus its share of the headers
+        stored = {key: source[key].id.get_storage_size() for key in names}
+        headers = path.stat().st_size - skeleton.stat().st_size - sum(stored.values())
+        cost = {key: stored[key] + max(headers, 0) / len(names) for key in names}
+        budget = max_bytes - skeleton.stat().st_size
+        parts: list[list[str]] = [[]]
+        for key in names:
+            if parts[-1] and sum(cost[k] for k in parts[-1]) + cost[key] > budget:
+                parts.append([])
+            parts[-1].append(key)
+        files = []
+        for index, keys in enumerate(parts, start=1):
+            file = folder / f"part{index}.weights.h5"
+            with h5py.File(file, "w") as target:
+                if index == 1:
+                    _copy_groups(source, target)
+                for key in keys:
+                    parent = target.require_group(key.rpartition("/")[0] or "/")
+                    source.copy(source[key], parent, name=key.rpartition("/")[2])
+            if file.stat().st_size > max_bytes:
+                raise ZooError(
+                    f"cannot split {path.name} into files of {max_bytes / 1e6:.2f} MB "
+                    f"({file.stat().st_size / 1e6:.2f} MB in part {index})"
+                )
+            files.append(file)
+    return files
+
+
+def _copy_groups(source, target) -> None:
+    """Every group of ``source`` with its attributes, no datasets."""
+    target.attrs.update(source.attrs)
+    source.visititems(
+        lambda key, item: (
+            None if _is_dataset(item) else target.require_group(key).attrs.update(item.attrs)
+        )
+    )
+
+
+def _is_dataset(item) -> bool:
+    import h5py
+
+    return isinstance(item, h5py.Dataset)
 
 
 def ship(
@@ -178,25 +259,30 @@ def ship(
     if not summary.get("finished"):
         raise ZooError(f"{run_dir} is not a finished run (summary.json says unfinished)")
     trained = load_run(config.model, run_dir)
-    target = out_dir / f"{config.model}.weights.h5"
-    # Staged beside the target and renamed only once measured: a failed evaluation leaves
-    # the shipped file and its manifest as they were.
-    staged = out_dir / f".staged-{target.name}"
+    # Staged beside the targets and renamed only once measured: a failed evaluation leaves
+    # the shipped files and their manifest as they were.
+    staged: list[Path] = []
     try:
-        storage = write_weights(trained.model, staged)
+        storage, staged = write_weights(trained.model, out_dir, prefix=STAGED)
         keras.utils.set_random_seed(seed)  # as zoo eval --seed does before it loads the model
         model = load_weights_into(config.model, staged, config)
-        run = TrainedModel(model=model, info=trained.info, config=config, source=target)
+        targets = [path.with_name(path.name.removeprefix(STAGED)) for path in staged]
+        run = TrainedModel(model=model, info=trained.info, config=config, source=targets[0])
         evaluation = evaluate_model(run, data=eval_data, seed=seed)
-        digest, size = sha256_of(staged), staged.stat().st_size
-        os.replace(staged, target)
+        files = [
+            {"file": target.name, "sha256": sha256_of(path), "bytes": path.stat().st_size}
+            for path, target in zip(staged, targets, strict=True)
+        ]
+        _remove_parts(config.model, out_dir, keep=len(targets))
+        for path, target in zip(staged, targets, strict=True):
+            os.replace(path, target)
     finally:
-        staged.unlink(missing_ok=True)
+        for path in staged:
+            path.unlink(missing_ok=True)
     record = {
         "model": config.model,
-        "file": target.name,
-        "sha256": digest,
-        "bytes": size,
+        "files": files,
+        "bytes": sum(entry["bytes"] for entry in files),
         "storage": storage,
         "command": command,
         "data": _describe(config.data),
@@ -215,6 +301,14 @@ def ship(
         out_dir / f"{config.model}.json", json.dumps(record, indent=2, default=str) + "\n"
     )
     return record
+
+
+def _remove_parts(name: str, out_dir: Path, *, keep: int) -> None:
+    """Delete shipped parts of ``name`` beyond the first ``keep`` (left by an earlier ship)."""
+    for path in out_dir.glob(f"{name}.part*.weights.h5"):
+        part = path.name.removeprefix(f"{name}.part").removesuffix(".weights.h5")
+        if part.isdigit() and int(part) > keep:
+            path.unlink()
 
 
 def _read_json(path: Path) -> dict:

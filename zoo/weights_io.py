@@ -23,6 +23,7 @@ fit the architecture) is a one-line :class:`zoo.errors.ZooError`.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,23 +132,30 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def load_weights_into(model_name: str, path: Path, config: TrainConfig) -> keras.Model:
-    """``zoo.get(model_name, **config.model_overrides)`` with the ``.weights.h5`` file loaded."""
+def load_weights_into(
+    model_name: str, path: Path | Sequence[Path], config: TrainConfig
+) -> keras.Model:
+    """``zoo.get(model_name, **config.model_overrides)`` with a ``.weights.h5`` file loaded.
+
+    ``path`` may be several files that each hold part of the weights (shipped shards).
+    """
     import tempfile
     import warnings
 
+    paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
     model = registry.get(model_name, **config.model_overrides)
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="zoo-") as folder:
             warnings.simplefilter("ignore", UserWarning)  # keras warns before it raises
-            if stored_as(path) == "int8":  # Keras would load the integers as they are
-                expanded = Path(folder) / "float32.weights.h5"
-                transcode_weights(path, expanded, "float32")
-                model.load_weights(expanded)
+            if len(paths) > 1 or stored_as(paths[0]) == "int8":
+                # Keras reads one file, and would load int8 arrays as they are
+                merged = Path(folder) / "float32.weights.h5"
+                transcode_weights(paths, merged, "float32")
+                model.load_weights(merged)
             else:
-                model.load_weights(path)
+                model.load_weights(paths[0])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ZooError(f"cannot load {path} into {model_name}: {_first_line(error)}") from None
+        raise ZooError(f"cannot load {paths[0]} into {model_name}: {_first_line(error)}") from None
     return model
 
 
@@ -162,9 +170,10 @@ def stored_as(path: Path) -> str:
         return str(file.attrs.get(STORAGE_ATTR, "float32"))
 
 
-def transcode_weights(source: Path, target: Path, storage: str) -> None:
+def transcode_weights(source: Path | Sequence[Path], target: Path, storage: str) -> None:
     """Rewrite a Keras ``.weights.h5`` into a fresh, gzip-compressed ``target``.
 
+    Several ``source`` files (shards, each holding part of the datasets) merge into one.
     ``storage`` says how float32 arrays are kept:
 
     - ``float32``: as they are (int8 arrays of ``source`` are expanded back to float32);
@@ -180,8 +189,11 @@ def transcode_weights(source: Path, target: Path, storage: str) -> None:
 
     if storage not in STORAGES:
         raise ZooError(f"unknown weights storage {storage!r}; choose from {', '.join(STORAGES)}")
-    with h5py.File(source, "r") as reader, h5py.File(target, "w") as writer:
-        _transcode_group(reader, writer, storage)
+    sources = [source] if isinstance(source, str | Path) else list(source)
+    with h5py.File(target, "w") as writer:
+        for path in sources:
+            with h5py.File(path, "r") as reader:
+                _transcode_group(reader, writer, storage)
         writer.attrs[STORAGE_ATTR] = storage
 
 
@@ -192,7 +204,7 @@ def _transcode_group(source, target, storage: str) -> None:
     target.attrs.update(source.attrs)
     for key, item in source.items():
         if isinstance(item, h5py.Group):
-            _transcode_group(item, target.create_group(key), storage)
+            _transcode_group(item, target.require_group(key), storage)
             continue
         values, attributes = item[()], dict(item.attrs)
         scale = attributes.pop(SCALE_ATTR, None)
