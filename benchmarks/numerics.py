@@ -55,7 +55,7 @@ def measure(
     from convert.bench import bench_model
     from convert.quality import quantization_study
     from convert.tflite import convert_model
-    from zoo import registry
+    from zoo import pretrained, registry
     from zoo.weights_io import load_run
 
     keras.utils.set_random_seed(0)
@@ -77,6 +77,7 @@ def measure(
     }
     return {
         "task": info.task,
+        "weights_sha256": [file["sha256"] for file in pretrained.manifest(name)["files"]],
         "data": data if "/" not in data else "/".join(Path(data).parts[-2:]),
         "limit": limit,
         "metric": study["metric"],

@@ -21,6 +21,14 @@ def test_committed_cards_and_readme_are_up_to_date():
     assert not stale, f"run `python -m zoo.cards`: {stale}"
 
 
+def test_every_numerics_row_measured_the_weights_shipped_now():
+    table = json.loads((cards.RESULTS / "numerics.json").read_text())["models"]
+    assert set(table) <= set(pretrained.shipped())
+    for name, row in table.items():
+        shipped = [file["sha256"] for file in pretrained.manifest(name)["files"]]
+        assert row["weights_sha256"] == shipped, f"rerun benchmarks/numerics.py {name}"
+
+
 def test_every_full_model_has_a_card_and_a_readme_row():
     readme = cards.README.read_text()
     for name in cards.full_models():

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "int8_debug.py"
 
-
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT
-    )
-
-
-def test_int8_debug_writes_per_tensor_statistics(tmp_path):
+def test_int8_debug_writes_per_tensor_statistics(tmp_path, run_benchmark):
     from PIL import Image  # not zoo: this process need not import TensorFlow
 
     images = tmp_path / "images"
@@ -29,7 +17,8 @@ def test_int8_debug_writes_per_tensor_statistics(tmp_path):
     Image.fromarray(pixels).save(images / "one.png")
     out = tmp_path / "out"
     out.mkdir()
-    result = run_script(
+    result = run_benchmark(
+        "int8_debug",
         "fsrcnn_tiny",
         "--weights",
         "none",
@@ -82,8 +71,8 @@ def test_int8_debug_writes_per_tensor_statistics(tmp_path):
     assert not list(out.glob(".partial-*"))
 
 
-def test_int8_debug_refuses_an_unknown_model(tmp_path):
-    result = run_script("no_such_model", "--out", str(tmp_path))
+def test_int8_debug_refuses_an_unknown_model(tmp_path, run_benchmark):
+    result = run_benchmark("int8_debug", "no_such_model", "--out", str(tmp_path))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("Error: unknown model 'no_such_model'")

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "numerics.py"
 
 
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT
-    )
-
-
-def test_numerics_measures_every_precision_of_a_shipped_model(tmp_path):
-    result = run_script(
-        "dae_digits", "--qat-steps", "3", "--limit", "6", "--runs", "2", "--out", str(tmp_path)
+def test_numerics_measures_every_precision_of_a_shipped_model(tmp_path, run_benchmark):
+    result = run_benchmark(
+        "numerics",
+        "dae_digits",
+        "--qat-steps",
+        "3",
+        "--limit",
+        "6",
+        "--runs",
+        "2",
+        "--out",
+        str(tmp_path),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     table = json.loads((tmp_path / "numerics.json").read_text())
@@ -43,8 +40,8 @@ def test_numerics_measures_every_precision_of_a_shipped_model(tmp_path):
     assert not list(tmp_path.glob(".partial-*"))
 
 
-def test_numerics_refuses_a_model_without_shipped_weights(tmp_path):
-    result = run_script("unet_tiny", "--out", str(tmp_path))
+def test_numerics_refuses_a_model_without_shipped_weights(tmp_path, run_benchmark):
+    result = run_benchmark("numerics", "unet_tiny", "--out", str(tmp_path))
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]  # after TensorFlow's C++ start-up lines
     assert last.startswith("Error: unet_tiny has no shipped weights")
