@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import zoo
 from convert import flatbuffer
 from convert.delegates import check
+from convert.equalize import equalize, find_pairs
 from convert.tflite import (
     MODES,
     SIGNATURE_KEY,
@@ -202,6 +203,138 @@ def test_runner_refuses_inputs_of_another_shape():
         runner([np.zeros((1, 16, 16, 1), np.float32)])
 
 
+# === Cross-layer equalization ===
+
+
+def _uneven(model: keras.Model, seed: int = 0) -> keras.Model:
+    """Random weights whose output channels differ in range by up to ~30x each way."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        for weight in layer.weights:
+            shape = weight.shape
+            if weight.path.endswith("alpha"):
+                value = rng.uniform(0.0, 0.5, shape)
+            elif weight.path.endswith(("kernel", "bias")):
+                value = rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape[:-1]) or 1), shape)
+                value = value * 10 ** rng.uniform(-1.5, 1.5, shape[-1])
+            else:
+                continue
+            weight.assign(value.astype("float32"))
+    return model
+
+
+def _images(count: int, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (count, *shape)).astype("float32")
+
+
+@pytest.mark.parametrize("data_free", [False, True], ids=["samples", "data-free"])
+def test_equalize_keeps_outputs_and_leaves_the_model_alone(data_free):
+    model = _uneven(zoo.get("fsrcnn_tiny"))
+    before = [w.copy() for w in model.get_weights()]
+    x = _images(4, (16, 16, 1))
+    equalized = equalize(model, None if data_free else [[x[i : i + 1]] for i in range(4)])
+
+    assert [str(p) for p in find_pairs(model)] == [
+        "extract -> extract_prelu -> shrink",
+        "shrink -> shrink_prelu -> map1",
+        "map1 -> map1_prelu -> expand",
+        "expand -> expand_prelu -> deconv",
+    ]
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    assert equalized.name == model.name and equalized.count_params() == model.count_params()
+    expected, actual = np.asarray(model(x)), np.asarray(equalized(x))
+    np.testing.assert_allclose(actual, expected, atol=1e-5 * np.abs(expected).max())
+    changed = {
+        w.path
+        for w, a, b in zip(model.weights, before, equalized.get_weights(), strict=True)
+        if not np.allclose(a, b)
+    }
+    # Every convolution kernel moves; PReLU slopes and the last bias never do.
+    assert {"extract/kernel", "shrink/kernel", "map1/kernel", "deconv/kernel"} <= changed
+    assert not any(path.endswith(("alpha", "deconv/bias")) for path in changed)
+
+
+def test_equalize_handles_every_kernel_layout():
+    """Conv2DTranspose -> LeakyReLU -> DepthwiseConv2D -> ReLU -> Conv2D(groups 1)."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2DTranspose(4, 4, strides=2, padding="same", name="up")(inputs)
+    x = keras.layers.LeakyReLU(0.1, name="leaky")(x)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw")(x)
+    x = keras.layers.Activation("relu", name="relu")(x)
+    outputs = keras.layers.Conv2D(2, 1, name="out")(x)
+    model = _uneven(keras.Model(inputs, outputs, name="layouts"))
+    x = _images(2, (8, 8, 3))
+
+    assert [str(p) for p in find_pairs(model)] == ["up -> leaky -> dw", "dw -> relu -> out"]
+    for samples in ([[x]], None):
+        expected, actual = np.asarray(model(x)), np.asarray(equalize(model, samples)(x))
+        np.testing.assert_allclose(actual, expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_equalize_skips_what_it_cannot_equalize():
+    """BatchNormalization, ReLU6, tanh, a branch, an Add: no pair; espcn's tanh: none."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="a")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu_a")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="b")(x)
+    x = keras.layers.ReLU(max_value=6.0, name="relu6")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c", activation="tanh")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="d")(x)
+    x = keras.layers.ReLU(name="relu_d")(x)
+    left = keras.layers.Conv2D(2, 1, name="left")(x)
+    right = keras.layers.Conv2D(2, 1, name="right")(x)
+    skips = _uneven(keras.Model(inputs, keras.layers.Add()([left, right]), name="skips"))
+
+    for model in (skips, _uneven(zoo.get("espcn_tiny"))):
+        assert find_pairs(model) == []
+        equalized = equalize(model, [[_images(2, (8, 8, 1))]])
+        assert all(
+            np.array_equal(a, b)
+            for a, b in zip(model.get_weights(), equalized.get_weights(), strict=True)
+        )
+
+
+def _badly_scaled() -> keras.Model:
+    """Conv -> PReLU -> Conv -> PReLU -> Conv2DTranspose, one channel's range moved 30x
+    from the second conv's weights into the first conv's output (the same function)."""
+    inputs = keras.Input((16, 16, 1), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", name="first")(inputs)
+    x = keras.layers.PReLU(shared_axes=[1, 2], name="first_prelu")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="second")(x)
+    x = keras.layers.PReLU(shared_axes=[1, 2], name="second_prelu")(x)
+    outputs = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", name="up")(x)
+    model = keras.Model(inputs, outputs, name="badly_scaled")
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        weight.assign(rng.normal(0.0, 0.3, weight.shape).astype("float32"))
+    first, second = model.get_layer("first"), model.get_layer("second")
+    first.kernel.assign(first.kernel.numpy() * np.r_[30.0, np.ones(7)].astype("float32"))
+    first.bias.assign(first.bias.numpy() * np.r_[30.0, np.ones(7)].astype("float32"))
+    second.kernel.assign(second.kernel.numpy() / np.r_[30.0, np.ones(7)][:, None].astype("float32"))
+    return model
+
+
+def test_equalize_improves_int8_parity_of_a_badly_scaled_model():
+    model = _badly_scaled()
+    before = [w.copy() for w in model.get_weights()]
+    samples = _images(8, (16, 16, 1))
+    plain = convert_model(model, mode="int8", representative=samples)
+    equalized = convert_model(model, mode="int8", representative=samples, equalize=True)
+
+    # Parity is against the caller's model, which the conversion left alone.
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    assert equalized.parity.psnr > plain.parity.psnr + 6, (plain.parity, equalized.parity)
+    assert equalized.metadata["equalized"] is True and "equalized" not in plain.metadata
+    assert equalized.metadata["weights_sha256"] == plain.metadata["weights_sha256"]
+    assert equalized.notes[0].startswith("equalized 2 layer pair(s)")
+
+
+def test_equalize_refuses_a_quantization_aware_model():
+    with pytest.raises(ZooError, match="before quantization-aware training"):
+        convert_model(_badly_scaled(), mode="int8", quantization_aware=True, equalize=True)
+
+
 # === CLI ===
 
 
@@ -234,3 +367,13 @@ def test_cli_convert_errors_are_one_line_and_write_nothing(tmp_path, args, messa
     assert message in result.output.lower()
     assert "Traceback" not in result.output
     assert list(tmp_path.rglob("*.tflite")) == []
+
+
+def test_cli_convert_equalize_records_it_in_the_metadata(tmp_path):
+    out = tmp_path / "fsrcnn.tflite"
+    args = ["convert", "fsrcnn_tiny", "--mode", "int8", "--equalize", "--samples", "4"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "equalized 4 layer pair(s)" in result.output
+    metadata = flatbuffer.read(out).zoo_metadata
+    assert metadata["equalized"] is True and len(metadata["equalized_pairs"]) == 4

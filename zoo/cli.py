@@ -327,8 +327,20 @@ def data_command(
     help="Representative samples of the model's data that calibrate int8.",
 )
 @click.option("--float-io", is_flag=True, help="int8 with float input and output.")
+@click.option(
+    "--equalize",
+    is_flag=True,
+    help="Cross-layer equalization before converting (same outputs; int8 loses less).",
+)
 def convert_command(
-    model: str, out: str, mode: str, weights: str | None, size, samples: int, float_io: bool
+    model: str,
+    out: str,
+    mode: str,
+    weights: str | None,
+    size,
+    samples: int,
+    float_io: bool,
+    equalize: bool,
 ) -> None:
     """Convert MODEL to a TFLite file (+ JSON metadata beside it) and report its parity."""
     from convert.tflite import convert_model
@@ -340,6 +352,7 @@ def convert_command(
         weights=weights,
         representative_count=samples,
         float_io=float_io,
+        equalize=equalize,
     )
     path = result.save(out)
     click.echo(f"{path}: {mode}, {result.size / 1024:,.1f} KB")
