@@ -193,7 +193,7 @@ def _weights_section(entry: dict[str, Any]) -> list[str]:
         + (
             "file after checking its sha256."
             if len(weights["files"]) == 1
-            else f"{len(weights['files'])} files after checking the sha256 of each."
+            else f"files ({len(weights['files'])}) after checking the sha256 of each."
         ),
         "",
         *(
