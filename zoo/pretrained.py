@@ -261,7 +261,6 @@ def ship(
     trained = load_run(config.model, run_dir)
     # Staged beside the targets and renamed only once measured: a failed evaluation leaves
     # the shipped files and their manifest as they were.
-    staged: list[Path] = []
     try:
         storage, staged = write_weights(trained.model, out_dir, prefix=STAGED)
         keras.utils.set_random_seed(seed)  # as zoo eval --seed does before it loads the model
@@ -276,9 +275,9 @@ def ship(
         _remove_parts(config.model, out_dir, keep=len(targets))
         for path, target in zip(staged, targets, strict=True):
             os.replace(path, target)
-    finally:
-        for path in staged:
-            path.unlink(missing_ok=True)
+    finally:  # whatever was staged and not renamed, even by a write that failed halfway
+        for path in out_dir.glob(f"{STAGED}{config.model}.*weights.h5"):
+            path.unlink()
     record = {
         "model": config.model,
         "files": files,
