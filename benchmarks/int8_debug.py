@@ -108,38 +108,18 @@ def eval_source(run, value: str | None) -> str | None:
 
 
 def int8_converter(run, calibration: list[list[np.ndarray]]):
-    """The TFLite converter ``convert.tflite`` builds for int8 at the export size, with
-    float I/O, as the debugger requires.
+    """The TFLite converter ``convert.tflite`` builds for int8 at the export size
+    (``converter_for``), with float I/O, as the debugger requires.
 
     The debug files keep float I/O (``fully_quantize=False``): their QUANTIZE and DEQUANTIZE
     ops compute what int8 I/O does (the same scales; Set5 PSNR identical to the last digit),
     and the debugger mishandles int8 I/O whose zero point is 0 (TensorFlow 2.21's
     ``_get_quant_params`` tests the zero-point array for truth, so it feeds and compares raw
     int8 values)."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
+    from convert.tflite import converter_for, input_shapes
 
-    from convert.tflite import input_shapes
-
-    info, model = run.info, run.model
-    specs = [
-        tf.TensorSpec((1, *shape), tf.float32, name=spec.name)
-        for spec, shape in zip(info.inputs, input_shapes(info, None), strict=True)
-    ]
-
-    @tf.function(input_signature=specs)
-    def serve(*inputs):
-        feed = inputs[0] if len(inputs) == 1 else list(inputs)
-        return {info.output.name: model(feed, training=False)}
-
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: iter(calibration)
-    return converter
+    shapes = input_shapes(run.info, None)
+    return converter_for(run.model, run.info, shapes, "int8", calibration, float_io=True)
 
 
 # === Debugger ===

@@ -290,6 +290,30 @@ def input_shapes(info: ModelInfo, size: tuple[int, int] | None) -> list[tuple[in
 def _convert(model, info, input_shapes, mode, calibration, float_io) -> bytes:
     import tensorflow as tf
 
+    converter = converter_for(model, info, input_shapes, mode, calibration, float_io=float_io)
+    try:
+        try:
+            return bytes(converter.convert())
+        except Exception:
+            if mode != "int16x8":
+                raise
+            # With a float fallback op (DEPTH_TO_SPACE has no int16 kernel) the 16x8
+            # quantizer trips over its own int64 biases; int32 biases convert.
+            converter._experimental_full_integer_quantization_bias_type = tf.int32
+            return bytes(converter.convert())
+    except Exception as error:  # the converter raises ConverterError, RuntimeError, ...
+        reason = _converter_reason(error)
+        raise ZooError(f"{info.name} cannot convert to {mode}: {reason}") from None
+
+
+def converter_for(
+    model, info: ModelInfo, input_shapes, mode: str, calibration, *, float_io: bool = False
+):
+    """The ``tf.lite.TFLiteConverter`` the zoo converts ``model`` with, not yet run: its
+    ``serving_default`` function at batch 1 and ``input_shapes``, weights frozen, ``mode``'s
+    settings, calibrated on ``calibration`` (a list of input lists) where given."""
+    import tensorflow as tf
+
     specs = [
         tf.TensorSpec((1, *shape), tf.float32, name=spec.name)
         for spec, shape in zip(info.inputs, input_shapes, strict=True)
@@ -328,19 +352,7 @@ def _convert(model, info, input_shapes, mode, calibration, float_io) -> bytes:
             # DEQUANTIZE, as the converter's 16x8 guide allows; the report lists them.
             ops_set = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
             converter.target_spec.supported_ops = [ops_set, tf.lite.OpsSet.TFLITE_BUILTINS]
-    try:
-        try:
-            return bytes(converter.convert())
-        except Exception:
-            if mode != "int16x8":
-                raise
-            # With a float fallback op (DEPTH_TO_SPACE has no int16 kernel) the 16x8
-            # quantizer trips over its own int64 biases; int32 biases convert.
-            converter._experimental_full_integer_quantization_bias_type = tf.int32
-            return bytes(converter.convert())
-    except Exception as error:  # the converter raises ConverterError, RuntimeError, ...
-        reason = _converter_reason(error)
-        raise ZooError(f"{info.name} cannot convert to {mode}: {reason}") from None
+    return converter
 
 
 def _converter_reason(error: BaseException) -> str:
