@@ -7,7 +7,10 @@ model's run folder is given with ``--weights name=RUN``, so parity here measures
 conversion, not a trained model's quality. Writes JSON and Markdown under
 ``benchmarks/results/`` and prints the table.
 
-    python benchmarks/conversion.py [--models 'fsrcnn*'] [--modes float32,int8]
+    python benchmarks/conversion.py [--models 'fsrcnn*'] [--modes float32,int8] [--update]
+
+``--update`` re-measures only the selected models and keeps every other model's rows
+from the existing results file.
 """
 
 from __future__ import annotations
@@ -70,37 +73,52 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> None:
+    from convert.bench import replace_rows
     from convert.tflite import MODES
     from zoo import list_models
     from zoo.train.files import write_text_atomically
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="wildcard over registered names")
+    parser.add_argument(
+        "--models", default="*", help="wildcards over registered names, comma-separated"
+    )
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--weights", action="append", default=[], help="name=RUN_OR_FILE")
     parser.add_argument("--output", default="conversion", help="results file stem")
+    parser.add_argument(
+        "--update", action="store_true", help="keep the other models' rows from the results file"
+    )
     args = parser.parse_args()
 
     weights = dict(item.split("=", 1) for item in args.weights)
-    names = [n for n in list_models(args.models) if not n.endswith("_tiny")]
+    selected = [n for pattern in args.models.split(",") for n in list_models(pattern)]
+    names = [n for n in dict.fromkeys(selected) if not n.endswith("_tiny")]
     rows = []
     for name in names:
         for mode in args.modes.split(","):
             row = convert_one(name, mode, weights.get(name))
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "ops"}), flush=True)
+    path = RESULTS / f"{args.output}.json"
+    if args.update and path.is_file():
+        rows = replace_rows(json.loads(path.read_text()), rows, key="model", order=list_models())
     table = markdown(rows)
+    command = f"python benchmarks/conversion.py --models '{args.models}' --modes {args.modes}"
+    if args.update:
+        command = (
+            f"python benchmarks/conversion.py --modes {args.modes}`; the rows of "
+            f"{', '.join(names)} were last re-measured with `--models '{args.models}' --update"
+        )
     header = (
         f"# TFLite conversion of every full model\n\nMachine: {platform.machine()}, "
-        f"{os.cpu_count()} CPUs. Command: `python benchmarks/conversion.py "
-        f"--models '{args.models}' --modes {args.modes}`. Initial weights unless named: "
+        f"{os.cpu_count()} CPUs. Command: `{command}`. Initial weights unless named: "
         "PSNR and max abs error measure the conversion itself; at initial weights a "
         "segmentation model's class probabilities are nearly uniform, so its label "
         "agreement says little until it is trained. GPU delegate and fully integer are "
         "`zoo check`'s verdicts on each file.\n\n"
     )
     RESULTS.mkdir(exist_ok=True)
-    write_text_atomically(RESULTS / f"{args.output}.json", json.dumps(rows, indent=2) + "\n")
+    write_text_atomically(path, json.dumps(rows, indent=2) + "\n")
     write_text_atomically(RESULTS / f"{args.output}.md", header + table)
     print(table)
 

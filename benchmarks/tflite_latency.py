@@ -9,7 +9,10 @@ Ratios against float32 come from the same run. Writes JSON and Markdown under
 ``benchmarks/results/`` and prints the Markdown.
 
     python benchmarks/tflite_latency.py [--threads 1,2] [--runs 10] [--warmup 2] [--models a,b]
-        [--out DIR]
+        [--out DIR] [--update]
+
+``--update`` re-measures only ``--models`` and keeps every other model's rows from the
+existing results (same settings only: ratios are never taken across runs).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,16 +43,41 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--models", help="Comma-separated names (default: every full model).")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
+    parser.add_argument(
+        "--update", action="store_true", help="Keep the other models' rows from the results."
+    )
     args = parser.parse_args()
 
-    import keras
-
-    from convert.bench import BenchReport, bench_model, machine, parse_threads, with_ratios
+    import zoo
+    from convert.bench import (
+        BenchReport,
+        Latency,
+        bench_model,
+        machine,
+        parse_threads,
+        replace_rows,
+        with_ratios,
+    )
     from zoo.errors import ZooError
     from zoo.train.files import write_text_atomically
 
     threads = parse_threads(args.threads)
     names = args.models.split(",") if args.models else full_models()
+    settings = {
+        "threads": list(threads),
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "seed": 0,
+        "xnnpack": True,
+        "weights": "random initial weights (keras seed 0)",
+    }
+    path = args.out / "tflite_latency.json"
+    previous = json.loads(path.read_text()) if args.update and path.is_file() else None
+    if previous is not None and previous["settings"] != settings:
+        raise SystemExit(f"--update: {path} was measured with {previous['settings']}, not these")
+
+    import keras
+
     results, failures = [], {}
     started = time.perf_counter()
     for name in names:
@@ -74,16 +103,18 @@ def main() -> None:
         for mode, message in failed.items():
             print(f"{name} {mode}: FAILED {message}", flush=True)
 
+    seconds = round(time.perf_counter() - started, 1)
+    if previous is not None:
+        fresh = [asdict(row) for row in results]
+        kept = replace_rows(previous["results"], fresh, key="target", order=zoo.list_models())
+        results = [Latency(**row) for row in kept]
+        failures = {
+            **{k: v for k, v in previous["failures"].items() if k not in names},
+            **failures,
+        }
     report = BenchReport(
         results=results,
-        settings={
-            "threads": list(threads),
-            "runs": args.runs,
-            "warmup": args.warmup,
-            "seed": 0,
-            "xnnpack": True,
-            "weights": "random initial weights (keras seed 0)",
-        },
+        settings=settings,
         machine=machine(),
         memory=(
             "peak MiB: peak resident memory added by loading the file, creating the interpreter "
@@ -93,9 +124,11 @@ def main() -> None:
         ),
     )
     data = {**report.to_dict(), "failures": failures}
-    data["seconds"] = round(time.perf_counter() - started, 1)
+    data["seconds"] = seconds
+    if previous is not None:
+        data["updated"] = names
     markdown = to_markdown(report, failures)
-    write_text_atomically(args.out / "tflite_latency.json", json.dumps(data, indent=2) + "\n")
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
     write_text_atomically(args.out / "tflite_latency.md", markdown)
     print(markdown)
 

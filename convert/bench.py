@@ -481,6 +481,27 @@ def with_ratios(results: Sequence[Latency]) -> list[Latency]:
     return updated
 
 
+def replace_rows(
+    existing: Iterable[dict[str, Any]],
+    fresh: Iterable[dict[str, Any]],
+    *,
+    key: str,
+    order: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Rows of a results file with those of the models in ``fresh`` re-measured.
+
+    Rows are dicts; ``key`` names the model. Every ``existing`` row of a model that has a
+    ``fresh`` row is dropped, the ``fresh`` rows are added, and the result is sorted by
+    the model's place in ``order`` (models outside it last), keeping each model's rows in
+    their measured order.
+    """
+    fresh = list(fresh)
+    renewed = {row[key] for row in fresh}
+    rows = [row for row in existing if row[key] not in renewed] + fresh
+    place = {name: i for i, name in enumerate(order)}
+    return sorted(rows, key=lambda row: place.get(row[key], len(place)))
+
+
 def machine() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

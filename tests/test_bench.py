@@ -182,3 +182,43 @@ def test_user_errors_are_one_line(files, tmp_path):
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: "), (args, result.output)
         assert message in lines[0], (args, lines[0])
+
+
+def test_replace_rows_renews_only_the_measured_models_in_registry_order():
+    existing = [
+        {"model": "b", "mode": "float32", "ms": 1.0},
+        {"model": "a", "mode": "float32", "ms": 2.0},
+        {"model": "a", "mode": "int8", "ms": 3.0},
+    ]
+    fresh = [{"model": "a", "mode": "float32", "ms": 5.0}, {"model": "c", "mode": "int8"}]
+    rows = bench_module.replace_rows(existing, fresh, key="model", order=["a", "b"])
+    assert rows == [
+        {"model": "a", "mode": "float32", "ms": 5.0},
+        {"model": "b", "mode": "float32", "ms": 1.0},
+        {"model": "c", "mode": "int8"},
+    ]
+
+
+def test_latency_benchmark_update_keeps_other_models_and_refuses_other_settings(
+    run_benchmark, tmp_path
+):
+    args = ["--threads", "1", "--runs", "1", "--warmup", "0", "--out", str(tmp_path)]
+    settings = {"threads": [1], "runs": 1, "warmup": 0, "seed": 0, "xnnpack": True}
+    settings["weights"] = "random initial weights (keras seed 0)"
+    earlier = {"target": "fsrcnn_tiny", "model": None, "mode": "float32", "threads": 1}
+    earlier |= {"runs": 1, "warmup": 0, "median_ms": 0.5, "p90_ms": 0.5, "mean_ms": 0.5}
+    earlier |= {"min_ms": 0.5, "size_bytes": 9000, "peak_mib": 1.0, "delegate": "XNNPACK"}
+    results = tmp_path / "tflite_latency.json"
+    results.write_text(json.dumps({"settings": settings, "results": [earlier], "failures": {}}))
+
+    fresh = run_benchmark("tflite_latency", *args, "--models", "cae_tiny", "--update")
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    data = json.loads(results.read_text())
+    assert data["updated"] == ["cae_tiny"]
+    assert [row["target"] for row in data["results"]] == ["cae_tiny"] * 5 + ["fsrcnn_tiny"]
+    assert data["results"][-1]["median_ms"] == 0.5  # kept as measured
+    assert "| fsrcnn_tiny |" in (tmp_path / "tflite_latency.md").read_text()
+
+    other = run_benchmark("tflite_latency", *args[:2], "--runs", "2", *args[4:], "--update")
+    assert other.returncode != 0 and "--update" in other.stderr.strip().splitlines()[-1]
+    assert json.loads(results.read_text()) == data

@@ -80,8 +80,12 @@ def test_pix2pix_256_discriminator_is_the_70x70_patchgan():
     assert tuple(discriminator.output.shape[1:]) == (30, 30, 1)
 
 
+PIX2PIX_PAPER_WIDTH = {"base_filters": 64, "max_filters": 512}
+
+
 def test_pix2pix_256_generator_has_the_paper_layout():
-    model = zoo.get("pix2pix_256")
+    model = zoo.get("pix2pix_256", **PIX2PIX_PAPER_WIDTH)
+    assert model.count_params() == 54_425_923
     encoder = [model.get_layer(f"down{i}").filters for i in range(1, 9)]
     assert encoder == [64, 128, 256, 512, 512, 512, 512, 512]
     assert tuple(model.get_layer("down8").output.shape[1:]) == (1, 1, 512)
@@ -92,8 +96,23 @@ def test_pix2pix_256_generator_has_the_paper_layout():
     assert dropouts == ["up1_dropout", "up2_dropout", "up3_dropout"]
 
 
+def test_pix2pix_variants_keep_the_layout_at_a_quarter_width():
+    paper = zoo.get("pix2pix_64", **PIX2PIX_PAPER_WIDTH)
+    model = zoo.get("pix2pix_64")
+    assert [layer.name for layer in model.layers] == [layer.name for layer in paper.layers]
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and layer.name != "up6":
+            assert layer.filters * 4 == paper.get_layer(layer.name).filters, layer.name
+    discriminator = zoo.get_discriminator("pix2pix_64")
+    assert [discriminator.get_layer(f"down{i}").filters for i in (1, 2, 3)] == [16, 32, 64]
+
+
 def test_dcgan_64_has_the_paper_widths():
-    model = zoo.get("dcgan_64")
+    model = zoo.get("dcgan_64", base_filters=1024)
+    assert model.count_params() == 12_662_275
     assert tuple(model.get_layer("project_reshape").output.shape[1:]) == (4, 4, 1024)
     shapes = [tuple(model.get_layer(f"up{i}").output.shape[1:]) for i in range(1, 5)]
     assert shapes == [(8, 8, 512), (16, 16, 256), (32, 32, 128), (64, 64, 3)]
+    shipped = zoo.get("dcgan_64")
+    shapes = [tuple(shipped.get_layer(f"up{i}").output.shape[1:]) for i in range(1, 5)]
+    assert shapes == [(8, 8, 128), (16, 16, 64), (32, 32, 32), (64, 64, 3)]
