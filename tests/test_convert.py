@@ -103,6 +103,20 @@ def test_every_model_converts_in_every_mode(name, mode):
     assert metadata["parity"]["psnr"] == pytest.approx(parity.psnr)
 
 
+def test_residual_fsrcnn_keeps_every_op_on_the_delegates_and_equalizes():
+    model = zoo.get("fsrcnn_tiny", residual=True)
+    int8 = convert_model(model, mode="int8", info=zoo.info("fsrcnn_tiny"), representative_count=8)
+    report = check(int8.flatbuffer, measure=False)
+    assert report.fully_integer, report.float_ops
+    assert report.target("nnapi").supported and report.target("nnapi").partitions == 1
+    ops = [op.name for op in flatbuffer.read(int8.flatbuffer).operators]
+    assert ops.count("TRANSPOSE_CONV") == 2
+    float16 = convert_model(model, mode="float16", info=zoo.info("fsrcnn_tiny"))
+    gpu = check(float16.flatbuffer, measure=False).target("gpu")
+    assert gpu.supported and gpu.partitions == 1, gpu.verdict()
+    assert [pair.consumer for pair in find_pairs(model)][-1] == "deconv"  # not the skip
+
+
 # === The TRANSPOSE_CONV trap ===
 
 

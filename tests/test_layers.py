@@ -13,6 +13,7 @@ from zoo.layers import (
     DepthToSpace,
     MaxUnpool2D,
     bilinear_kernel,
+    bilinear_upsample,
     check_upsample,
     up_block,
 )
@@ -330,3 +331,18 @@ def test_models_with_custom_layers_save_and_load(build, channels, tmp_path):
     for original, loaded in zip(model.layers, reloaded.layers, strict=True):
         assert type(loaded) is type(original)
         assert loaded.get_config() == original.get_config()
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bilinear_upsample_is_frozen_exact_bilinear_resizing(scale):
+    x = np.stack([_ramp(8, (0.7, -0.3), 2.0), _ramp(8, (-0.2, 0.5), 1.0)], axis=-1)
+    inputs = keras.Input((8, 8, 2))
+    model = keras.Model(inputs, bilinear_upsample(inputs, scale=scale, name="skip"))
+    assert not model.trainable_weights
+    out = np.asarray(model(x[None].astype("float32")))[0]
+    centres = (np.arange(8 * scale) + 0.5) / scale - 0.5  # input coordinates of output pixels
+    rows, cols = np.meshgrid(centres, centres, indexing="ij")
+    for c, (slopes, offset) in enumerate((((0.7, -0.3), 2.0), ((-0.2, 0.5), 1.0))):
+        expected = slopes[0] * rows + slopes[1] * cols + offset
+        inner = slice(scale, -scale)
+        np.testing.assert_allclose(out[inner, inner, c], expected[inner, inner], atol=1e-5)

@@ -38,6 +38,19 @@ def test_every_family_has_a_tiny_variant():
     assert families == tiny_families
 
 
+def test_residual_fsrcnn_adds_a_frozen_bilinear_upsampling_of_its_input():
+    plain = zoo.get("fsrcnn_tiny")
+    residual = zoo.get("fsrcnn_tiny", residual=True)
+    assert len(residual.trainable_weights) == len(plain.trainable_weights)
+    for layer in plain.layers:
+        residual.get_layer(layer.name).set_weights(layer.get_weights())
+    lr = np.random.default_rng(0).uniform(size=(2, 12, 12, 1)).astype("float32")
+    detail = np.asarray(residual(lr)) - np.asarray(plain(lr))
+    skip = keras.Model(residual.input, residual.get_layer("bilinear_skip").output)
+    np.testing.assert_allclose(detail, np.asarray(skip(lr)), atol=1e-5)
+    assert detail.shape == (2, 24, 24, 1)
+
+
 def test_fsrcnn_weight_counts_match_the_paper():
     def kernel_weights(model):
         return sum(int(np.prod(w.shape)) for w in model.weights if w.path.endswith("kernel"))

@@ -227,6 +227,27 @@ def up_block(
     return DepthToSpace(scale, name=name)(x)
 
 
+def bilinear_upsample(x, *, scale: int, name: str):
+    """Fixed bilinear resizing: (B, H, W, C) -> (B, H*scale, W*scale, C), not trainable.
+
+    A frozen Conv2DTranspose with :class:`BilinearUpsampling` weights and the kernel size
+    that centres it exactly (``2 * scale`` for even scales, ``2 * scale - 1`` for odd), so
+    it converts to the TRANSPOSE_CONV that phone GPU and NNAPI delegates run. Borders fall
+    off towards 0 over one input pixel (zero padding).
+    """
+    layer = keras.layers.Conv2DTranspose(
+        x.shape[-1],
+        2 * scale - scale % 2,
+        strides=scale,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=BilinearUpsampling(),
+        trainable=False,
+        name=name,
+    )
+    return layer(x)
+
+
 def check_upsample(mode: str) -> None:
     """Raise a ZooError for an up-block mode the zoo does not know."""
     if mode not in UPSAMPLE_MODES:

@@ -12,7 +12,10 @@ Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
 Kernel of the last layer: the paper's 9x9 is divisible by the stride only for x3.
 The x2 and x4 variants use 10x10 and 12x12 (the nearest multiples of the stride), which
 phone GPU delegates prefer and which keeps every output pixel on the same number of
-kernel taps. Pass ``kernel_size=9`` for the paper's exact layer. FSRCNN(56, 12, 4) x3
+kernel taps. Pass ``kernel_size=9`` for the paper's exact layer. ``residual=True`` (not in the
+paper) adds a fixed bilinear upsampling of the input to the output, so the learned
+layers carry only the detail: their int8 rounding error then scales with the detail's
+range, not the image's. FSRCNN(56, 12, 4) x3
 has the paper's 12,464 weights; FSRCNN-s(32, 5, 1) x3 its 3,937 (biases and PReLU
 slopes come on top).
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import keras
 
-from zoo.layers import up_block
+from zoo.layers import bilinear_upsample, up_block
 from zoo.registry import register
 from zoo.tasks import super_resolution
 
@@ -40,9 +43,13 @@ def fsrcnn(
     kernel_size: int | None = None,
     channels: int = 1,
     upsample: str = "transpose",
+    residual: bool = False,
     name: str = "fsrcnn",
 ) -> keras.Model:
-    """FSRCNN(d, s, m): (B, H, W, channels) in [0, 1] -> (B, H*scale, W*scale, channels)."""
+    """FSRCNN(d, s, m): (B, H, W, channels) in [0, 1] -> (B, H*scale, W*scale, channels).
+
+    ``residual``: the output is bilinear(input) + the network's output.
+    """
     kernel_size = kernel_size or last_kernel_size(scale)
     inputs = keras.Input((None, None, channels), name="lr")
     x = _conv_prelu(inputs, d, 5, name="extract")
@@ -59,6 +66,9 @@ def fsrcnn(
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
         name="deconv",
     )
+    if residual:
+        skip = bilinear_upsample(inputs, scale=scale, name="bilinear_skip")
+        outputs = keras.layers.Add(name="add_detail")([outputs, skip])
     return keras.Model(inputs, outputs, name=name)
 
 
