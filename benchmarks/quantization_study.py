@@ -12,6 +12,12 @@ export size; and the int8 cost (Keras minus int8, dB for PSNR). The computing is
     zoo train fsrcnn_x3 --data ../shared/data/sr/T91 --set upsample=subpixel --out runs/sp
     python benchmarks/quantization_study.py --run resize_conv=runs/rc --run subpixel=runs/sp
 
+A run trained with ``--set residual=true`` (a fixed bilinear skip around the network, so the
+quantized layers carry only the detail) is an arm of its own, ``transpose+residual``:
+
+    zoo train fsrcnn_x3 --data ../shared/data/sr/T91 --set residual=true --out runs/res
+    python benchmarks/quantization_study.py --run transpose+residual=runs/res
+
 ``transpose`` defaults to ``default``, the shipped weights. QAT fine-tunes on each run's own
 training data; a shipped manifest records it portably (``sr/T91``), which is looked up under
 ``../shared/data/`` beside the repository when ``--qat-data`` is not given.
@@ -86,7 +92,7 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    """The table: one row per up-block, the primary metric in each mode, costs and sizes."""
+    """The table: one row per arm, the primary metric in each mode, costs and sizes."""
     metric = rows[0]["metric"]
     unit = " (dB)" if metric == "psnr" else ""
     modes = [m for m in MODE_LABELS if any(m in row["metrics"] for row in rows)]
@@ -108,7 +114,7 @@ def markdown(rows: list[dict]) -> str:
             for k in ("float32", "int8", "int8_qat")
         ]
         cells = [
-            row["upsample"],
+            row["arm"],
             *(_number(v) for v in values),
             _number(row["cost"].get("int8")),
             _number(row["cost"].get("int8_qat")),
@@ -144,7 +150,7 @@ def header(settings: dict) -> str:
 
 
 def study(args: argparse.Namespace) -> tuple[list[dict], dict]:
-    """Check every argument and run, then measure each up-block: (rows, settings)."""
+    """Check every argument and run, then measure each arm: (rows, settings)."""
     from convert.quality import check_study_runs, quantization_study
 
     runs = check_study_runs(args.model, parse_runs(args.run))
@@ -177,9 +183,7 @@ def study(args: argparse.Namespace) -> tuple[list[dict], dict]:
         rows.append(row)
         settings["metric"] = row["metric"]
         shown = {m: _number(v.get(row["metric"])) for m, v in row["metrics"].items()}
-        print(
-            json.dumps({"upsample": mode, row["metric"]: shown, "bytes": row["bytes"]}), flush=True
-        )
+        print(json.dumps({"arm": mode, row["metric"]: shown, "bytes": row["bytes"]}), flush=True)
     return rows, settings
 
 
@@ -194,8 +198,9 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="MODE=PATH",
-        help="a run folder (or weights file, or default) per up-block: transpose, resize_conv, "
-        "subpixel; repeat; transpose defaults to default (the shipped weights)",
+        help="a run folder (or weights file, or default) per arm: an up-block (transpose, "
+        "resize_conv, subpixel), or one with +residual (built with --set residual=true); "
+        "repeat; transpose defaults to default (the shipped weights)",
     )
     parser.add_argument("--eval-data", help=f"evaluation data (default {DEFAULT_EVAL})")
     parser.add_argument("--limit", type=int, help="evaluate at most this many images")

@@ -167,6 +167,20 @@ def run_upsample(run: TrainedModel) -> str:
     return str(run.config.model_overrides.get("upsample", "transpose"))
 
 
+def run_arm(run: TrainedModel) -> str:
+    """The study arm ``run`` belongs to: its up-block, ``+residual`` when it was built
+    with ``residual=True`` (a fixed bilinear skip around the network, FSRCNN's option)."""
+    residual = bool(run.config.model_overrides.get("residual", False))
+    return run_upsample(run) + ("+residual" if residual else "")
+
+
+def study_arms() -> list[str]:
+    """Every arm a study can hold, in the order it reports them."""
+    from zoo.registry import UPSAMPLE_MODES
+
+    return [arm for mode in UPSAMPLE_MODES for arm in (mode, f"{mode}+residual")]
+
+
 def metric_cost(task: str, reference: float, value: float) -> float:
     """How much worse ``value`` is than ``reference`` on ``task``'s primary metric (dB for
     PSNR; > 0 is worse)."""
@@ -287,6 +301,7 @@ def quantization_study(
     return {
         "model": model,
         "upsample": run_upsample(run),
+        "arm": run_arm(run),
         "weights": str(weights),
         "metric": metric,
         "higher_is_better": higher_is_better,
@@ -301,31 +316,29 @@ def quantization_study(
 
 
 def check_study_runs(model: str, runs: dict[str, str | Path]) -> dict[str, str]:
-    """``runs`` (up-block -> run folder, weights file or ``"default"``) checked and in the
-    zoo's up-block order: each key an up-block, each run of ``model`` built with that block
-    (one-line ZooError otherwise)."""
+    """``runs`` (arm -> run folder, weights file or ``"default"``) checked and in the
+    order of :func:`study_arms`: each key an up-block, or an up-block ``+residual``, and each
+    run of ``model`` built that way (one-line ZooError otherwise)."""
     from zoo.errors import ZooError
-    from zoo.registry import UPSAMPLE_MODES
     from zoo.weights_io import load_run
 
+    arms = study_arms()
     if not runs:
         raise ZooError("name at least one run (up-block -> weights)")
-    for mode, weights in runs.items():
-        if mode not in UPSAMPLE_MODES:
-            raise ZooError(
-                f"unknown up-block {mode!r}; expected one of {', '.join(UPSAMPLE_MODES)}"
-            )
+    for arm, weights in runs.items():
+        if arm not in arms:
+            raise ZooError(f"unknown up-block {arm!r}; expected one of {', '.join(arms)}")
         if str(weights) != "default" and not Path(weights).expanduser().exists():
-            raise ZooError(f"{mode}: {weights} not found; pass a run folder of zoo train")
+            raise ZooError(f"{arm}: {weights} not found; pass a run folder of zoo train")
     checked = {}
-    for mode in (m for m in UPSAMPLE_MODES if m in runs):
+    for arm in (a for a in arms if a in runs):
         try:
-            built = run_upsample(load_run(model, runs[mode]))
+            built = run_arm(load_run(model, runs[arm]))
         except ZooError as error:
-            raise ZooError(f"{mode}: {error}") from None
-        if built != mode:
-            raise ZooError(f"{mode}: {runs[mode]} was trained with upsample={built}, not {mode}")
-        checked[mode] = str(runs[mode])
+            raise ZooError(f"{arm}: {error}") from None
+        if built != arm:
+            raise ZooError(f"{arm}: {runs[arm]} was trained as {built}, not {arm}")
+        checked[arm] = str(runs[arm])
     return checked
 
 

@@ -37,18 +37,20 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     from zoo.train import train
 
     folder = tmp_path_factory.mktemp("runs")
+    arms = {mode: {"upsample": mode} for mode in UPSAMPLE_MODES}
+    arms["transpose+residual"] = {"residual": True}
     return {
-        mode: train(
+        arm: train(
             MODEL,
             epochs=1,
             steps_per_epoch=2,
             batch_size=4,
-            out=folder / mode,
+            out=folder / arm,
             quiet=True,
             options={"crops_per_image": 8},
-            overrides={"upsample": mode},
+            overrides=overrides,
         )
-        for mode in UPSAMPLE_MODES
+        for arm, overrides in arms.items()
     }
 
 
@@ -91,8 +93,8 @@ def test_writes_both_files_with_finite_metrics(study_main, runs, eval_folder, tm
     markdown = (results / "quantization_study.md").read_text()
     assert capsys.readouterr().out.rstrip().endswith(markdown.rstrip().splitlines()[-1])
     assert document["settings"]["model"] == MODEL
-    rows = {row["upsample"]: row for row in document["rows"]}
-    assert list(rows) == list(UPSAMPLE_MODES)
+    rows = {row["arm"]: row for row in document["rows"]}
+    assert list(rows) == ["transpose", "transpose+residual", "resize_conv", "subpixel"]
     for mode, row in rows.items():
         assert row["metric"] == "psnr"
         assert list(row["metrics"]) == list(MODES), mode
@@ -121,7 +123,16 @@ def test_bad_runs_are_one_line_errors(study_main, runs, tmp_path):
     assert shape.startswith("Error: --run takes MODE=PATH") and "\n" not in shape
     mixed = [f"--run=transpose={runs['transpose']}", f"--run=subpixel={runs['transpose']}"]
     wrong = _error(study_main, [*results, *mixed])
-    assert "trained with upsample=transpose, not subpixel" in wrong and "\n" not in wrong
+    assert "trained as transpose, not subpixel" in wrong and "\n" not in wrong
+    plain = _error(
+        study_main,
+        [
+            *results,
+            f"--run=transpose={runs['transpose']}",
+            f"--run=transpose+residual={runs['transpose']}",
+        ],
+    )
+    assert "trained as transpose, not transpose+residual" in plain
     unshipped = _error(study_main, [*results, f"--run=subpixel={runs['subpixel']}"])
     assert unshipped.startswith("Error: transpose: fsrcnn_tiny has no shipped weights")
     assert not (tmp_path / "results").exists()
