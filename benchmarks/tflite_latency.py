@@ -109,7 +109,7 @@ def main() -> None:
         kept = replace_rows(previous["results"], fresh, key="target", order=zoo.list_models())
         results = [Latency(**row) for row in kept]
         failures = {
-            **{k: v for k, v in previous["failures"].items() if k not in names},
+            **{k: v for k, v in previous.get("failures", {}).items() if k not in names},
             **failures,
         }
     report = BenchReport(
