@@ -10,7 +10,7 @@ conversion, not a trained model's quality. Writes JSON and Markdown under
     python benchmarks/conversion.py [--models 'fsrcnn*'] [--modes float32,int8] [--update]
 
 ``--update`` re-measures only the selected models and keeps every other model's rows
-from the existing results file.
+from the existing results file (in the same modes only).
 """
 
 from __future__ import annotations
@@ -90,6 +90,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    path = RESULTS / f"{args.output}.json"
+    previous = json.loads(path.read_text()) if args.update and path.is_file() else None
+    measured_modes = list(dict.fromkeys(row["mode"] for row in previous or []))
+    if previous is not None and args.modes.split(",") != measured_modes:
+        raise SystemExit(f"--update: {path} holds modes {','.join(measured_modes)}, not these")
     weights = dict(item.split("=", 1) for item in args.weights)
     selected = [n for pattern in args.models.split(",") for n in list_models(pattern)]
     names = [n for n in dict.fromkeys(selected) if not n.endswith("_tiny")]
@@ -99,9 +104,8 @@ def main() -> None:
             row = convert_one(name, mode, weights.get(name))
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "ops"}), flush=True)
-    path = RESULTS / f"{args.output}.json"
-    if args.update and path.is_file():
-        rows = replace_rows(json.loads(path.read_text()), rows, key="model", order=list_models())
+    if previous is not None:
+        rows = replace_rows(previous, rows, key="model", order=list_models())
     table = markdown(rows)
     command = f"python benchmarks/conversion.py --models '{args.models}' --modes {args.modes}"
     if args.update:

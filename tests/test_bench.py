@@ -222,3 +222,20 @@ def test_latency_benchmark_update_keeps_other_models_and_refuses_other_settings(
     other = run_benchmark("tflite_latency", *args[:2], "--runs", "2", *args[4:], "--update")
     assert other.returncode != 0 and "--update" in other.stderr.strip().splitlines()[-1]
     assert json.loads(results.read_text()) == data
+
+
+def test_conversion_update_refuses_other_modes_and_writes_nothing(run_benchmark):
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    stem = "conversion_update_test"
+    path = results / f"{stem}.json"
+    rows = [{"model": "fsrcnn_x3", "mode": "float32"}, {"model": "fsrcnn_x3", "mode": "int8"}]
+    path.write_text(json.dumps(rows))
+    try:
+        args = ["--models", "fsrcnn_x3", "--modes", "int8", "--output", stem, "--update"]
+        refused = run_benchmark("conversion", *args)
+        assert refused.returncode != 0
+        assert "--update" in refused.stderr.strip().splitlines()[-1]
+        assert json.loads(path.read_text()) == rows
+        assert not (results / f"{stem}.md").exists()
+    finally:
+        path.unlink()
