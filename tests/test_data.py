@@ -101,14 +101,47 @@ def test_shapes_masks_match_the_drawn_objects():
     assert seen == {1, 2, 3}
 
 
-def test_shapes_pairs_are_colour_coded_masks_and_images():
+def test_shapes_pairs_are_colour_coded_masks_and_scenes():
     source, target = data.shapes_pairs(count=6, image_size=32)
-    shapes = data.load("shapes", count=6, image_size=32)
+    scenes = data.load("shape_scenes", count=6, image_size=32)
     assert source.shape == target.shape == (6, 32, 32, 3)
-    np.testing.assert_array_equal(target, shapes.images)
+    np.testing.assert_array_equal(target, scenes.images)
     palette = data.label_palette(4)
-    np.testing.assert_array_equal(source, palette[shapes.masks])
+    np.testing.assert_array_equal(source, palette[scenes.masks])
     assert len({tuple(c) for c in palette}) == 4
+
+
+def test_shape_scenes_are_a_function_of_the_mask():
+    layout = data.load("shapes", count=8, image_size=48, seed=5)
+    scenes = data.load("shape_scenes", count=8, image_size=48, seed=5)
+    np.testing.assert_array_equal(scenes.masks, layout.masks)
+    assert scenes.images.shape == (8, 48, 48, 3) and scenes.num_classes == 4
+    assert scenes.images.min() >= 0.0 and scenes.images.max() <= 1.0
+    # the same mask gives the same scene, wherever it came from
+    np.testing.assert_array_equal(data.render_scenes(layout.masks[::-1]), scenes.images[::-1])
+    masks = layout.masks
+    for cls, colour in enumerate(data.SCENE_COLOURS, start=1):
+        region = masks == cls
+        if not region.any():
+            continue
+        pixels = scenes.images[region]
+        # every object pixel is its class colour, lit between 0.55 (edge) and 1.0 (inside)
+        light = pixels / colour
+        np.testing.assert_allclose(light, light[:, :1].repeat(3, axis=1), rtol=1e-5)
+        assert light.min() >= 0.55 - 1e-6 and light.max() <= 1.0 + 1e-6
+        assert light.max() > light.min() + 0.2  # the bevel darkens the edges
+    # the background is the sky gradient, darker where an object casts its shadow
+    empty = data.render_scenes(np.zeros((1, 48, 48), np.int32))[0]
+    background = masks == 0
+    ratio = scenes.images[background] / np.broadcast_to(empty, scenes.images.shape)[background]
+    shadowed = np.isclose(ratio, 0.6, atol=1e-4)
+    assert (shadowed | np.isclose(ratio, 1.0, atol=1e-4)).all()
+    assert shadowed.any()
+
+
+def test_render_scenes_refuses_a_batch_that_is_not_masks():
+    with pytest.raises(ZooError, match=r"render_scenes takes masks \(N, H, W\)"):
+        data.render_scenes(np.zeros((4, 4)))
 
 
 @pytest.fixture(scope="module")

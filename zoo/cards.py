@@ -45,6 +45,7 @@ DATA_LICENSES = {
         "(Alpaydin & Kaynak 1998), CC BY 4.0"
     ),
     "shapes": "procedural, drawn by deconv-zoo from a seed (Apache-2.0, like the code)",
+    "shape_scenes": "procedural, drawn by deconv-zoo from a seed (Apache-2.0, like the code)",
     "photos": (
         "sample images bundled with scikit-image and scikit-learn, each under the terms its "
         "package documents (skimage.data, sklearn.datasets.load_sample_images)"

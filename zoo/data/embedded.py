@@ -5,6 +5,8 @@
 - ``shapes``: procedural circles, squares and triangles on textured backgrounds, 64x64 RGB by
   default, with masks (0 background, 1 circle, 2 square, 3 triangle); deterministic from the
   seed (train and test draw from different streams); 1000 train / 200 test by default.
+- ``shape_scenes``: the same masks rendered by :func:`render_scenes` (fixed colours, bevel,
+  drop shadow), so the image is a function of the mask: pix2pix's mask -> scene data.
 - ``photos``: natural images bundled with scikit-image and scikit-learn (:data:`PHOTO_NAMES`),
   split by image (:data:`PHOTO_TEST` held out); random crops of ``image_size`` (64 by default),
   ``crops_per_image`` per image, deterministic from the seed. :func:`photo_images` gives whole
@@ -251,6 +253,78 @@ def shapes(
     )
 
 
+SCENE_COLOURS = np.array(  # circle, square, triangle: one fixed colour each
+    [[0.85, 0.25, 0.2], [0.2, 0.5, 0.85], [0.95, 0.75, 0.15]], dtype=np.float32
+)
+_SCENE_SKY, _SCENE_GROUND = (0.62, 0.78, 0.92), (0.86, 0.8, 0.64)
+
+
+def render_scenes(masks: np.ndarray) -> np.ndarray:
+    """Masks int (N, H, W) in 0..3 -> lit scenes float32 (N, H, W, 3) in [0, 1].
+
+    A scene is a function of its mask alone: a fixed sky-to-ground gradient, each class in
+    its :data:`SCENE_COLOURS` darkening towards the region's edge (a bevel ~8% of the height
+    wide), and a drop shadow cast down-right by ~5% of the height. Seeing the shadow and the
+    bevel takes a receptive field, so it is a small but real mask -> image translation.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    masks = np.asarray(masks)
+    if masks.ndim != 3:
+        raise ZooError(f"render_scenes takes masks (N, H, W), got shape {masks.shape}")
+    n, h, w = masks.shape
+    bevel, offset = max(0.08 * h, 1.0), max(round(0.05 * h), 1)
+    ramp = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    sky = (1 - ramp) * np.float32(_SCENE_SKY) + ramp * np.float32(_SCENE_GROUND)
+    scenes = np.broadcast_to(sky[None], (n, h, w, 3)).copy()
+    objects = masks > 0
+    shadow = np.zeros_like(objects)
+    shadow[:, offset:, offset:] = objects[:, :-offset, :-offset]
+    scenes[shadow & ~objects] *= np.float32(0.6)
+    for i in range(n):
+        for cls, colour in enumerate(SCENE_COLOURS, start=1):
+            region = masks[i] == cls
+            if region.any():
+                depth = np.minimum(distance_transform_edt(region)[region] / bevel, 1.0)
+                light = (0.55 + 0.45 * depth).astype(np.float32)[:, None]
+                scenes[i][region] = light * colour
+    return scenes
+
+
+def shape_scenes(
+    *,
+    split: str = "train",
+    image_size: int | tuple[int, int] | None = 64,
+    channels: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    count: int | None = None,
+    max_objects: int = 3,
+) -> ImageSet:
+    """``shapes``' masks with :func:`render_scenes` images: (N, 64, 64, 3) in [0, 1].
+
+    Same masks, splits and options as :func:`shapes`; the images have one right answer given
+    the mask, so pix2pix's L1 and PSNR measure rendering, not a guess at random colours.
+    """
+    layout = shapes(
+        split=split,
+        image_size=image_size,
+        limit=limit,
+        seed=seed,
+        count=count,
+        max_objects=max_objects,
+    )
+    return finish(
+        render_scenes(layout.masks),
+        masks=layout.masks,
+        name="shape_scenes",
+        split=split,
+        num_classes=len(SHAPE_CLASSES),
+        class_names=SHAPE_CLASSES,
+        channels=channels,
+    )
+
+
 def shapes_pairs(
     *,
     split: str = "train",
@@ -259,9 +333,9 @@ def shapes_pairs(
     seed: int = 0,
     count: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """pix2pix pairs (label maps, scenes): colour-coded masks -> rendered images, RGB [0, 1]."""
+    """pix2pix pairs (label maps, scenes): colour-coded masks -> rendered scenes, RGB [0, 1]."""
     return translation_pairs(
-        shapes(split=split, image_size=image_size, limit=limit, seed=seed, count=count)
+        shape_scenes(split=split, image_size=image_size, limit=limit, seed=seed, count=count)
     )
 
 
@@ -360,6 +434,10 @@ def faces(
 EMBEDDED = {
     "digits": (digits, "scikit-learn handwritten digits, 32x32 gray, 10 classes (offline)"),
     "shapes": (shapes, "procedural circles/squares/triangles with masks, 64x64 RGB (offline)"),
+    "shape_scenes": (
+        shape_scenes,
+        "shapes' masks rendered as lit scenes, one image per mask, 64x64 RGB (offline)",
+    ),
     "photos": (photos, "random crops of scikit-image/scikit-learn photos, 64x64 RGB (offline)"),
     "faces": (faces, "scikit-image LFW subset, 100 faces 25x25 gray (offline)"),
 }

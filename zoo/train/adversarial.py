@@ -152,7 +152,7 @@ class Translate(Adversarial):
         if imageset.masks is None:
             raise ZooError(
                 f"dataset {self.config.data} has no masks to translate from; "
-                f"{self.info.name} trains on 'shapes' or an images/ + masks/ folder"
+                f"{self.info.name} trains on 'shape_scenes', 'shapes' or an images/ + masks/ folder"
             )
         return imageset
 
