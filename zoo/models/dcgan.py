@@ -19,11 +19,8 @@ Figure 1 widths are ``base_filters=1024``: 4x4x1024 -> 8x8x512 -> 16x16x256 -> 3
 -> 64x64x3 (12.7M parameters). dcgan_64 keeps that layout at a quarter of the width
 (``base_filters=256``, 1.1M parameters, 1/16 of the MACs), so that its weights ship
 inside the package and it runs at phone rates; ``--set base_filters=1024`` trains the
-paper's size. It trains on ``shape_scenes`` (lit coloured shapes on a sky gradient; 2,250
-steps of batch 64): on 512 crops of 16 photos, the paper's batch of 128 gives 200 steps in
-50 epochs, the discriminator wins and the samples stay noise. The discriminator's last
-4x4 map is flattened into a Dense logit (the paper: "flattened and then fed into a single
-sigmoid output").
+paper's size. The discriminator's last 4x4 map is flattened into a Dense logit (the paper:
+"flattened and then fed into a single sigmoid output").
 
 The building blocks (:func:`project`, :func:`up_bn_relu`, :func:`down_bn_lrelu`,
 :func:`generator_stack`, :func:`discriminator_stack`) are public: the cgan and pix2pix
@@ -235,7 +232,7 @@ def dcgan_32(**overrides) -> keras.Model:
     return _create("dcgan_32", **{**_DCGAN_32, **overrides})
 
 
-@_register(_DCGAN_64, num_params=1_101_187, dataset="shape_scenes", epochs=150, batch_size=64)
+@_register(_DCGAN_64, num_params=1_101_187, dataset="photos", epochs=50, batch_size=128)
 def dcgan_64(**overrides) -> keras.Model:
     """DCGAN 64x64 RGB, the paper's generator at a quarter width (4x4x256 -> 64x64x3)."""
     return _create("dcgan_64", **{**_DCGAN_64, **overrides})
