@@ -14,7 +14,7 @@ measured on), with ``zoo eval``'s protocol:
   report of the float16 file (GPU) and the int8 file (NNAPI, XNNPACK; fully integer or not).
 
 Writes ``benchmarks/results/numerics.json`` (models measured earlier and not named now are
-kept) and ``numerics.md``, and prints the Markdown.
+kept, even those written while this run measured) and ``numerics.md``, and prints the Markdown.
 
     python benchmarks/numerics.py [MODEL ...] [--qat-steps 2000] [--sr-data PATH] [--runs 20]
 """
@@ -165,11 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     except ZooError as error:
         raise SystemExit(f"Error: {error}") from None
     path = args.out / "numerics.json"
-    table = json.loads(path.read_text())["models"] if path.is_file() else {}
+    measured: dict[str, Any] = {}
     for name in names:
         print(f"{name} ...", flush=True)
         try:
-            table[name] = measure(
+            measured[name] = measure(
                 name,
                 qat_steps=args.qat_steps,
                 sr_data=args.sr_data,
@@ -179,7 +179,10 @@ def main(argv: list[str] | None = None) -> None:
             )
         except ZooError as error:
             raise SystemExit(f"Error: {name}: {error}") from None
-        print(f"{name}: int8 cost {int8_cost(table[name])}", flush=True)
+        print(f"{name}: int8 cost {int8_cost(measured[name])}", flush=True)
+    # read just before writing: rows another run wrote meanwhile are kept
+    table = json.loads(path.read_text())["models"] if path.is_file() else {}
+    table.update(measured)
     host = machine()
     write_text_atomically(
         path, json.dumps({"machine": host, "models": table}, indent=2, sort_keys=True) + "\n"

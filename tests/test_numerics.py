@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_numerics_measures_every_precision_of_a_shipped_model(tmp_path, run_benchmark):
@@ -47,3 +51,26 @@ def test_numerics_refuses_a_model_without_shipped_weights(tmp_path, run_benchmar
     assert last.startswith("Error: unet_tiny has no shipped weights")
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_numerics_keeps_rows_another_run_wrote_while_it_measured(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("numerics", ROOT / "benchmarks" / "numerics.py")
+    numerics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numerics)
+    committed = json.loads((ROOT / "benchmarks" / "results" / "numerics.json").read_text())
+    rows = committed["models"]
+    results = tmp_path / "numerics.json"
+    results.write_text(json.dumps({"machine": {}, "models": {"cae_digits": rows["cae_digits"]}}))
+
+    def measure_while_another_run_writes(name, **_):
+        # another numerics run finishes meanwhile and writes its own row
+        others = {"cae_digits": rows["cae_digits"], "unet": rows["unet"]}
+        results.write_text(json.dumps({"machine": {}, "models": others}))
+        return rows[name]
+
+    monkeypatch.setattr(numerics, "measure", measure_while_another_run_writes)
+    numerics.main(["dae_digits", "--out", str(tmp_path)])
+    table = json.loads(results.read_text())["models"]
+    assert sorted(table) == ["cae_digits", "dae_digits", "unet"]
+    markdown = (tmp_path / "numerics.md").read_text()
+    assert "| unet |" in markdown and "| dae_digits |" in markdown
