@@ -99,13 +99,18 @@ def _rounded(values: dict[str, Any]) -> dict[str, Any]:
 
 def int8_cost(row: dict) -> dict[str, float]:
     """Keras float minus int8 (PTQ and QAT) on the primary metric, signed so that a
-    positive cost is a loss whichever way the metric points."""
+    positive cost is a loss whichever way the metric points; no QAT entry without QAT."""
     metric, sign = row["metric"], 1.0 if row["higher_is_better"] else -1.0
     keras_value = row["metrics"]["keras"][metric]
     return {
         mode: round(sign * (keras_value - row["metrics"][mode][metric]), 4)
         for mode in ("int8", "int8_qat")
+        if mode in row["metrics"]
     }
+
+
+def _figure(value: float | None, form: str) -> str:
+    return "—" if value is None else format(value, form)
 
 
 def markdown(table: dict[str, dict], machine: str) -> str:
@@ -123,12 +128,13 @@ def markdown(table: dict[str, dict], machine: str) -> str:
     ]
     for name, row in sorted(table.items()):
         metric = row["metric"]
-        values = [row["metrics"][m][metric] for m in ("keras", *METRIC_MODES, "int8_qat")]
+        modes = ("keras", *METRIC_MODES, "int8_qat")
+        values = [row["metrics"].get(m, {}).get(metric) for m in modes]
         cost = int8_cost(row)
         lines.append(
             f"| {name} | {metric} ({row['data']}) | "
-            + " | ".join(f"{v:.4g}" for v in values)
-            + f" | {cost['int8']:+.3g} / {cost['int8_qat']:+.3g}"
+            + " | ".join(_figure(v, ".4g") for v in values)
+            + f" | {cost['int8']:+.3g} / {_figure(cost.get('int8_qat'), '+.3g')}"
             + f" | {_kb(row['file_bytes']['float32'])} → {_kb(row['file_bytes']['int8'])}"
             + f" | {row['latency_ms']['float32']:.3g} → {row['latency_ms']['int8']:.3g} ms"
             + f" | {row['delegates']['float16']['gpu']} | {row['delegates']['int8']['nnapi']} |"

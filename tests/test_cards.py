@@ -89,6 +89,12 @@ def test_precision_rows_reach_the_card_and_the_table():
     assert "(2.00x)" in text and "fully integer: yes" in text
     assert "+0.5 / +0.2" in cards.models_table([entry])
 
+    del row["metrics"]["int8_qat"]  # measured with --qat-steps 0
+    entry = cards.card(name, numerics={"models": {name: row}}, peers={})
+    assert "| int8 (post-training) | 29.5 |" in cards.card_markdown(entry)
+    assert "int8 QAT" not in cards.card_markdown(entry)
+    assert "+0.5 / no QAT" in cards.models_table([entry])
+
 
 def test_readme_without_markers_is_a_clear_error():
     with pytest.raises(ZooError, match="markers"):

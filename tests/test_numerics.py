@@ -9,6 +9,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _numerics_module():
+    """benchmarks/numerics.py imported in this process."""
+    spec = importlib.util.spec_from_file_location("numerics", ROOT / "benchmarks" / "numerics.py")
+    numerics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numerics)
+    return numerics
+
+
 def test_numerics_measures_every_precision_of_a_shipped_model(tmp_path, run_benchmark):
     result = run_benchmark(
         "numerics",
@@ -54,9 +62,7 @@ def test_numerics_refuses_a_model_without_shipped_weights(tmp_path, run_benchmar
 
 
 def test_numerics_keeps_rows_another_run_wrote_while_it_measured(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("numerics", ROOT / "benchmarks" / "numerics.py")
-    numerics = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(numerics)
+    numerics = _numerics_module()
     committed = json.loads((ROOT / "benchmarks" / "results" / "numerics.json").read_text())
     rows = committed["models"]
     results = tmp_path / "numerics.json"
@@ -74,3 +80,15 @@ def test_numerics_keeps_rows_another_run_wrote_while_it_measured(tmp_path, monke
     assert sorted(table) == ["cae_digits", "dae_digits", "unet"]
     markdown = (tmp_path / "numerics.md").read_text()
     assert "| unet |" in markdown and "| dae_digits |" in markdown
+
+
+def test_a_row_measured_without_qat_has_no_qat_figures():
+    numerics = _numerics_module()
+    row = json.loads((ROOT / "benchmarks" / "results" / "numerics.json").read_text())
+    row = row["models"]["dae_digits"]
+    del row["metrics"]["int8_qat"]  # what --qat-steps 0 measures
+    keras_psnr, int8_psnr = (row["metrics"][m]["psnr"] for m in ("keras", "int8"))
+    assert numerics.int8_cost(row) == {"int8": round(keras_psnr - int8_psnr, 4)}
+    line = numerics.markdown({"dae_digits": row}, "host").splitlines()[-1]
+    assert line.split(" | ")[6] == "—"  # the int8 QAT column
+    assert line.split(" | ")[7].endswith(" / —")

@@ -227,10 +227,9 @@ def _precision_section(entry: dict[str, Any]) -> list[str]:
         return []
     metric = row["metric"]
     modes = [("keras", "Keras float"), ("float16", "TFLite float16"), ("dynamic", "dynamic range")]
-    modes += [
-        ("int8", "int8 (post-training)"),
-        ("int8_qat", f"int8 QAT ({row['qat_steps']} steps)"),
-    ]
+    modes.append(("int8", "int8 (post-training)"))
+    if "int8_qat" in row["metrics"]:
+        modes.append(("int8_qat", f"int8 QAT ({row['qat_steps']} steps)"))
     files = row["file_bytes"]
     sizes = {"float16": files["float16"], "dynamic": files["dynamic"], "int8": files["int8"]}
     sizes |= {"keras": files["float32"], "int8_qat": files.get("int8_qat", files["int8"])}
@@ -305,9 +304,12 @@ def models_table(entries: list[dict[str, Any]]) -> str:
             from_keras = row["metrics"]["keras"][row["metric"]]
             sign = 1.0 if row["higher_is_better"] else -1.0
             ptq, qat = (
-                sign * (from_keras - row["metrics"][m][row["metric"]]) for m in ("int8", "int8_qat")
+                f"{sign * (from_keras - row['metrics'][m][row['metric']]):+.3g}"
+                if m in row["metrics"]
+                else "no QAT"
+                for m in ("int8", "int8_qat")
             )
-            cost = f"{ptq:+.3g} / {qat:+.3g}"
+            cost = f"{ptq} / {qat}"
         lines.append(
             f"| `{entry['name']}` | {entry['task']} | {entry['num_params']:,} | "
             f"{weights['data'] if weights else entry['dataset']} | {measured} | {cost} | "
