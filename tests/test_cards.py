@@ -112,6 +112,10 @@ def test_sample_images_are_small_pngs_drawn_with_the_shipped_weights(tmp_path, m
     name = pretrained.shipped()[0]
     (written,) = cards.draw_images([name])
     with Image.open(written) as image:
-        assert image.format == "PNG" and max(image.size) <= 512
+        assert image.format == "PNG" and max(image.size) <= cards.IMAGE_MAX_SIDE
     assert cards.draw_images([name]) == []  # present: not redrawn
     assert cards.draw_images([name], redraw=True) == [written]
+    (large,) = cards.draw_images(["pix2pix_256"])  # a 1034x776 grid, shrunk 3x
+    with Image.open(large) as image:
+        assert cards.IMAGE_MAX_SIDE // 2 < max(image.size) <= cards.IMAGE_MAX_SIDE
+    assert large.stat().st_size < 200_000

@@ -285,10 +285,15 @@ def test_transposed_output_size_matches_keras(padding):
             y = np.zeros((1, size, size, 1), "float32")
             if conv_output_size(expected, k, stride, padding) != size:
                 # "same", even k, output_padding 0: Keras asks for a size whose own
-                # convolution is one pixel short, and TensorFlow refuses it.
+                # convolution is one pixel short. TensorFlow's reference kernel refuses it
+                # (InvalidArgumentError); its oneDNN kernel, used on some x86 CPUs, aborts
+                # or, where Keras asks for size 0, returns that empty map.
                 assert (padding, k % 2, output_padding) == ("same", 0, 0)
-                with pytest.raises(tf.errors.InvalidArgumentError):
-                    layer(y)
+                try:
+                    out = layer(y)
+                except (tf.errors.InvalidArgumentError, tf.errors.AbortedError):
+                    continue
+                assert expected == 0 and out.shape == (1, 0, 0, 1), (size, k, stride)
                 continue
             assert layer(y).shape == (1, expected, expected, 1), (size, k, stride, output_padding)
 

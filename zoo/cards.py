@@ -28,6 +28,7 @@ from zoo.train.files import write_text_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "models"
+IMAGE_MAX_SIDE = 512  # sample images, in pixels (the README shows them 256 wide)
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 TABLE_MARKERS = ("<!-- models-table:start -->", "<!-- models-table:end -->")
@@ -368,15 +369,35 @@ def generated_files(names: list[str] | None = None) -> dict[Path, str]:
 
 
 def draw_images(names: list[str], *, redraw: bool = False) -> list[Path]:
-    """Sample grids of the shipped models (missing ones, or all with ``redraw``)."""
+    """Sample grids of the shipped models (missing ones, or all with ``redraw``), shrunk by
+    a whole factor to at most :data:`IMAGE_MAX_SIDE` pixels a side."""
     from zoo.predict import sample
 
     written = []
     for name in names:
         path = DOCS / "images" / f"{name}.png"
         if name in pretrained.shipped() and (redraw or not path.is_file()):
-            written.append(sample(name, "default", path, count=_sample_count(registry.info(name))))
+            sample(name, "default", path, count=_sample_count(registry.info(name)))
+            written.append(_shrink(path, IMAGE_MAX_SIDE))
     return written
+
+
+def _shrink(path: Path, max_side: int) -> Path:
+    """Downscale the PNG at ``path`` in place by the smallest whole factor that fits."""
+    import math
+
+    from PIL import Image
+
+    from zoo.train.files import write_atomically
+
+    with Image.open(path) as image:
+        factor = math.ceil(max(image.size) / max_side)
+        if factor == 1:
+            return path
+        size = (image.width // factor, image.height // factor)
+        small = image.resize(size, Image.Resampling.BOX)
+    write_atomically(path, lambda temporary: small.save(temporary, format="PNG"))
+    return path
 
 
 def _sample_count(info: ModelInfo) -> int:
