@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -384,8 +385,6 @@ def draw_images(names: list[str], *, redraw: bool = False) -> list[Path]:
 
 def _shrink(path: Path, max_side: int) -> Path:
     """Downscale the PNG at ``path`` in place by the smallest whole factor that fits."""
-    import math
-
     from PIL import Image
 
     from zoo.train.files import write_atomically
