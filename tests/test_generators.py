@@ -116,3 +116,21 @@ def test_dcgan_64_has_the_paper_widths():
     shipped = zoo.get("dcgan_64")
     shapes = [tuple(shipped.get_layer(f"up{i}").output.shape[1:]) for i in range(1, 5)]
     assert shapes == [(8, 8, 128), (16, 16, 64), (32, 32, 32), (64, 64, 3)]
+
+
+def _phase_sums(model: keras.Model) -> list[np.ndarray]:
+    """Per transposed conv: (4, out, in) sums of the taps each of the 2x2 output phases uses."""
+    sums = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            kernel = np.asarray(layer.kernel)
+            sums.append(np.stack([kernel[y::2, x::2].sum((0, 1)) for y in (0, 1) for x in (0, 1)]))
+    return sums
+
+
+def test_dcgan_64_starts_checkerboard_free_and_dcgan_32_as_the_paper():
+    for phases in _phase_sums(zoo.get("dcgan_64")):
+        np.testing.assert_allclose(phases, np.broadcast_to(phases[:1], phases.shape), atol=1e-6)
+    paper = _phase_sums(zoo.get("dcgan_32"))
+    assert len(paper) == 3
+    assert all(np.abs(phases - phases[:1]).max() > 1e-3 for phases in paper)

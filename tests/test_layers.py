@@ -12,6 +12,7 @@ from zoo.layers import (
     BilinearUpsampling,
     DepthToSpace,
     MaxUnpool2D,
+    NearestResizeConv,
     bilinear_kernel,
     bilinear_upsample,
     check_upsample,
@@ -72,6 +73,33 @@ def test_without_icnr_a_subpixel_conv_has_a_checkerboard():
 def test_icnr_needs_a_multiple_of_scale_squared_channels():
     with pytest.raises(ValueError, match="multiple of 4"):
         ICNR(2)((3, 3, 2, 6))
+
+
+# === Checkerboard-free transposed convolution ===
+
+
+def test_nearest_resize_conv_starts_as_nearest_upsampling_then_a_conv():
+    """Conv2DTranspose k4 s2 "same" = UpSampling2D(nearest) -> Conv2D 3x3 (base flipped)."""
+    cin, filters = 3, 4
+    kernel = NearestResizeConv(2, keras.initializers.RandomNormal(seed=3))((4, 4, filters, cin))
+    base = np.asarray(keras.initializers.RandomNormal(seed=3)((3, 3, filters, cin)))
+    transpose = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)
+    transpose.build((None, None, None, cin))
+    transpose.kernel.assign(kernel)
+    conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+    conv.build((None, None, None, cin))
+    conv.kernel.assign(base[::-1, ::-1].transpose(0, 1, 3, 2))
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, cin)).astype("float32")
+    expected = np.asarray(conv(keras.layers.UpSampling2D(2)(x)))
+    np.testing.assert_allclose(np.asarray(transpose(x)), expected, atol=1e-5)
+    # every output phase sums the same taps: a constant map stays constant inside
+    inside = np.asarray(transpose(np.ones((1, 6, 6, cin), "float32")))[0, 2:-2, 2:-2]
+    assert np.ptp(inside, axis=(0, 1)).max() < 1e-5
+
+
+def test_nearest_resize_conv_needs_a_kernel_at_least_the_scale():
+    with pytest.raises(ValueError, match="smaller than 3"):
+        NearestResizeConv(3)((2, 2, 1, 1))
 
 
 # === Bilinear initialisation ===
@@ -259,6 +287,7 @@ def test_unknown_upsample_mode_is_a_user_error():
 CUSTOM_OBJECTS = {
     "icnr": lambda: ICNR(3, "he_normal"),
     "icnr_seeded": lambda: ICNR(2, keras.initializers.GlorotUniform(seed=3)),
+    "nearest_resize_conv": lambda: NearestResizeConv(2, keras.initializers.RandomNormal(seed=1)),
     "bilinear": BilinearUpsampling,
     "depth_to_space": lambda: DepthToSpace(3, name="d2s"),
     "max_unpool": lambda: MaxUnpool2D(3, name="unpool"),

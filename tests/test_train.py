@@ -468,6 +468,7 @@ def assert_nothing_written(out: Path) -> None:
         ("unet_tiny", {"options": {"image_size": 18}}, "divisible by 4"),
         ("cgan_tiny", {"data": "photos"}, "labels"),
         ("pix2pix_tiny", {"data": "digits"}, "masks"),
+        ("dcgan_tiny", {"options": {"instance_noise": -0.1}}, "instance_noise"),
         ("fsrcnn_tiny", {"data": "no_such_dataset"}, "no_such_dataset"),
         ("fsrcnn_tiny", {"epochs": 0}, "epochs"),
         ("fsrcnn_tiny", {"batch_size": 0}, "batch-size"),
@@ -601,6 +602,25 @@ def test_cosine_schedule_decays_the_learning_rate_per_epoch():
         objective.start_epoch(epoch)
         rates.append(float(objective.optimizer.learning_rate))
     np.testing.assert_allclose(rates, [1e-3, 8.5355e-4, 5e-4, 1.4645e-4], rtol=1e-4)
+
+
+@pytest.mark.parametrize("start", [0.0, 0.4])
+def test_instance_noise_decays_linearly_per_epoch(start):
+    from zoo.train.config import TrainConfig
+    from zoo.train.objectives import objective_for
+
+    info = zoo.info("dcgan_tiny")
+    config = TrainConfig.from_recipe(info, epochs=4, options={"instance_noise": start})
+    objective = objective_for(info, config)
+    objective.build()
+    images = np.zeros((64, 16, 16, 1), np.float32)
+    spreads = []
+    for epoch in range(4):
+        objective.start_epoch(epoch)
+        spreads.append(float(np.std(objective.noisy(images))))
+    np.testing.assert_allclose(spreads, [start, 0.75 * start, 0.5 * start, 0.25 * start], rtol=0.05)
+    if not start:
+        assert objective.noisy(images) is images  # no draws: other recipes keep their streams
 
 
 def test_validation_data_replaces_the_test_split(tmp_path):

@@ -12,7 +12,8 @@ Up-blocks (Odena, Dumoulin, Olah 2016, "Deconvolution and checkerboard artifacts
 - ``resize_conv``: nearest-neighbour upsampling, then a 3x3 convolution;
 - ``subpixel``: a convolution to ``filters * scale**2`` channels, then depth-to-space
   (Shi et al. 2016), initialised with ICNR (Aitken et al. 2017) so that it starts as
-  a nearest-neighbour resize of a convolution.
+  a nearest-neighbour resize of a convolution. :class:`NearestResizeConv` gives a
+  transposed convolution the same start.
 """
 
 from __future__ import annotations
@@ -49,6 +50,40 @@ class ICNR(keras.initializers.Initializer):
         base = self.initializer((kh, kw, cin, cout // blocks), dtype=dtype)
         # depth_to_space reads channel index (dy * scale + dx) * C + c for sub-pixel (dy, dx)
         return keras.ops.tile(base, (1, 1, 1, blocks))
+
+    def get_config(self) -> dict:
+        return {"scale": self.scale, "initializer": keras.initializers.serialize(self.initializer)}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class NearestResizeConv(keras.initializers.Initializer):
+    """Initialises a transposed-convolution kernel as a nearest-neighbour resize, then a conv.
+
+    The transposed-convolution counterpart of :class:`ICNR`: draws a
+    ``(kh - scale + 1, kw - scale + 1)`` kernel and sums it over every ``scale x scale``
+    shift, so each of the ``scale**2`` output phases starts with the same taps: no
+    checkerboard at the start of training, which a generator otherwise has to unlearn
+    against its discriminator. A k4 s2 "same" layer then computes exactly
+    ``UpSampling2D(2)`` followed by a 3x3 "same" ``Conv2D`` with the drawn kernel
+    flipped. Kernel layout: (kh, kw, out, in), ``kh >= scale``.
+    """
+
+    def __init__(self, scale: int = 2, initializer: str | dict = "glorot_uniform") -> None:
+        self.scale = scale
+        self.initializer = keras.initializers.get(initializer)
+
+    def __call__(self, shape, dtype=None):
+        kh, kw, cout, cin = shape
+        if min(kh, kw) < self.scale:
+            raise ValueError(f"NearestResizeConv: kernel {kh}x{kw} is smaller than {self.scale}")
+        bh, bw = kh - self.scale + 1, kw - self.scale + 1
+        base = self.initializer((bh, bw, cout, cin), dtype=dtype)
+        padded = [
+            keras.ops.pad(base, [[dy, kh - bh - dy], [dx, kw - bw - dx], [0, 0], [0, 0]])
+            for dy in range(self.scale)
+            for dx in range(self.scale)
+        ]
+        return keras.ops.sum(keras.ops.stack(padded), axis=0)
 
     def get_config(self) -> dict:
         return {"scale": self.scale, "initializer": keras.initializers.serialize(self.initializer)}

@@ -3,6 +3,11 @@
 All three use the non-saturating GAN loss on logits (Goodfellow et al. 2014):
 discriminator ``softplus(-D(real)) + softplus(D(fake))``, generator ``softplus(-D(fake))``.
 pix2pix adds ``l1_weight`` x L1 to the target (Isola et al. 2017). Images live in [-1, 1].
+
+Recipe option ``instance_noise=S`` adds N(0, s) to every image the discriminator sees,
+real and fake, with s falling linearly from S at the first epoch to 0 at the last
+(Sønderby et al. 2016, arXiv:1610.04490): early on the discriminator cannot win on
+details the generator has not learned yet, and by the end it sees clean images.
 """
 
 from __future__ import annotations
@@ -40,6 +45,22 @@ class Adversarial(Objective):
         self.d_optimizer = keras.optimizers.Adam(self.config.learning_rate, beta_1=beta_1)
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.instance_noise = float(self.options.get("instance_noise", 0.0))
+        if self.instance_noise < 0:
+            raise ZooError(f"instance_noise must be >= 0, got {self.instance_noise}")
+        self.noise_std = keras.Variable(0.0, trainable=False, name="instance_noise")
+
+    def start_epoch(self, epoch: int) -> None:
+        super().start_epoch(epoch)
+        self.noise_std.assign(self.instance_noise * (1.0 - epoch / self.config.epochs))
+
+    def noisy(self, images):
+        """``images`` plus N(0, noise_std) instance noise; unchanged without the option."""
+        import tensorflow as tf
+
+        if not self.instance_noise:
+            return images
+        return images + self.noise_std * tf.random.normal(tf.shape(images))
 
     def optimizers(self) -> list:
         return [self.g_optimizer, self.d_optimizer]
@@ -75,8 +96,12 @@ class Adversarial(Objective):
         z = tf.random.uniform((tf.shape(real)[0], self.latent_dim), -1.0, 1.0)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(self.generator_inputs(z, batch), training=True)
-            real_logits = self.discriminator(self.discriminator_inputs(real, batch), training=True)
-            fake_logits = self.discriminator(self.discriminator_inputs(fake, batch), training=True)
+            real_logits = self.discriminator(
+                self.discriminator_inputs(self.noisy(real), batch), training=True
+            )
+            fake_logits = self.discriminator(
+                self.discriminator_inputs(self.noisy(fake), batch), training=True
+            )
             d_loss = self.average(
                 _per_example(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
             )
