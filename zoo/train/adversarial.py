@@ -28,6 +28,9 @@ class Adversarial(Objective):
     """DCGAN: latent z uniform in [-1, 1] -> image; one optimizer per network."""
 
     tasks = ("generate",)
+    # Set by build() from the recipe. Fine-tuning a trained generator (convert.optimize's
+    # QAT) attaches the networks itself and continues where the schedule ends: no noise.
+    instance_noise: float = 0.0
 
     def load_data(self) -> tuple[Arrays, Arrays]:
         images = self.load_images("train").images * 2.0 - 1.0
