@@ -58,6 +58,12 @@ def test_every_shipped_manifest_is_complete_and_its_files_verify():
         assert pretrained.verified_files(name) == paths
 
 
+def test_every_full_model_ships_weights():
+    from zoo.cards import full_models
+
+    assert sorted(set(full_models()) - set(SHIPPED)) == []
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_get_default_loads_the_shipped_weights(name):
     model = zoo.get(name, weights="default")
