@@ -22,7 +22,6 @@ kept, even those written while this run measured) and ``numerics.md``, and print
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -159,10 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
     args = parser.parse_args(argv)
 
-    from convert.bench import machine
+    from convert.bench import write_model_table
     from zoo import pretrained
     from zoo.errors import ZooError
-    from zoo.train.files import write_text_atomically
 
     names = args.models or pretrained.shipped()
     try:
@@ -170,7 +168,6 @@ def main(argv: list[str] | None = None) -> None:
             pretrained.manifest(name)  # a model without shipped weights fails before any work
     except ZooError as error:
         raise SystemExit(f"Error: {error}") from None
-    path = args.out / "numerics.json"
     measured: dict[str, Any] = {}
     for name in names:
         print(f"{name} ...", flush=True)
@@ -186,16 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         except ZooError as error:
             raise SystemExit(f"Error: {name}: {error}") from None
         print(f"{name}: int8 cost {int8_cost(measured[name])}", flush=True)
-    # read just before writing: rows another run wrote meanwhile are kept
-    table = json.loads(path.read_text())["models"] if path.is_file() else {}
-    table.update(measured)
-    host = machine()
-    write_text_atomically(
-        path, json.dumps({"machine": host, "models": table}, indent=2, sort_keys=True) + "\n"
-    )
-    text = markdown(table, host)
-    write_text_atomically(args.out / "numerics.md", text)
-    print(text)
+    print(write_model_table(args.out / "numerics.json", measured, markdown))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -500,6 +500,27 @@ def replace_rows(
     rows = [row for row in existing if row[key] not in renewed] + fresh
     place = {name: i for i, name in enumerate(order)}
     return sorted(rows, key=lambda row: place.get(row[key], len(place)))
+
+
+def write_model_table(
+    json_path: Path, measured: dict[str, Any], markdown: Callable[[dict, str], str]
+) -> str:
+    """Merge ``measured`` (rows by model) into ``json_path`` and write it with its .md twin.
+
+    The file is read just before writing, so rows another run wrote meanwhile are kept. Both
+    files are written atomically; returns the Markdown, ``markdown(table, machine())``.
+    """
+    from zoo.train.files import write_text_atomically
+
+    table = json.loads(json_path.read_text())["models"] if json_path.is_file() else {}
+    table.update(measured)
+    host = machine()
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"machine": host, "models": table}
+    write_text_atomically(json_path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    text = markdown(table, host)
+    write_text_atomically(json_path.with_suffix(".md"), text)
+    return text
 
 
 def machine() -> str:
