@@ -469,6 +469,7 @@ def assert_nothing_written(out: Path) -> None:
         ("cgan_tiny", {"data": "photos"}, "labels"),
         ("pix2pix_tiny", {"data": "digits"}, "masks"),
         ("dcgan_tiny", {"options": {"instance_noise": -0.1}}, "instance_noise"),
+        ("dcgan_tiny", {"options": {"instance_noise": "high"}}, "instance_noise"),
         ("fsrcnn_tiny", {"data": "no_such_dataset"}, "no_such_dataset"),
         ("fsrcnn_tiny", {"epochs": 0}, "epochs"),
         ("fsrcnn_tiny", {"batch_size": 0}, "batch-size"),

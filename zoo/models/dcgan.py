@@ -33,8 +33,8 @@ does not depend on ``z`` and survives BatchNormalization (it is not a per-channe
 so the generator collapses onto it (per-pixel spread across samples 0.02, against 0.14
 for the data, after 200 steps). A checkerboard-free start plus instance noise on both of
 the discriminator's inputs (Sønderby et al. 2016, arXiv:1610.04490: N(0, 0.2) decaying
-to 0 over the run) keeps the spread at 0.24 after 200 steps. Alone, the checkerboard-free
-start still collapses (0.03) and the noise recovers more slowly (0.12).
+linearly towards 0 over the run) keeps the spread at 0.24 after 200 steps. Alone, the
+checkerboard-free start still collapses (0.03) and the noise recovers more slowly (0.12).
 
 The building blocks (:func:`project`, :func:`up_bn_relu`, :func:`down_bn_lrelu`,
 :func:`generator_stack`, :func:`discriminator_stack`) are public: the cgan and pix2pix

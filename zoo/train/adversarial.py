@@ -5,9 +5,10 @@ discriminator ``softplus(-D(real)) + softplus(D(fake))``, generator ``softplus(-
 pix2pix adds ``l1_weight`` x L1 to the target (Isola et al. 2017). Images live in [-1, 1].
 
 Recipe option ``instance_noise=S`` adds N(0, s) to every image the discriminator sees,
-real and fake, with s falling linearly from S at the first epoch to 0 at the last
-(Sønderby et al. 2016, arXiv:1610.04490): early on the discriminator cannot win on
-details the generator has not learned yet, and by the end it sees clean images.
+real and fake, with s falling linearly per epoch from S towards 0 (S / epochs in the
+last epoch; Sønderby et al. 2016, arXiv:1610.04490): early on the discriminator cannot
+win on details the generator has not learned yet, and by the end it sees nearly clean
+images.
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ class Adversarial(Objective):
         self.d_optimizer = keras.optimizers.Adam(self.config.learning_rate, beta_1=beta_1)
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.instance_noise = float(self.options.get("instance_noise", 0.0))
-        if self.instance_noise < 0:
-            raise ZooError(f"instance_noise must be >= 0, got {self.instance_noise}")
+        value = self.options.get("instance_noise", 0.0)
+        try:
+            self.instance_noise = float(value)
+        except (TypeError, ValueError):
+            self.instance_noise = -1.0
+        if not self.instance_noise >= 0:
+            raise ZooError(f"instance_noise must be a number >= 0, got {value!r}")
         self.noise_std = keras.Variable(0.0, trainable=False, name="instance_noise")
 
     def start_epoch(self, epoch: int) -> None:
