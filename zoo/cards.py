@@ -25,7 +25,7 @@ from typing import Any
 from zoo import pretrained, registry
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo
-from zoo.train.files import write_text_atomically
+from zoo.train.files import write_atomically, write_text_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "models"
@@ -386,8 +386,6 @@ def draw_images(names: list[str], *, redraw: bool = False) -> list[Path]:
 def _shrink(path: Path, max_side: int) -> Path:
     """Downscale the PNG at ``path`` in place by the smallest whole factor that fits."""
     from PIL import Image
-
-    from zoo.train.files import write_atomically
 
     with Image.open(path) as image:
         factor = math.ceil(max(image.size) / max_side)

@@ -50,12 +50,9 @@ class Adversarial(Objective):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         value = self.options.get("instance_noise", 0.0)
-        try:
-            self.instance_noise = float(value)
-        except (TypeError, ValueError):
-            self.instance_noise = -1.0
-        if not self.instance_noise >= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
             raise ZooError(f"instance_noise must be a number >= 0, got {value!r}")
+        self.instance_noise = float(value)
         self.noise_std = keras.Variable(0.0, trainable=False, name="instance_noise")
 
     def start_epoch(self, epoch: int) -> None:
