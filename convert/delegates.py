@@ -1234,6 +1234,12 @@ def _facts(parsed: TFLiteFile, graph: Graph) -> dict[str, Any]:
     }
 
 
+def precision(parsed: TFLiteFile) -> str:
+    """A file's precision: int16x8 or int8 activations, else float16 / dynamic (int8 weights)
+    / float32."""
+    return _precision(Graph(parsed))
+
+
 def _precision(graph: Graph) -> str:
     """What the activations are: int16x8, int8, else float16 / dynamic (int8 weights) / float32."""
     inner = [node for node in graph.nodes if not graph.boundary(node)]

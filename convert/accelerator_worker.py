@@ -1,0 +1,100 @@
+"""Run one .tflite file on one LiteRT accelerator, in a process of its own (convert.runtime).
+
+Run as a script, never imported: ``python -I accelerator_worker.py '<json request>'``. It
+imports only the standard library, numpy and ``ai_edge_litert``, so an accelerator that
+crashes (a segmentation fault in a driver) takes down this process, not the caller. The
+request holds ``path`` (the file), ``accelerator`` ("cpu", "gpu" or "npu"), ``inputs`` (an
+.npz of the signature's inputs, named, in the file's own dtypes), ``outputs`` (the .npz to
+write), ``runs``, ``warmup`` and ``threads``. It prints one JSON line: ``accepted``,
+``reason`` (the accelerator's first error line when it refused), ``fully_accelerated`` and
+``times_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+SIGNATURE_KEY = "serving_default"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
+
+
+def _compile(request: dict):
+    from ai_edge_litert.compiled_model import CompiledModel
+    from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+    from ai_edge_litert.options import Options
+
+    accelerator = {
+        "cpu": HardwareAccelerator.CPU,
+        "gpu": HardwareAccelerator.GPU,
+        "npu": HardwareAccelerator.NPU,
+    }[request["accelerator"]]
+    options = Options(hardware_accelerators=accelerator)
+    if request["accelerator"] == "cpu":
+        options.cpu_options.num_threads = int(request["threads"])
+    with open(request["path"], "rb") as handle:
+        data = handle.read()
+    return CompiledModel.from_buffer(data, options=options)
+
+
+def run(request: dict) -> dict:
+    try:
+        model = _compile(request)
+    except Exception as error:  # LiteRT raises RuntimeError / ValueError with its status
+        return {"accepted": False, "reason": _first_line(error)}
+    signature = model.get_signature_list()[SIGNATURE_KEY]
+    index = model.get_signature_index(SIGNATURE_KEY)
+    feed = np.load(request["inputs"])
+    inputs = model.create_input_buffers(index)
+    outputs = model.create_output_buffers(index)
+    for name, buffer in zip(signature["inputs"], inputs, strict=True):
+        buffer.write(np.ascontiguousarray(feed[name]))
+    try:
+        for _ in range(int(request["warmup"]) + 1):
+            model.run_by_index(index, inputs, outputs)
+        times = []
+        first = outputs[0]
+        size = int(np.prod(model.get_output_tensor_details(SIGNATURE_KEY)[signature["outputs"][0]]["shape"]))
+        dtype = np.dtype(model.get_output_tensor_details(SIGNATURE_KEY)[signature["outputs"][0]]["dtype"])
+        for _ in range(int(request["runs"])):
+            started = time.perf_counter_ns()
+            model.run_by_index(index, inputs, outputs)
+            first.read(size, dtype)  # a GPU runs asynchronously: the read waits for it
+            times.append((time.perf_counter_ns() - started) / 1e6)
+    except Exception as error:
+        return {"accepted": False, "reason": f"run failed: {_first_line(error)}"}
+    details = model.get_output_tensor_details(SIGNATURE_KEY)
+    written = {}
+    for name, buffer in zip(signature["outputs"], outputs, strict=True):
+        detail = details[name]
+        shape = tuple(int(d) for d in detail["shape"])
+        dtype = np.dtype(detail["dtype"])
+        written[name] = buffer.read(int(np.prod(shape)), dtype).reshape(shape)
+    np.savez(request["outputs"], **written)
+    return {
+        "accepted": True,
+        "reason": None,
+        "fully_accelerated": bool(model.is_fully_accelerated()),
+        "times_ms": times,
+    }
+
+
+def main() -> None:
+    request = json.loads(sys.argv[1])
+    try:
+        result = run(request)
+    except Exception as error:
+        result = {"accepted": False, "reason": _first_line(error)}
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

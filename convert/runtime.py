@@ -1,0 +1,407 @@
+"""Run .tflite files on the accelerators LiteRT offers on this machine, and measure them.
+
+The delegate rules (:mod:`convert.delegates`) say what a delegate *should* take; this module
+asks the real runtimes. For each accelerator of ``CompiledModel`` that exists here:
+
+- ``cpu``: LiteRT's CPU accelerator (XNNPACK), always there;
+- ``gpu``: LiteRT's GPU accelerator (ML Drift over WebGPU, ``libLiteRtWebGpuAccelerator.so``
+  in the wheel). It needs the Vulkan loader (``libvulkan.so.1``) and a Vulkan device: a real
+  GPU's driver, or SwiftShader's CPU implementation of Vulkan (Debian's ``chromium-common``
+  ships it with its ICD file). On SwiftShader it computes in float32 and its timings mean
+  nothing; the report says which device ran;
+- ``npu``: only where a vendor dispatch library is installed in ``ai_edge_litert/vendors``.
+
+Each run happens in a process of its own (``convert/accelerator_worker.py``), so a driver
+that crashes is a one-line verdict, not a dead caller. A run reports: accepted (or the
+accelerator's one-line reason), fully accelerated, median latency, and the outputs, which
+:func:`measure` compares with the Keras model on inputs drawn from the model's own data.
+
+The classic GPU delegate (GpuDelegateV2, the Interpreter API's), NNAPI, Hexagon, QNN and the
+Edge TPU run nowhere here: their verdicts stay the rules' (labelled as such).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convert import flatbuffer
+from convert.delegates import precision
+from zoo.errors import ZooError
+
+WORKER = Path(__file__).with_name("accelerator_worker.py")
+ACCELERATORS = ("cpu", "gpu", "npu")
+SIGNATURE_KEY = "serving_default"
+# Max |error| against Keras as a share of the output's value range, per file precision.
+TOLERANCE = {"float32": 1e-4, "float16": 0.02, "dynamic": 0.05, "int8": 0.1, "int16x8": 0.05}
+SWIFTSHADER_ICDS = (
+    "/usr/lib/chromium/vk_swiftshader_icd.json",
+    "/usr/lib/chromium-browser/vk_swiftshader_icd.json",
+    "/usr/lib64/chromium-browser/vk_swiftshader_icd.json",
+)
+_GPU_DEVICES = ("/dev/dri/renderD128", "/dev/nvidia0", "/dev/kgsl-3d0", "/dev/mali0")
+
+
+# === What this machine offers ===
+
+
+@dataclass(frozen=True)
+class Device:
+    """An accelerator LiteRT can use here, or why it cannot (``reason``)."""
+
+    accelerator: str
+    runtime: str  # what runs the file: "XNNPACK", "ML Drift (WebGPU/Vulkan)", ...
+    device: str  # the hardware or software device under it
+    available: bool
+    reason: str | None = None
+    software: bool = False  # a software device: right numbers, meaningless timings
+    environment: tuple[tuple[str, str], ...] = ()
+
+    def label(self) -> str:
+        return f"{self.accelerator} ({self.runtime} on {self.device})"
+
+
+def devices() -> list[Device]:
+    """Every accelerator of LiteRT's CompiledModel and whether it runs here."""
+    return [_cpu(), gpu_device(), _npu()]
+
+
+def _cpu() -> Device:
+    return Device("cpu", "XNNPACK", "this CPU", True)
+
+
+def gpu_device() -> Device:
+    """The GPU accelerator's Vulkan device: ``VK_ICD_FILENAMES`` when set, else a real GPU's
+    driver where a GPU device node exists, else SwiftShader where it is installed."""
+    runtime = "ML Drift (WebGPU/Vulkan)"
+    if ctypes.util.find_library("vulkan") is None:
+        return Device(
+            "gpu",
+            runtime,
+            "none",
+            False,
+            "no Vulkan loader (libvulkan.so.1): install Debian's libvulkan1 and a GPU's Vulkan "
+            "driver, or chromium-common for SwiftShader's software Vulkan",
+        )
+    chosen = os.environ.get("VK_ICD_FILENAMES")
+    if chosen:
+        software = "swiftshader" in chosen.lower()
+        name = "SwiftShader (software)" if software else f"Vulkan driver {Path(chosen).name}"
+        return Device("gpu", runtime, name, True, software=software)
+    if any(os.path.exists(node) for node in _GPU_DEVICES):
+        return Device("gpu", runtime, "the system's Vulkan driver", True)
+    for icd in SWIFTSHADER_ICDS:
+        if os.path.exists(icd):
+            return Device(
+                "gpu",
+                runtime,
+                "SwiftShader (software)",
+                True,
+                software=True,
+                environment=(("VK_ICD_FILENAMES", icd),),
+            )
+    return Device(
+        "gpu",
+        runtime,
+        "none",
+        False,
+        "no Vulkan device: no GPU here and no SwiftShader ICD (Debian's chromium-common)",
+    )
+
+
+def _npu() -> Device:
+    import ai_edge_litert
+
+    vendors = Path(ai_edge_litert.__file__).parent / "vendors"
+    found = sorted(glob.glob(str(vendors / "*" / "dispatch" / "*.so")))
+    if not found:
+        return Device("npu", "vendor dispatch", "none", False, "no NPU dispatch library installed")
+    vendor = Path(found[0]).parent.parent.name
+    try:
+        ctypes.CDLL(found[0])
+    except OSError as error:  # the vendor's own runtime libraries are missing
+        reason = str(error).strip() or "cannot load"
+        return Device("npu", "vendor dispatch", vendor, False, f"{vendor} dispatch: {reason}")
+    return Device("npu", "vendor dispatch", vendor, True)
+
+
+# === Running a file ===
+
+
+@dataclass
+class AcceleratorRun:
+    """One file on one accelerator: the verdict, timings, and (once measured) parity."""
+
+    accelerator: str
+    device: str
+    accepted: bool
+    reason: str | None = None
+    available: bool = True  # False: the accelerator does not exist here (``reason`` says why)
+    fully_accelerated: bool | None = None
+    median_ms: float | None = None
+    software: bool = False
+    max_abs_error: float | None = None
+    mean_abs_error: float | None = None
+    relative_error: float | None = None  # max |error| / the output's value range
+    metric: str | None = None
+    metric_value: float | None = None
+    tolerance: float | None = None
+
+    @property
+    def agrees(self) -> bool | None:
+        """Whether the outputs match Keras within the tolerance (None: not compared)."""
+        if self.relative_error is None or self.tolerance is None:
+            return None
+        return self.relative_error <= self.tolerance
+
+    @property
+    def ok(self) -> bool:
+        return self.accepted and bool(self.fully_accelerated) and self.agrees is not False
+
+    def verdict(self) -> str:
+        if not self.available:
+            return f"not run: {self.reason}"
+        if not self.accepted:
+            return f"refused: {self.reason}"
+        parts = ["all ops" if self.fully_accelerated else "not fully accelerated"]
+        if self.relative_error is not None:
+            state = "right" if self.agrees else "WRONG"
+            parts.append(
+                f"{state}: max |err| {100 * self.relative_error:.3g}% of range"
+                f" (tolerance {100 * self.tolerance:.3g}%)"
+            )
+        if self.metric is not None and self.metric_value is not None:
+            parts.append(f"{self.metric} {self.metric_value:.4g}")
+        if self.median_ms is not None:
+            timing = f"{self.median_ms:.2f} ms"
+            parts.append(f"{timing} (software device: not a timing)" if self.software else timing)
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["agrees"] = self.agrees
+        data["verdict"] = self.verdict()
+        return data
+
+
+def run_file(
+    data: bytes,
+    inputs: dict[str, np.ndarray],
+    device: Device,
+    *,
+    runs: int = 5,
+    warmup: int = 1,
+    threads: int = 1,
+    timeout: float = 600,
+) -> tuple[AcceleratorRun, dict[str, np.ndarray]]:
+    """Run ``data`` on ``device`` with ``inputs`` (the signature's, in the file's dtypes);
+    the verdict and the raw outputs (empty when refused)."""
+    base = AcceleratorRun(device.accelerator, device.label(), False, software=device.software)
+    if not device.available:
+        base.available, base.reason = False, device.reason
+        return base, {}
+    with tempfile.TemporaryDirectory(prefix="zoo-accelerator-") as folder:
+        path, feed, out = (Path(folder) / name for name in ("model.tflite", "in.npz", "out.npz"))
+        path.write_bytes(data)
+        np.savez(feed, **inputs)
+        request = {
+            "path": str(path),
+            "accelerator": device.accelerator,
+            "inputs": str(feed),
+            "outputs": str(out),
+            "runs": runs,
+            "warmup": warmup,
+            "threads": threads,
+        }
+        env = {**os.environ, **dict(device.environment), "XDG_RUNTIME_DIR": folder}
+        try:
+            completed = subprocess.run(
+                [sys.executable, "-I", str(WORKER), json.dumps(request)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            base.reason = f"no answer within {timeout:.0f} s"
+            return base, {}
+        answer = _answer(completed)
+        if not answer.get("accepted"):
+            base.reason = answer.get("reason") or "the accelerator failed"
+            return base, {}
+        with np.load(out) as loaded:
+            outputs = {name: loaded[name] for name in loaded.files}
+    base.accepted = True
+    base.fully_accelerated = answer["fully_accelerated"]
+    base.median_ms = float(np.median(answer["times_ms"])) if answer["times_ms"] else None
+    return base, outputs
+
+
+def _answer(completed: subprocess.CompletedProcess) -> dict:
+    lines = completed.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        answer = {}
+    if completed.returncode != 0 and not answer:
+        signal = -completed.returncode if completed.returncode < 0 else None
+        crashed = f"crashed (signal {signal})" if signal else f"exit {completed.returncode}"
+        answer = {"accepted": False, "reason": f"the runtime {crashed}"}
+    return answer
+
+
+# === Measuring a file against its Keras model ===
+
+
+@dataclass
+class RuntimeReport:
+    """One file on every accelerator here, compared with its Keras model where given."""
+
+    source: str
+    mode: str
+    runs: list[AcceleratorRun]
+
+    def failures(self) -> list[AcceleratorRun]:
+        """Runs that refused, fell back, or disagree with Keras (unavailable ones aside)."""
+        return [run for run in self.runs if run.available and not run.ok]
+
+    def require(self) -> None:
+        """A one-line :class:`ZooError` when an accelerator that ran refused or disagrees."""
+        failed = self.failures()
+        if failed:
+            parts = "; ".join(f"{run.accelerator}: {run.verdict()}" for run in failed)
+            raise ZooError(f"{self.source} on the real accelerators: {parts}")
+
+    def summary(self) -> str:
+        lines = [f"measured on this machine's LiteRT accelerators ({self.mode} file):"]
+        lines += [f"  {run.device}: {run.verdict()}" for run in self.runs]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "mode": self.mode, "runs": [r.to_dict() for r in self.runs]}
+
+
+def measure(
+    data: bytes,
+    *,
+    model=None,
+    info=None,
+    samples: list[list[np.ndarray]] | None = None,
+    accelerators: tuple[str, ...] = ACCELERATORS,
+    runs: int = 5,
+    source: str = "the buffer",
+) -> RuntimeReport:
+    """Run ``data`` on each accelerator here (each in its own process).
+
+    With ``model`` and ``info`` (its ModelInfo) every run's outputs are compared with
+    ``model``'s on ``samples`` (lists of float inputs, batch 1, in ``info.inputs`` order;
+    default: uniform draws from the file's input ranges); without them only acceptance,
+    full acceleration and timing are reported. A file that does not parse is a ZooError.
+    """
+    parsed = flatbuffer.read(data)
+    signature = _signature(parsed)
+    output = parsed.tensor(next(iter(signature.outputs.values())))
+    names = list(signature.inputs)
+    if info is not None:
+        names = [spec.name for spec in info.inputs]
+        if sorted(names) != sorted(signature.inputs):
+            raise ZooError(f"{source} takes inputs {sorted(signature.inputs)}, not {names}")
+    if samples is None:
+        samples = [_random_sample(info, [parsed.tensor(signature.inputs[n]) for n in names])]
+    feeds = [
+        {
+            name: quantize(array, parsed.tensor(signature.inputs[name]))
+            for name, array in zip(names, sample, strict=True)
+        }
+        for sample in samples
+    ]
+    expected = None
+    if model is not None and info is not None:
+        expected = np.concatenate(
+            [np.asarray(model(s[0] if len(s) == 1 else list(s), training=False)) for s in samples]
+        )
+    mode = precision(parsed)
+    results = []
+    for device in devices():
+        if device.accelerator not in accelerators:
+            continue
+        run, outputs = None, []
+        for i, feed in enumerate(feeds):
+            current, raw = run_file(data, feed, device, runs=runs if i == 0 else 0, warmup=0)
+            if run is None or not current.accepted:
+                run = current
+            if not current.accepted:
+                break
+            outputs.append(dequantize(next(iter(raw.values())), output))
+        if run.accepted and expected is not None:
+            _compare(run, expected, np.concatenate(outputs), info, mode)
+        results.append(run)
+    return RuntimeReport(source=source, mode=mode, runs=results)
+
+
+def _signature(parsed) -> flatbuffer.Signature:
+    for signature in parsed.signatures:
+        if signature.key == SIGNATURE_KEY:
+            return signature
+    raise ZooError(f"the file has no {SIGNATURE_KEY!r} signature")
+
+
+def _random_sample(info, tensors) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    sample = []
+    for i, tensor in enumerate(tensors):
+        low, high = info.inputs[i].value_range if info is not None else (0.0, 1.0)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            low, high = -1.0, 1.0
+        sample.append(rng.uniform(low, high, size=tensor.shape).astype(np.float32))
+    return sample
+
+
+def quantize(array: np.ndarray, tensor: flatbuffer.Tensor) -> np.ndarray:
+    """A float array as ``tensor`` takes it: quantized for integer tensors."""
+    dtype = np.dtype(tensor.dtype)
+    if dtype.kind == "f" or tensor.quantization is None:
+        return np.asarray(array, dtype)
+    scale, zero_point = tensor.quantization
+    limits = np.iinfo(dtype)
+    return np.clip(np.round(array / scale + zero_point), limits.min, limits.max).astype(dtype)
+
+
+def dequantize(array: np.ndarray, tensor: flatbuffer.Tensor) -> np.ndarray:
+    """``tensor``'s values as float32."""
+    if np.dtype(tensor.dtype).kind == "f" or tensor.quantization is None:
+        return np.asarray(array, np.float32)
+    scale, zero_point = tensor.quantization
+    return (array.astype(np.float32) - zero_point) * scale
+
+
+def _compare(run: AcceleratorRun, expected: np.ndarray, actual: np.ndarray, info, mode) -> None:
+    error = np.abs(expected.astype(np.float32) - actual.astype(np.float32))
+    low, high = info.output.value_range if info.output.bounded else (None, None)
+    if low is None or not math.isfinite(high - low):
+        low, high = float(expected.min()), float(expected.max())
+    width = max(high - low, 1e-12)
+    run.max_abs_error = float(error.max())
+    run.mean_abs_error = float(error.mean())
+    run.relative_error = run.max_abs_error / width
+    run.tolerance = TOLERANCE.get(mode, 0.1)
+    if info.task == "segment" and expected.ndim == 4:
+        run.metric = "labels agree %"
+        run.metric_value = 100 * float(np.mean(expected.argmax(-1) == actual.argmax(-1)))
+    elif expected.ndim == 4:
+        mse = float(np.mean(np.square(expected - actual)))
+        run.metric = "PSNR vs Keras dB"
+        run.metric_value = math.inf if mse == 0 else 10 * math.log10(width**2 / mse)
