@@ -71,7 +71,7 @@ from zoo.errors import ZooError
 LITERT = "LiteRT v2.2.0"
 TARGETS = ("gpu", "xnnpack", "nnapi", "hexagon", "qnn", "edgetpu")
 TITLES = {
-    "gpu": "GPU delegate (OpenCL / OpenGL ES / Metal)",
+    "gpu": "classic GPU delegate (GpuDelegateV2, Interpreter API: OpenCL / OpenGL ES / Metal)",
     "xnnpack": "XNNPACK (LiteRT CPU accelerator)",
     "nnapi": "NNAPI (Android NPU/DSP/GPU drivers)",
     "hexagon": "Qualcomm Hexagon delegate",
@@ -1116,7 +1116,7 @@ class DelegateReport:
         ]
         if self.float_ops and self.precision in {"int8", "int16x8"}:
             lines.append(f"float ops inside: {_listing(self.float_ops)}")
-        rows = [("target", "delegated", "partitions", "verdict")]
+        rows = [("target", "delegated", "partitions", "verdict by the delegate's rules (static)")]
         for name in TARGETS:
             report = self.targets[name]
             marker = "*" if name in self.strict_targets else " "

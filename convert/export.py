@@ -43,6 +43,14 @@ TARGET_MODES = {
 }
 TARGETS = tuple(TARGET_MODES)
 CPU_CANDIDATES = ("float32", "dynamic", "int8")
+# The Edge TPU compiler maps no DEPTH_TO_SPACE; every other target runs the lowered form
+# (CONV_2D + DEPTH_TO_SPACE) faster, and LiteRT's GPU accelerator runs it right.
+TARGET_LOWERING = {target: "none" if target == "edgetpu" else "auto" for target in TARGET_MODES}
+LOWERING_TEXT = {
+    "auto": "transposed convolutions lowered to CONV_2D + DEPTH_TO_SPACE (exact; faster on "
+    "XNNPACK, right on LiteRT's GPU accelerator)",
+    "none": "TRANSPOSE_CONV kept (the Edge TPU compiler has no DEPTH_TO_SPACE)",
+}
 DELEGATE_FOR_TARGET = {
     "android-gpu": "gpu",
     "ios-gpu": "gpu",
@@ -85,7 +93,9 @@ def export(
         candidates = {}
         modes = CPU_CANDIDATES if target == "cpu" else (TARGET_MODES[target],)
         for mode in modes:
-            candidates[mode] = convert_model(model, mode=mode, info=info, weights=weights)
+            candidates[mode] = convert_model(
+                model, mode=mode, info=info, weights=weights, lowering=TARGET_LOWERING[target]
+            )
         latencies = {}
         for mode, conversion in candidates.items():
             path = staging / f"{name}_{mode}.tflite"
@@ -169,6 +179,11 @@ def _card(
         "num_params": info.num_params,
         "weights": weights or "initial (untrained)",
         "parity": asdict(chosen.parity),
+        "lowering": {
+            "mode": TARGET_LOWERING[target],
+            "lowered": chosen.metadata.get("lowered", 0),
+            "why": LOWERING_TEXT[TARGET_LOWERING[target]],
+        },
         "delegate": {
             "target": delegate,
             "verdict": report.target(delegate).verdict(),
@@ -202,6 +217,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Task: {card['task']}; paper: {card['paper']}",
         f"- Parameters: {card['num_params']:,}; weights: {card['weights']}",
         f"- Weights sha256: `{meta['weights_sha256']}`",
+        f"- Lowering: {card['lowering']['why']}; {card['lowering']['lowered']} layer(s) lowered",
         "",
         "## Inputs and output",
         "",

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 import keras
 import numpy as np
 
+from zoo.arithmetic import transposed_output_size
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -58,9 +60,7 @@ class AxisPlan:
         return self.tap_high - self.tap_low + 1
 
     def output_length(self, n: int, padding: str) -> int:
-        if padding == "same":
-            return n * self.stride
-        return (n - 1) * self.stride + max(self.kernel, self.stride)
+        return transposed_output_size(n, self.kernel, self.stride, padding)
 
     def pads(self, n: int, padding: str) -> tuple[int, int]:
         """Zeros before and after the input so that a "valid" convolution yields every row."""

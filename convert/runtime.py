@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import glob
+import hashlib
 import json
 import math
 import os
@@ -266,6 +267,45 @@ def _answer(completed: subprocess.CompletedProcess) -> dict:
 # === Measuring a file against its Keras model ===
 
 
+def weights_digest(model) -> str:
+    """sha256 over the model's weights (float32 bytes, in order): identifies the exact weights."""
+    digest = hashlib.sha256()
+    for array in model.get_weights():
+        digest.update(np.ascontiguousarray(array, np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def measure_file(data: bytes, *, source: str = "the buffer", runs: int = 5) -> RuntimeReport:
+    """:func:`measure` for a file alone: a zoo file whose metadata names a registered model
+    and weights that still hash the same is compared with that Keras model on its data;
+    any other file gets acceptance and timing only (``RuntimeReport.note`` says why)."""
+    from convert.representative import representative_inputs
+    from zoo import registry
+
+    parsed = flatbuffer.read(data)
+    metadata = parsed.zoo_metadata or {}
+    name, weights = metadata.get("name"), metadata.get("weights")
+    note = "no zoo metadata: acceptance and timing only"
+    if name in registry.list_models() and weights and not weights.startswith("initial"):
+        try:
+            model = registry.get(name, weights=weights)
+        except ZooError as error:
+            note = f"its weights {weights!r} do not load here ({error}): not compared"
+        else:
+            if weights_digest(model) == metadata.get("weights_sha256"):
+                info = registry.info(name)
+                height, width = parsed.input_tensors[0].shape[1:3]
+                size = (height, width) if None in info.inputs[0].shape else None
+                samples = representative_inputs(info, size=size, count=4, seed=1)
+                return measure(data, model=model, info=info, samples=samples, source=source, runs=runs)
+            note = f"its weights {weights!r} have changed since conversion: not compared"
+    elif name:
+        note = f"made from {name} with {weights or 'unknown'} weights: not compared with Keras"
+    report = measure(data, source=source, runs=runs)
+    report.note = note
+    return report
+
+
 @dataclass
 class RuntimeReport:
     """One file on every accelerator here, compared with its Keras model where given."""
@@ -273,6 +313,7 @@ class RuntimeReport:
     source: str
     mode: str
     runs: list[AcceleratorRun]
+    note: str | None = None  # why the outputs were not compared with a Keras model
 
     def failures(self) -> list[AcceleratorRun]:
         """Runs that refused, fell back, or disagree with Keras (unavailable ones aside)."""
@@ -288,10 +329,27 @@ class RuntimeReport:
     def summary(self) -> str:
         lines = [f"measured on this machine's LiteRT accelerators ({self.mode} file):"]
         lines += [f"  {run.device}: {run.verdict()}" for run in self.runs]
+        if self.note:
+            lines.append(f"  note: {self.note}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "mode": self.mode, "runs": [r.to_dict() for r in self.runs]}
+
+    def compact(self) -> dict[str, Any]:
+        """Per accelerator that ran: device, verdict and error (the file metadata's entry)."""
+        return {
+            run.accelerator: {
+                "device": run.device,
+                "accepted": run.accepted,
+                "fully_accelerated": run.fully_accelerated,
+                "relative_error": run.relative_error,
+                "agrees": run.agrees,
+                "verdict": run.verdict(),
+            }
+            for run in self.runs
+            if run.available
+        }
 
 
 def measure(

@@ -40,7 +40,6 @@ file has ``"equalized"`` (false when the model has no equalizable pair) and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -53,6 +52,7 @@ import numpy as np
 from convert import flatbuffer
 from convert.lowering import LOWERINGS, lower_transpose_convs
 from convert.representative import as_samples, representative_inputs
+from convert.runtime import RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo, TensorSpec
 
@@ -103,6 +103,7 @@ class Conversion:
     metadata: dict[str, Any]
     parity: Parity | None = None
     notes: list[str] = field(default_factory=list)
+    accelerators: RuntimeReport | None = None
 
     @property
     def size(self) -> int:
@@ -166,6 +167,7 @@ def convert_model(
     quantization_aware: bool = False,
     equalize: bool = False,
     lowering: str = "auto",
+    accelerators: bool = False,
     extra_metadata: dict[str, Any] | None = None,
 ) -> Conversion:
     """Convert, post-process, prove deployable and measure parity.
@@ -177,7 +179,9 @@ def convert_model(
     copy (:func:`convert.equalize.equalize`; activation ranges from the calibration samples,
     else the model's data, else its weights); the metadata says ``"equalized"`` and parity
     still compares with ``model``. ``lowering`` is ``"auto"`` (transposed convolutions as
-    CONV_2D + DEPTH_TO_SPACE) or ``"none"``. ``extra_metadata`` joins the file's metadata.
+    CONV_2D + DEPTH_TO_SPACE) or ``"none"``. ``accelerators`` runs the file on every LiteRT
+accelerator here (:func:`convert.runtime.measure`) on the parity inputs; the report lands in
+``Conversion.accelerators`` and the metadata. ``extra_metadata`` joins the file's metadata.
     """
     if mode not in MODES:
         raise ZooError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -221,10 +225,14 @@ def convert_model(
         **(extra_metadata or {}),
     }
     result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
-    if parity:
+    if parity or accelerators:
         samples = _parity_inputs(info, size, shapes, calibration)
+    if parity:
         result.parity = measure_parity(model, data, samples, info)
         metadata["parity"] = asdict(result.parity)
+    if accelerators:
+        result.accelerators = measure(data, model=model, info=info, samples=samples)
+        metadata["accelerators"] = result.accelerators.compact()
     result.flatbuffer = flatbuffer.with_metadata(
         data, {flatbuffer.METADATA_NAME: json.dumps(metadata, default=_json).encode()}
     )
@@ -535,14 +543,6 @@ def check_deployable(data: bytes) -> flatbuffer.TFLiteFile:
 
 
 # === Metadata ===
-
-
-def weights_digest(model) -> str:
-    """sha256 over the model's weights (float32 bytes, in order): identifies the exact weights."""
-    digest = hashlib.sha256()
-    for array in model.get_weights():
-        digest.update(np.ascontiguousarray(array, np.float32).tobytes())
-    return digest.hexdigest()
 
 
 def _metadata(model, info: ModelInfo, mode: str, parsed, weights: str | None) -> dict[str, Any]:

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 # The same as convert.tflite.MODES and convert.export.TARGETS, kept here so --help is TF-free.
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 EXPORT_TARGETS = ("android-gpu", "android-npu", "ios-gpu", "cpu", "edgetpu")
+LOWERINGS = ("auto", "none")  # convert.lowering.LOWERINGS
+_ACCELERATORS_HELP = (
+    "Run the file on LiteRT's CPU, GPU and NPU accelerators where this machine has them "
+    "and compare with Keras."
+)
 
 
 class _ZooGroup(click.Group):
@@ -332,6 +337,18 @@ def data_command(
     is_flag=True,
     help="Cross-layer equalization before converting (same outputs; int8 loses less).",
 )
+@click.option(
+    "--lowering",
+    type=click.Choice(LOWERINGS),
+    default="auto",
+    show_default=True,
+    help="auto: transposed convolutions as CONV_2D + DEPTH_TO_SPACE (exact, faster); "
+    "none: keep TRANSPOSE_CONV.",
+)
+@click.option("--accelerators/--no-accelerators", default=True, help=_ACCELERATORS_HELP)
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 when an accelerator refuses or disagrees with Keras."
+)
 def convert_command(
     model: str,
     out: str,
@@ -341,6 +358,9 @@ def convert_command(
     samples: int,
     float_io: bool,
     equalize: bool,
+    lowering: str,
+    accelerators: bool,
+    strict: bool,
 ) -> None:
     """Convert MODEL to a TFLite file (+ JSON metadata beside it) and report its parity."""
     from convert.tflite import convert_model
@@ -353,12 +373,18 @@ def convert_command(
         representative_count=samples,
         float_io=float_io,
         equalize=equalize,
+        lowering=lowering,
+        accelerators=accelerators,
     )
     path = result.save(out)
     click.echo(f"{path}: {mode}, {result.size / 1024:,.1f} KB")
     click.echo(f"parity vs Keras ({result.parity.samples} inputs): {result.parity.summary()}")
     for note in result.notes:
         click.echo(note)
+    if result.accelerators is not None:
+        click.echo(result.accelerators.summary())
+        if strict:
+            result.accelerators.require()
 
 
 @main.command("demo")
@@ -448,18 +474,42 @@ def export_command(
     help="Target --strict covers (repeatable; default: those the file's precision is for).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--strict", is_flag=True, help="Exit 1 when an op falls back on a covered target.")
+@click.option("--accelerators/--no-accelerators", default=True, help=_ACCELERATORS_HELP)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when an op falls back on a covered target, or an accelerator that ran "
+    "refuses the file or disagrees with Keras.",
+)
 def check_command(
-    source: str, mode: str, targets: tuple[str, ...], as_json: bool, strict: bool
+    source: str,
+    mode: str,
+    targets: tuple[str, ...],
+    as_json: bool,
+    accelerators: bool,
+    strict: bool,
 ) -> None:
     """Which delegates (GPU, XNNPACK, NNAPI, Hexagon, QNN, Edge TPU) run a .tflite whole:
-    fallback ops, versions, dynamic tensors, partitions. A MODEL is converted first."""
+    the rules' verdicts (fallback ops, versions, dynamic tensors, partitions) and, measured,
+    what LiteRT's own accelerators on this machine do with it. A MODEL is converted first."""
     from convert.delegates import check, load_source
+    from convert.flatbuffer import load_bytes
+    from convert.runtime import measure_file
 
     path_or_bytes, label = load_source(source, mode=mode)
     report = check(path_or_bytes, label=label)
-    click.echo(report.to_json() if as_json else report.summary())
+    measured = measure_file(load_bytes(path_or_bytes), source=label) if accelerators else None
+    if as_json:
+        data = report.to_dict()
+        data["measured"] = measured.to_dict() if measured else None
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(report.summary())
+        if measured:
+            click.echo("\n" + measured.summary())
     if strict:
+        if measured:
+            measured.require()
         report.require(targets or None)
 
 

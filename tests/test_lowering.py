@@ -1,0 +1,142 @@
+"""The lowering of Conv2DTranspose to CONV_2D + DEPTH_TO_SPACE, proven on the written bytes."""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from convert import flatbuffer
+from convert.lowering import LoweredConv2DTranspose, axis_plan, lower_transpose_convs
+from convert.tflite import Runner, convert_model
+from zoo import registry
+
+CASES = [
+    pytest.param(k, s, padding, n, id=f"k{k}-s{s}-{padding}-{n}")
+    for (k, s), padding, n in itertools.product(
+        [(1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (9, 3), (10, 2), (12, 4), (3, 1), (7, 3)],
+        ("same", "valid"),
+        (5, 8),
+    )
+]
+
+
+def _transpose_model(k: int, s: int, padding: str, n: int, activation=None) -> keras.Model:
+    inputs = keras.Input((n, n + 1, 3), batch_size=1)
+    layer = keras.layers.Conv2DTranspose(2, k, strides=s, padding=padding, activation=activation)
+    model = keras.Model(inputs, layer(inputs))
+    rng = np.random.default_rng(k * 100 + s)
+    layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in layer.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize(("k", "s", "padding", "n"), CASES)
+def test_lowered_layer_equals_conv2d_transpose(k, s, padding, n):
+    model = _transpose_model(k, s, padding, n)
+    lowered, count, notes = lower_transpose_convs(model)
+    assert count == 1 and not notes
+    assert not any(isinstance(la, keras.layers.Conv2DTranspose) for la in lowered.layers)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, n, n + 1, 3)).astype(np.float32)
+    expected, actual = np.asarray(model(x)), np.asarray(lowered(x))
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+def test_tap_ranges_of_the_zoos_layers():
+    """k = 2s "same" (the zoo's up-blocks) and FSRCNN's k9 s3 need a 3x3 "same" convolution;
+    FSRCNN x2's k10 s2 a 5x5 one; no PAD op for any of them."""
+    for kernel, stride, taps in ((4, 2, 3), (9, 3, 3), (10, 2, 5), (12, 4, 3), (64, 32, 3)):
+        plan = axis_plan(kernel, stride, "same")
+        assert plan.taps == taps and plan.same_split(), (kernel, stride)
+
+
+def test_batch_norm_after_the_transposed_convolution_is_folded():
+    inputs = keras.Input((6, 6, 3), batch_size=1)
+    x = keras.layers.Conv2DTranspose(4, 4, strides=2, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    model = keras.Model(inputs, x)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.uniform(0.5, 2, w.shape).astype(np.float32) for w in model.get_weights()])
+    lowered, count, _ = lower_transpose_convs(model)
+    assert count == 1
+    assert not any(isinstance(la, keras.layers.BatchNormalization) for la in lowered.layers)
+    x = rng.uniform(-1, 1, (1, 6, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(lowered(x)), np.asarray(model(x)), atol=1e-5)
+
+
+def test_unlowerable_layers_stay_with_a_note():
+    inputs = keras.Input((6, 6, 3), batch_size=1)
+    layer = keras.layers.Conv2DTranspose(2, 3, strides=2, dilation_rate=1, output_padding=1)
+    model = keras.Model(inputs, layer(inputs))
+    lowered, count, notes = lower_transpose_convs(model)
+    assert count == 0 and lowered is model
+    assert notes and "output_padding" in notes[0]
+
+
+def _ops(data: bytes) -> dict[str, int]:
+    return flatbuffer.read(data).op_versions
+
+
+@pytest.mark.parametrize("mode", ["float32", "float16", "int8"])
+def test_lowered_file_keeps_the_rules_and_matches_keras(mode):
+    """fsrcnn_tiny's last layer is a k9 s3 transposed convolution: lowered on the bytes,
+    batch 1, builtin ops only, float32 parity <= 1e-5, int8 still fully integer."""
+    name = "fsrcnn_tiny"
+    result = convert_model(name, mode=mode)
+    ops = _ops(result.flatbuffer)
+    assert "TRANSPOSE_CONV" not in ops and "DEPTH_TO_SPACE" in ops
+    assert result.metadata["lowered"] == 1 and result.metadata["lowering"] == "auto"
+    plain = convert_model(name, mode=mode, lowering="none")
+    assert "TRANSPOSE_CONV" in _ops(plain.flatbuffer) and plain.metadata["lowered"] == 0
+    if mode == "float32":
+        assert result.parity.max_abs_error <= 1e-5
+    if mode == "int8":
+        parsed = flatbuffer.read(result.flatbuffer)
+        activations = {t.dtype for t in parsed.tensors[0] if not t.constant}
+        assert activations <= {"int8", "int32"}, activations
+        # The convolution before DEPTH_TO_SPACE has one weight scale per phase and channel.
+        to_space = next(op for op in parsed.operators if op.name == "DEPTH_TO_SPACE")
+        phases = parsed.tensor(to_space.inputs[0])
+        conv = next(op for op in parsed.operators if phases.index in op.outputs)
+        assert conv.name == "CONV_2D"
+        assert len(parsed.tensor(conv.inputs[1]).scales) == phases.shape[-1] > 1
+
+
+@pytest.mark.parametrize("name", ["dcgan_tiny", "pix2pix_tiny", "deconvnet_tiny", "vae_tiny"])
+def test_lowered_models_match_keras_on_the_bytes(name):
+    """Nested models (the VAE's decoder), BN after the transposed convolution (DCGAN,
+    pix2pix, DeconvNet's stride-1 deconvolutions) and multi-input graphs all lower."""
+    result = convert_model(name, mode="float32")
+    assert "TRANSPOSE_CONV" not in _ops(result.flatbuffer)
+    assert result.metadata["lowered"] >= 1
+    assert result.parity.max_abs_error <= 1e-5
+
+
+def test_lowered_layer_round_trips_through_keras_saving(tmp_path):
+    model = _transpose_model(4, 2, "same", 5)
+    lowered, _, _ = lower_transpose_convs(model)
+    path = tmp_path / "lowered.keras"
+    lowered.save(path)
+    loaded = keras.saving.load_model(path)
+    assert any(isinstance(la, LoweredConv2DTranspose) for la in loaded.layers)
+    x = np.ones((1, 5, 6, 3), np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(lowered(x)), atol=1e-6)
+
+
+def test_unknown_lowering_is_an_error():
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="unknown lowering"):
+        convert_model("fsrcnn_tiny", lowering="fast")
+
+
+def test_runner_reads_lowered_int8_file():
+    info = registry.info("fsrcnn_tiny")
+    result = convert_model("fsrcnn_tiny", mode="int8", parity=False)
+    runner = Runner(result.flatbuffer, [spec.name for spec in info.inputs])
+    shape = tuple(runner.input_details[info.inputs[0].name]["shape"])
+    out = runner([np.full(shape, 0.5, np.float32)])
+    assert np.isfinite(out).all()
