@@ -4,8 +4,9 @@ Run as a script, never imported: ``python -I accelerator_worker.py '<json reques
 imports only the standard library, numpy and ``ai_edge_litert``, so an accelerator that
 crashes (a segmentation fault in a driver) takes down this process, not the caller. The
 request holds ``path`` (the file), ``accelerator`` ("cpu", "gpu" or "npu"), ``inputs`` (an
-.npz of the signature's inputs, named, in the file's own dtypes), ``outputs`` (the .npz to
-write), ``runs``, ``warmup`` and ``threads``. It prints one JSON line: ``accepted``,
+.npz of the signature's inputs in the file's own dtypes, keyed ``"<sample>:<input name>"``),
+``samples`` (how many), ``outputs`` (the .npz to write, keyed ``"<sample>:<output name>"``),
+``runs`` and ``warmup`` (timed on sample 0) and ``threads``. It prints one JSON line: ``accepted``,
 ``reason`` (the accelerator's first error line when it refused), ``fully_accelerated`` and
 ``times_ms``.
 """
@@ -52,32 +53,33 @@ def run(request: dict) -> dict:
         return {"accepted": False, "reason": _first_line(error)}
     signature = model.get_signature_list()[SIGNATURE_KEY]
     index = model.get_signature_index(SIGNATURE_KEY)
+    details = model.get_output_tensor_details(SIGNATURE_KEY)
     feed = np.load(request["inputs"])
     inputs = model.create_input_buffers(index)
     outputs = model.create_output_buffers(index)
-    for name, buffer in zip(signature["inputs"], inputs, strict=True):
-        buffer.write(np.ascontiguousarray(feed[name]))
+
+    def read(name: str, buffer) -> np.ndarray:
+        shape = tuple(int(d) for d in details[name]["shape"])
+        return buffer.read(int(np.prod(shape)), np.dtype(details[name]["dtype"])).reshape(shape)
+
+    written, times = {}, []
     try:
-        for _ in range(int(request["warmup"]) + 1):
+        for sample in range(int(request["samples"])):
+            for name, buffer in zip(signature["inputs"], inputs, strict=True):
+                buffer.write(np.ascontiguousarray(feed[f"{sample}:{name}"]))
             model.run_by_index(index, inputs, outputs)
-        times = []
-        first = outputs[0]
-        size = int(np.prod(model.get_output_tensor_details(SIGNATURE_KEY)[signature["outputs"][0]]["shape"]))
-        dtype = np.dtype(model.get_output_tensor_details(SIGNATURE_KEY)[signature["outputs"][0]]["dtype"])
-        for _ in range(int(request["runs"])):
-            started = time.perf_counter_ns()
-            model.run_by_index(index, inputs, outputs)
-            first.read(size, dtype)  # a GPU runs asynchronously: the read waits for it
-            times.append((time.perf_counter_ns() - started) / 1e6)
+            for name, buffer in zip(signature["outputs"], outputs, strict=True):
+                written[f"{sample}:{name}"] = read(name, buffer)
+            if sample == 0:
+                for _ in range(int(request["warmup"])):
+                    model.run_by_index(index, inputs, outputs)
+                for _ in range(int(request["runs"])):
+                    started = time.perf_counter_ns()
+                    model.run_by_index(index, inputs, outputs)
+                    read(signature["outputs"][0], outputs[0])  # a GPU runs asynchronously
+                    times.append((time.perf_counter_ns() - started) / 1e6)
     except Exception as error:
         return {"accepted": False, "reason": f"run failed: {_first_line(error)}"}
-    details = model.get_output_tensor_details(SIGNATURE_KEY)
-    written = {}
-    for name, buffer in zip(signature["outputs"], outputs, strict=True):
-        detail = details[name]
-        shape = tuple(int(d) for d in detail["shape"])
-        dtype = np.dtype(detail["dtype"])
-        written[name] = buffer.read(int(np.prod(shape)), dtype).reshape(shape)
     np.savez(request["outputs"], **written)
     return {
         "accepted": True,

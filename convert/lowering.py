@@ -197,7 +197,10 @@ class LoweredConv2DTranspose(keras.layers.Layer):
             x = inputs
         else:
             padding = "VALID"
-            x = tf.pad(inputs, [[0, 0], ph.pads(height, self.padding), pw.pads(width, self.padding), [0, 0]])
+            x = tf.pad(
+                inputs,
+                [[0, 0], ph.pads(height, self.padding), pw.pads(width, self.padding), [0, 0]],
+            )
         # An element-wise activation commutes with DEPTH_TO_SPACE and the crop: applied
         # first, the converter fuses it into CONV_2D.
         x = self.activation(tf.nn.conv2d(x, self.kernel, strides=1, padding=padding) + self.bias)

@@ -199,28 +199,30 @@ class AcceleratorRun:
 
 def run_file(
     data: bytes,
-    inputs: dict[str, np.ndarray],
+    samples: list[dict[str, np.ndarray]],
     device: Device,
     *,
     runs: int = 5,
     warmup: int = 1,
     threads: int = 1,
     timeout: float = 600,
-) -> tuple[AcceleratorRun, dict[str, np.ndarray]]:
-    """Run ``data`` on ``device`` with ``inputs`` (the signature's, in the file's dtypes);
-    the verdict and the raw outputs (empty when refused)."""
+) -> tuple[AcceleratorRun, list[dict[str, np.ndarray]]]:
+    """Run ``data`` on ``device`` for each of ``samples`` (the signature's inputs by name, in
+    the file's dtypes), timing the first; the verdict and each sample's raw outputs by name
+    (none when refused)."""
     base = AcceleratorRun(device.accelerator, device.label(), False, software=device.software)
     if not device.available:
         base.available, base.reason = False, device.reason
-        return base, {}
+        return base, []
     with tempfile.TemporaryDirectory(prefix="zoo-accelerator-") as folder:
         path, feed, out = (Path(folder) / name for name in ("model.tflite", "in.npz", "out.npz"))
         path.write_bytes(data)
-        np.savez(feed, **inputs)
+        np.savez(feed, **{f"{i}:{k}": v for i, s in enumerate(samples) for k, v in s.items()})
         request = {
             "path": str(path),
             "accelerator": device.accelerator,
             "inputs": str(feed),
+            "samples": len(samples),
             "outputs": str(out),
             "runs": runs,
             "warmup": warmup,
@@ -238,13 +240,16 @@ def run_file(
             )
         except subprocess.TimeoutExpired:
             base.reason = f"no answer within {timeout:.0f} s"
-            return base, {}
+            return base, []
         answer = _answer(completed)
         if not answer.get("accepted"):
             base.reason = answer.get("reason") or "the accelerator failed"
-            return base, {}
+            return base, []
+        outputs: list[dict[str, np.ndarray]] = [{} for _ in samples]
         with np.load(out) as loaded:
-            outputs = {name: loaded[name] for name in loaded.files}
+            for key in loaded.files:
+                sample, name = key.split(":", 1)
+                outputs[int(sample)][name] = loaded[key]
     base.accepted = True
     base.fully_accelerated = answer["fully_accelerated"]
     base.median_ms = float(np.median(answer["times_ms"])) if answer["times_ms"] else None
@@ -261,7 +266,36 @@ def _answer(completed: subprocess.CompletedProcess) -> dict:
         signal = -completed.returncode if completed.returncode < 0 else None
         crashed = f"crashed (signal {signal})" if signal else f"exit {completed.returncode}"
         answer = {"accepted": False, "reason": f"the runtime {crashed}"}
+    if not answer.get("accepted"):
+        logged = log_reason(completed.stderr + "\n" + completed.stdout)
+        if logged:
+            answer["reason"] = logged
     return answer
+
+
+# LiteRT's log lines that name no cause: the status trace of the C++ API and unrelated plugins.
+_GENERIC = ("litert_compiled_model.h", "compiled_model.cc", "Registration failed", "plugin", "npu_")
+
+
+def log_reason(log: str) -> str | None:
+    """The line of a LiteRT log that says why a file was refused, or None.
+
+    The accelerator names the op after "not supported by GPU delegate:"; otherwise the
+    first ERROR line that is not a generic status trace.
+    """
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for i, line in enumerate(lines[:-1]):
+        if "not supported by" in line:
+            return lines[i + 1][:300]
+    for marker in ("ERROR:", "E0000", "ERROR"):
+        for line in lines:
+            if (line.startswith(marker) or marker in line) and not any(g in line for g in _GENERIC):
+                text = line.split("] ", 1)[1] if line.startswith(("ERROR: [", "E0000")) else line
+                text = text.removeprefix("ERROR: ").strip()
+                if "No adapters found" in text:
+                    text += " (no usable Vulkan device)"
+                return text[:300]
+    return None
 
 
 # === Measuring a file against its Keras model ===
@@ -297,7 +331,9 @@ def measure_file(data: bytes, *, source: str = "the buffer", runs: int = 5) -> R
                 height, width = parsed.input_tensors[0].shape[1:3]
                 size = (height, width) if None in info.inputs[0].shape else None
                 samples = representative_inputs(info, size=size, count=4, seed=1)
-                return measure(data, model=model, info=info, samples=samples, source=source, runs=runs)
+                return measure(
+                    data, model=model, info=info, samples=samples, source=source, runs=runs
+                )
             note = f"its weights {weights!r} have changed since conversion: not compared"
     elif name:
         note = f"made from {name} with {weights or 'unknown'} weights: not compared with Keras"
@@ -393,19 +429,14 @@ def measure(
         )
     mode = precision(parsed)
     results = []
+    output_name = next(iter(signature.outputs))
     for device in devices():
         if device.accelerator not in accelerators:
             continue
-        run, outputs = None, []
-        for i, feed in enumerate(feeds):
-            current, raw = run_file(data, feed, device, runs=runs if i == 0 else 0, warmup=0)
-            if run is None or not current.accepted:
-                run = current
-            if not current.accepted:
-                break
-            outputs.append(dequantize(next(iter(raw.values())), output))
+        run, raw = run_file(data, feeds, device, runs=runs)
         if run.accepted and expected is not None:
-            _compare(run, expected, np.concatenate(outputs), info, mode)
+            actual = np.concatenate([dequantize(r[output_name], output) for r in raw])
+            _compare(run, expected, actual, info, mode)
         results.append(run)
     return RuntimeReport(source=source, mode=mode, runs=results)
 

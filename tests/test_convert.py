@@ -64,15 +64,14 @@ def test_every_model_converts_in_every_mode(name, mode):
     result = _convert(name, mode)
     parsed = flatbuffer.read(result.flatbuffer)
 
-    # The file rules: batch 1, static shapes, builtins only, GPU-takeable TRANSPOSE_CONV.
+    # The file rules: batch 1, static shapes, builtins only, and every transposed
+    # convolution lowered to CONV_2D (+ DEPTH_TO_SPACE where strided).
     check_deployable(result.flatbuffer)
     assert not any(op.custom for op in parsed.operators)
     assert all(t.shape[0] == 1 for t in (*parsed.input_tensors, *parsed.output_tensors))
+    assert "TRANSPOSE_CONV" not in parsed.op_versions
     if not info.baseline:
-        assert parsed.op_versions["TRANSPOSE_CONV"] <= 3
-    assert all(
-        op.fused_activation == "NONE" for op in parsed.operators if op.name == "TRANSPOSE_CONV"
-    )
+        assert result.metadata["lowered"] >= 1
 
     # A named signature, and the model's metadata inside the file.
     (signature,) = parsed.signatures
@@ -110,7 +109,7 @@ def test_residual_fsrcnn_keeps_every_op_on_the_delegates_and_equalizes():
     assert report.fully_integer, report.float_ops
     assert report.target("nnapi").supported and report.target("nnapi").partitions == 1
     ops = [op.name for op in flatbuffer.read(int8.flatbuffer).operators]
-    assert ops.count("TRANSPOSE_CONV") == 2
+    assert ops.count("DEPTH_TO_SPACE") == 2 and "TRANSPOSE_CONV" not in ops  # both lowered
     float16 = convert_model(model, mode="float16", info=zoo.info("fsrcnn_tiny"))
     gpu = check(float16.flatbuffer, measure=False).target("gpu")
     assert gpu.supported and gpu.partitions == 1, gpu.verdict()
@@ -131,6 +130,8 @@ def _transpose_relu_model() -> keras.Model:
 
 
 def test_converter_fuses_relu_into_transpose_conv_and_the_file_is_mended():
+    """With ``lowering="none"`` (the Edge TPU's form) TRANSPOSE_CONV stays, and the file
+    is mended to version 3."""
     import tensorflow as tf
 
     model = _transpose_relu_model()
@@ -143,7 +144,7 @@ def test_converter_fuses_relu_into_transpose_conv_and_the_file_is_mended():
     ]
 
     samples = np.random.default_rng(0).uniform(-1, 1, (8, 8, 8, 4)).astype("float32")
-    float_file = convert_model(model, mode="float32")
+    float_file = convert_model(model, mode="float32", lowering="none")
     # Float: the activation becomes its own op and the convolution drops to version 3.
     assert [(op.name, op.version, op.fused_activation) for op in _ops(float_file)] == [
         ("TRANSPOSE_CONV", 3, "NONE"),
@@ -154,7 +155,7 @@ def test_converter_fuses_relu_into_transpose_conv_and_the_file_is_mended():
 
     # int8: the output's quantized range starts at zero (zero point -128), so the kernel's
     # clamp is the ReLU; the flag goes and no op is added. Parity shows nothing was lost.
-    int8_file = convert_model(model, mode="int8", representative=samples)
+    int8_file = convert_model(model, mode="int8", representative=samples, lowering="none")
     (conv,) = [op for op in _ops(int8_file) if op.name == "TRANSPOSE_CONV"]
     assert (conv.version, conv.fused_activation) == (3, "NONE")
     assert "RELU" not in [op.name for op in _ops(int8_file)]

@@ -331,6 +331,8 @@ def test_cli_converts_a_registered_model_first():
     data = json.loads(result.output)
     assert data["source"] == "dcgan_tiny (int8)"
     assert data["precision"] == "int8" and data["fully_integer"] is True
-    assert data["op_versions"]["TRANSPOSE_CONV"] <= 3  # un-fused by convert.tflite
+    assert "TRANSPOSE_CONV" not in data["op_versions"]  # lowered by convert.tflite
+    assert data["measured"]["runs"][0]["accelerator"] == "cpu"
+    assert data["measured"]["runs"][0]["accepted"] is True
     result = invoke("check", "no_such_model")
     assert result.exit_code == 1 and result.output.startswith("Error: unknown model")

@@ -59,7 +59,9 @@ def test_batch_norm_after_the_transposed_convolution_is_folded():
     x = keras.layers.ReLU()(x)
     model = keras.Model(inputs, x)
     rng = np.random.default_rng(0)
-    model.set_weights([rng.uniform(0.5, 2, w.shape).astype(np.float32) for w in model.get_weights()])
+    model.set_weights(
+        [rng.uniform(0.5, 2, w.shape).astype(np.float32) for w in model.get_weights()]
+    )
     lowered, count, _ = lower_transpose_convs(model)
     assert count == 1
     assert not any(isinstance(la, keras.layers.BatchNormalization) for la in lowered.layers)
