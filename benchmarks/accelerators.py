@@ -1,0 +1,202 @@
+"""Every shipped model on the real accelerators: latency before and after lowering, GPU parity
+per size.
+
+For each full model with shipped weights (or ``--models``):
+
+- **Latency**, one run, XNNPACK at 1 thread (``convert.bench.bench_file``: a fresh process
+  per file, median of ``--runs``): Keras ``model(x)`` at batch 1 (``convert.bench.bench_keras``)
+  against its float32, float16 and int8 files, each converted with ``lowering="none"``
+  (TRANSPOSE_CONV) and ``lowering="auto"`` (CONV_2D + DEPTH_TO_SPACE).
+- **Parity on the accelerators** (``convert.runtime.measure``): the lowered float32 and float16
+  files at each size of ``--sizes`` the model converts at (fixed-size models: their own), run
+  on LiteRT's CPU and GPU accelerators on 2 inputs from the model's data, max |error| against
+  Keras as a share of the output range; the plain float16 file beside it, for reference.
+
+Writes ``benchmarks/results/accelerators.{json,md}`` (rows of other models are kept) and prints
+the Markdown.
+
+    python benchmarks/accelerators.py [--models a,b] [--sizes 16,32,64,96,128] [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODES = ("float32", "float16", "int8")
+LOWERINGS = ("none", "auto")
+LARGE_PARAMS = 2_000_000  # above this, the size sweep keeps the export size and one smaller
+
+
+def shipped_models() -> list[str]:
+    import zoo
+
+    return [n for n in zoo.list_models() if not zoo.info(n).tiny and zoo.info(n).default_weights]
+
+
+def latencies(name: str, model, info, runs: int, folder: Path) -> tuple[dict, int]:
+    from convert.bench import bench_file, bench_keras
+    from convert.tflite import convert_model
+
+    table = {"keras": bench_keras(model, info, runs=runs).median_ms}
+    lowered = 0
+    for mode in MODES:
+        table[mode] = {}
+        for lowering in LOWERINGS:
+            result = convert_model(
+                model, mode=mode, info=info, weights="default", lowering=lowering, parity=False
+            )
+            lowered = max(lowered, result.metadata["lowered"])
+            path = folder / f"{name}_{mode}_{lowering}.tflite"
+            path.write_bytes(result.flatbuffer)
+            table[mode][lowering] = bench_file(path, threads=(1,), runs=runs)[0].median_ms
+            print(f"{name} {mode} {lowering}: {table[mode][lowering]:.3f} ms", flush=True)
+    print(f"{name} keras: {table['keras']:.3f} ms", flush=True)
+    return table, lowered
+
+
+def sweep(name: str, model, info, sizes: list[int]) -> list[dict]:
+    from convert.representative import representative_inputs
+    from convert.runtime import measure
+    from convert.tflite import convert_model
+    from zoo.errors import ZooError
+
+    free = any(None in spec.shape for spec in info.inputs)
+    chosen = [None] if not free else [(s, s) for s in sizes]
+    if free and info.num_params > LARGE_PARAMS:
+        chosen = [None, (sizes[len(sizes) // 2],) * 2]
+    rows = []
+    for size in chosen:
+        for mode, lowering in (("float32", "auto"), ("float16", "auto"), ("float16", "none")):
+            try:
+                result = convert_model(
+                    model, mode=mode, info=info, size=size, lowering=lowering, parity=False
+                )
+            except (ZooError, ValueError) as error:  # a size the architecture cannot take
+                print(f"{name} {size}: not convertible ({str(error)[:80]})", flush=True)
+                break
+            samples = representative_inputs(info, size=size, count=2, seed=1)
+            report = measure(result.flatbuffer, model=model, info=info, samples=samples, runs=1)
+            shape = result.metadata["inputs"][0]["shape"]
+            row = {"size": f"{shape[1]}x{shape[2]}" if len(shape) == 4 else "-", "mode": mode}
+            row["lowering"] = lowering
+            for run in report.runs:
+                if run.available:
+                    row[run.accelerator] = {
+                        "accepted": run.accepted,
+                        "fully_accelerated": run.fully_accelerated,
+                        "relative_error": run.relative_error,
+                        "agrees": run.agrees,
+                        "reason": run.reason,
+                    }
+            row["gpu_device"] = next(r.device for r in report.runs if r.accelerator == "gpu")
+            gpu = row.get("gpu", {})
+            print(
+                f"{name} {row['size']} {mode} {lowering}: gpu "
+                f"{_error(gpu)} cpu {_error(row.get('cpu', {}))}",
+                flush=True,
+            )
+            rows.append(row)
+    return rows
+
+
+def _error(entry: dict) -> str:
+    if not entry:
+        return "not run"
+    if not entry["accepted"]:
+        return f"refused ({entry['reason']})"
+    flag = "" if entry["fully_accelerated"] else " (not fully accelerated)"
+    return f"{100 * entry['relative_error']:.3g}%{flag}"
+
+
+def markdown(table: dict, host: str) -> str:
+    lines = [
+        "# Real accelerators: latency before and after lowering, GPU parity per size",
+        "",
+        f"Machine: {host}. Written by `python benchmarks/accelerators.py`; each model's row "
+        "comes from one run.",
+        "",
+        "## Latency (XNNPACK, 1 thread, median ms; batch 1)",
+        "",
+        "`plain`: TRANSPOSE_CONV as the converter writes it; `lowered`: CONV_2D + "
+        "DEPTH_TO_SPACE (`zoo convert --lowering auto`, the default).",
+        "",
+        "| model | lowered layers | Keras | float32 plain | float32 lowered | float16 lowered "
+        "| int8 plain | int8 lowered | Keras / float32 lowered | int8 / float32 (lowered) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in table.items():
+        if "latency" not in row:
+            continue
+        lat = row["latency"]
+        f32, i8 = lat["float32"]["auto"], lat["int8"]["auto"]
+        lines.append(
+            f"| {name} | {row['lowered']} | {lat['keras']:.2f} | {lat['float32']['none']:.2f} "
+            f"| {f32:.2f} | {lat['float16']['auto']:.2f} | {lat['int8']['none']:.2f} "
+            f"| {i8:.2f} | {lat['keras'] / f32:.2f}x | {i8 / f32:.2f} |"
+        )
+    lines += [
+        "",
+        "## Parity on LiteRT's accelerators (max |error| against Keras, % of the output range)",
+        "",
+        "Tolerance: 0.01% for float32 files, 2% for float16. The GPU accelerator is ML Drift "
+        "over WebGPU; the device is named per row (SwiftShader computes in float32).",
+        "",
+        "| model | size | file | CPU (XNNPACK) | GPU | GPU device |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for name, row in table.items():
+        for entry in row.get("gpu_sweep", []):
+            file = f"{entry['mode']} {'lowered' if entry['lowering'] == 'auto' else 'plain'}"
+            lines.append(
+                f"| {name} | {entry['size']} | {file} | {_error(entry.get('cpu', {}))} "
+                f"| {_error(entry.get('gpu', {}))} | {entry.get('gpu_device', '-')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", help="Comma-separated names (default: every shipped model).")
+    parser.add_argument("--sizes", default="16,32,64,96,128", help="Square sizes to sweep.")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--no-latency", action="store_true", help="Only the parity sweep.")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
+    args = parser.parse_args()
+
+    import tempfile
+
+    import zoo
+    from convert.bench import write_model_table
+
+    names = args.models.split(",") if args.models else shipped_models()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    path = args.out / "accelerators.json"
+    for name in names:
+        started = time.perf_counter()
+        info = zoo.info(name)
+        model = zoo.get(name, weights="default")
+        row = {}
+        with tempfile.TemporaryDirectory() as folder:
+            if not args.no_latency:
+                row["latency"], row["lowered"] = latencies(
+                    name, model, info, args.runs, Path(folder)
+                )
+        row["gpu_sweep"] = sweep(name, model, info, sizes)
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        if args.no_latency:
+            import json
+
+            previous = json.loads(path.read_text())["models"] if path.is_file() else {}
+            row = {**previous.get(name, {}), **row}
+        text = write_model_table(path, {name: row}, markdown)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
