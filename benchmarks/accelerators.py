@@ -34,9 +34,9 @@ LARGE_PARAMS = 2_000_000  # above this, the size sweep keeps the export size and
 
 
 def shipped_models() -> list[str]:
-    import zoo
+    from zoo import pretrained
 
-    return [n for n in zoo.list_models() if not zoo.info(n).tiny and zoo.info(n).default_weights]
+    return pretrained.shipped()
 
 
 def latencies(name: str, model, info, runs: int, folder: Path) -> tuple[dict, int]:

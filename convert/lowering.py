@@ -253,7 +253,7 @@ def lower_transpose_convs(model: keras.Model) -> tuple[keras.Model, int, list[st
     BatchNormalization whose only input is a lowered layer, and which is that layer's only
     reader, is folded into it. With nothing to lower, ``model`` itself comes back.
     """
-    transposed = [layer for layer in _all_layers(model) if _is_transpose(layer)]
+    transposed = [layer for layer in all_layers(model) if _is_transpose(layer)]
     notes = [
         f"{layer.name} keeps TRANSPOSE_CONV: {why}"
         for layer in transposed
@@ -282,12 +282,13 @@ def lower_transpose_convs(model: keras.Model) -> tuple[keras.Model, int, list[st
     return copy, len(targets), notes
 
 
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of ``model``, those of nested models included."""
     found = []
     for layer in model.layers:
         found.append(layer)
         if isinstance(layer, keras.Model):
-            found += _all_layers(layer)
+            found += all_layers(layer)
     return found
 
 
@@ -299,12 +300,12 @@ def _foldable_norms(model: keras.Model, targets: set[int]) -> dict[int, tuple]:
     """id(BatchNormalization) -> (its transposed layer, the BN), for BNs that read nothing but
     a target layer with a linear activation and no other reader."""
     readers: dict[int, list] = {}
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         for node in layer._inbound_nodes:
             for parent in node.parent_nodes:
                 readers.setdefault(id(parent.operation), []).append(layer)
     found = {}
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if id(layer) not in targets or layer.activation is not keras.activations.linear:
             continue
         after = readers.get(id(layer), [])

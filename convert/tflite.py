@@ -50,10 +50,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convert import flatbuffer
-from convert.lowering import LOWERINGS, lower_transpose_convs
+from convert.lowering import LOWERINGS, all_layers, lower_transpose_convs
 from convert.representative import as_samples, representative_inputs
 from convert.runtime import RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
+from zoo.layers import MaxUnpool2D
 from zoo.registry import ModelInfo, TensorSpec
 
 if TYPE_CHECKING:
@@ -63,6 +64,11 @@ MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 INTEGER_MODES = ("int8", "int16x8")
 SIGNATURE_KEY = "serving_default"
 PARITY_SAMPLES = 4
+SWITCH_NOTE = (
+    "float16 file with float32 weights: float16 weights move which position holds each "
+    "pooling window's maximum, and the unpooling switches with it (labels change); the GPU "
+    "still computes in its own precision"
+)
 TRANSPOSE_CONV_GPU_MAX_VERSION = 3  # LiteRT gpu_compatibility.cc: TRANSPOSE_CONV versions 1-3
 # Fused activation -> the builtin op that computes it alone.
 _ACTIVATION_OPS = {"RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1", "TANH": "TANH"}
@@ -207,7 +213,11 @@ def convert_model(
         source, equalized, note = _equalized(model, info, size, calibration, representative_count)
         notes.append(note)
     source, lowered = _lowered(source, lowering, quantization_aware, notes)
-    data = _convert(source, info, shapes, mode, calibration, float_io)
+    weights_mode = mode
+    if mode == "float16" and _has_switches(model):
+        weights_mode = "float32"
+        notes.append(SWITCH_NOTE)
+    data = _convert(source, info, shapes, weights_mode, calibration, float_io)
     tree = flatbuffer.unpack(data)
     unfused = unfuse_transpose_conv_activations(tree)
     input_names = [spec.name for spec in info.inputs]
@@ -222,6 +232,7 @@ def convert_model(
         **equalized,
         "lowering": lowering,
         "lowered": lowered,
+        **({"weights_dtype": "float32", "note": SWITCH_NOTE} if weights_mode != mode else {}),
         **(extra_metadata or {}),
     }
     result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
@@ -255,6 +266,11 @@ def _equalized(model, info: ModelInfo, size, calibration, count: int):
         source = "weights (data-free)"
     note = f"equalized {len(pairs)} layer pair(s) (cross-layer equalization, ranges: {source})"
     return equalize(model, samples), metadata, note
+
+
+def _has_switches(model) -> bool:
+    """Whether ``model`` unpools with max switches (:class:`zoo.layers.MaxUnpool2D`)."""
+    return any(isinstance(layer, MaxUnpool2D) for layer in all_layers(model))
 
 
 def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str]):
