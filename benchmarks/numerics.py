@@ -11,12 +11,17 @@ measured on), with ``zoo eval``'s protocol:
   convolutional model at each evaluation image's size;
 - the size of each file at the export size, host latency of float32 and int8 in the same run
   (``convert.bench.bench_model``: LiteRT with XNNPACK, 1 thread, median), and the delegate
-  report of the float16 file (GPU) and the int8 file (NNAPI, XNNPACK; fully integer or not).
+  report of the float16 file (GPU) and the int8 file (NNAPI, XNNPACK; fully integer or not);
+- the float16 file measured on LiteRT's GPU accelerator (``convert.runtime.measure``, 4
+  inputs from the model's data): accepted, every op taken, largest error against Keras as a
+  share of the output range, and the device it ran on. ``--accelerators-only`` refreshes just
+  this entry of rows measured earlier.
 
 Writes ``benchmarks/results/numerics.json`` (models measured earlier and not named now are
 kept, even those written while this run measured) and ``numerics.md``, and prints the Markdown.
 
     python benchmarks/numerics.py [MODEL ...] [--qat-steps 2000] [--sr-data PATH] [--runs 20]
+        [--accelerators-only]
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ def measure(
         report = check(convert_model(run.model, mode=mode, info=info, parity=False).flatbuffer)
         delegates[mode] = {t: report.target(t).verdict() for t in targets}
     delegates["int8"]["fully_integer"] = report.fully_integer
+    gpu = gpu_parity(name)
     latency = {
         row.mode: round(row.median_ms, 3)
         for row in bench_model(name, weights="default", modes=("float32", "int8"), runs=runs)
@@ -88,8 +94,37 @@ def measure(
         "latency_ms": latency,
         "int8_speedup": round(latency["float32"] / latency["int8"], 2),
         "delegates": delegates,
+        "gpu_measured": gpu,
         "seconds": study["seconds"],
     }
+
+
+def gpu_parity(name: str) -> dict[str, Any]:
+    """The float16 file of ``name``'s shipped weights on LiteRT's GPU accelerator."""
+    from convert.tflite import convert_model
+
+    conversion = convert_model(name, mode="float16", weights="default", accelerators=True)
+    (run,) = [r for r in conversion.accelerators.runs if r.accelerator == "gpu"]
+    return {
+        "device": run.device,
+        "available": run.available,
+        "accepted": run.accepted,
+        "fully_accelerated": run.fully_accelerated,
+        "relative_error": run.relative_error,
+        "agrees": run.agrees,
+        "verdict": run.verdict(),
+    }
+
+
+def gpu_cell(row: dict) -> str:
+    """The measured GPU verdict in a few words (``—`` for rows measured before it existed)."""
+    gpu = row.get("gpu_measured")
+    if not gpu:
+        return "—"
+    if not gpu["available"] or not gpu["accepted"]:
+        return gpu["verdict"]
+    state = "right" if gpu["agrees"] else "WRONG"
+    return f"{state}, {100 * gpu['relative_error']:.2g}% max err"
 
 
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +157,9 @@ def markdown(table: dict[str, dict], machine: str) -> str:
         "int8 (positive: a loss).",
         "",
         "| model | metric (data) | Keras | float16 | dynamic | int8 PTQ | int8 QAT "
-        "| int8 cost PTQ / QAT | size f32 → int8 | latency f32 → int8 | GPU (f16) | NNAPI (int8) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| int8 cost PTQ / QAT | size f32 → int8 | latency f32 → int8 | GPU rules (f16) "
+        "| GPU measured (f16) | NNAPI (int8) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for name, row in sorted(table.items()):
         metric = row["metric"]
@@ -136,7 +172,8 @@ def markdown(table: dict[str, dict], machine: str) -> str:
             + f" | {cost['int8']:+.3g} / {_figure(cost.get('int8_qat'), '+.3g')}"
             + f" | {_kb(row['file_bytes']['float32'])} → {_kb(row['file_bytes']['int8'])}"
             + f" | {row['latency_ms']['float32']:.3g} → {row['latency_ms']['int8']:.3g} ms"
-            + f" | {row['delegates']['float16']['gpu']} | {row['delegates']['int8']['nnapi']} |"
+            + f" | {row['delegates']['float16']['gpu']} | {gpu_cell(row)}"
+            + f" | {row['delegates']['int8']['nnapi']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -156,6 +193,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=20, help="Timed runs per file.")
     parser.add_argument("--limit", type=int, help="At most this many evaluation images.")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
+    parser.add_argument(
+        "--accelerators-only",
+        action="store_true",
+        help="Only re-measure the GPU entry of rows already in the results.",
+    )
     args = parser.parse_args(argv)
 
     from convert.bench import write_model_table
@@ -169,6 +211,17 @@ def main(argv: list[str] | None = None) -> None:
     except ZooError as error:
         raise SystemExit(f"Error: {error}") from None
     measured: dict[str, Any] = {}
+    if args.accelerators_only:
+        import json
+
+        path = args.out / "numerics.json"
+        table = json.loads(path.read_text())["models"] if path.is_file() else {}
+        for name in names:
+            if name in table:
+                measured[name] = {**table[name], "gpu_measured": gpu_parity(name)}
+                print(f"{name}: GPU {gpu_cell(measured[name])}", flush=True)
+        print(write_model_table(path, measured, markdown))
+        return
     for name in names:
         print(f"{name} ...", flush=True)
         try:

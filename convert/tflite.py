@@ -212,7 +212,7 @@ def convert_model(
     if equalize:
         source, equalized, note = _equalized(model, info, size, calibration, representative_count)
         notes.append(note)
-    source, lowered = _lowered(source, lowering, quantization_aware, notes)
+    source, lowered = _lowered(source, lowering, quantization_aware, notes, mode)
     weights_mode = mode
     if mode == "float16" and _has_switches(model):
         weights_mode = "float32"
@@ -273,17 +273,18 @@ def _has_switches(model) -> bool:
     return any(isinstance(layer, MaxUnpool2D) for layer in all_layers(model))
 
 
-def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str]):
-    """The model the converter reads under ``lowering``, and how many layers were lowered."""
+def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], mode: str):
+    """The model the converter reads under ``lowering``, and how many transposed
+    convolutions were lowered. In int8, PReLUs are split too (:func:`split_prelus`)."""
     if lowering == "none":
         return model, 0
     if quantization_aware:  # a tfmot (tf_keras) graph: its fake quantization stays as trained
         notes.append("quantization-aware model: TRANSPOSE_CONV kept (not lowered)")
         return model, 0
-    lowered, count, reasons = lower_transpose_convs(model)
-    notes += reasons
+    lowered, count, reasons = lower_transpose_convs(model, split_prelus=mode == "int8")
     if count:
         notes.append(f"lowered {count} TRANSPOSE_CONV to CONV_2D + DEPTH_TO_SPACE")
+    notes += reasons
     return lowered, count
 
 

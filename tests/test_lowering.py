@@ -155,3 +155,23 @@ def test_switch_unpooling_keeps_float32_weights_in_a_float16_file():
     assert result.parity.max_abs_error <= 1e-5
     other = convert_model("fcn_tiny", mode="float16", parity=False)
     assert any(t.dtype == "float16" for t in flatbuffer.read(other.flatbuffer).tensors[0])
+
+
+def test_int8_files_split_prelu_so_xnnpack_takes_every_op():
+    """XNNPACK has no int8 PRELU: the int8 file computes relu(x) - alpha * relu(-x) from
+    ReLU convolutions instead, the same function, and runs whole on XNNPACK."""
+    from convert.delegates import check
+
+    model = registry.get("fsrcnn_tiny")
+    copy, _, notes = lower_transpose_convs(model, split_prelus=True)
+    assert not any(isinstance(la, keras.layers.PReLU) for la in copy.layers)
+    assert any("split 4 PRELU" in note for note in notes)
+    x = np.random.default_rng(0).uniform(0, 1, (1, 12, 10, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-5)
+    result = convert_model(model, mode="int8", info=registry.info("fsrcnn_tiny"))
+    assert "PRELU" not in _ops(result.flatbuffer)
+    report = check(result.flatbuffer)
+    assert report.target("xnnpack").supported and report.target("xnnpack").measured
+    assert report.fully_integer
+    float_file = convert_model("fsrcnn_tiny", mode="float32", parity=False)
+    assert "PRELU" in _ops(float_file.flatbuffer)  # XNNPACK's float PRELU is kept

@@ -47,6 +47,12 @@ def test_numerics_measures_every_precision_of_a_shipped_model(tmp_path, run_benc
     assert row["latency_ms"]["float32"] > 0 and row["latency_ms"]["int8"] > 0
     assert row["delegates"]["float16"]["gpu"] == "all ops"
     assert row["delegates"]["int8"]["fully_integer"] is True
+    gpu = row["gpu_measured"]
+    assert gpu["device"].startswith("gpu")
+    if gpu["available"]:  # a Vulkan device here: the float16 file runs right on the GPU
+        assert gpu["accepted"] and gpu["agrees"] and gpu["fully_accelerated"], gpu["verdict"]
+    else:
+        assert gpu["verdict"].startswith("not run: ")
     markdown = (tmp_path / "numerics.md").read_text()
     assert "| dae_digits | psnr (digits) |" in markdown and markdown in result.stdout
     assert not list(tmp_path.glob(".partial-*"))
@@ -92,3 +98,16 @@ def test_a_row_measured_without_qat_has_no_qat_figures():
     line = numerics.markdown({"dae_digits": row}, "host").splitlines()[-1]
     assert line.split(" | ")[6] == "—"  # the int8 QAT column
     assert line.split(" | ")[7].endswith(" / —")
+
+
+def test_accelerators_only_refreshes_the_gpu_entry_and_keeps_the_rest(tmp_path, run_benchmark):
+    committed = json.loads((ROOT / "benchmarks" / "results" / "numerics.json").read_text())
+    row = {k: v for k, v in committed["models"]["dae_digits"].items() if k != "gpu_measured"}
+    (tmp_path / "numerics.json").write_text(
+        json.dumps({"machine": {}, "models": {"dae_digits": row}})
+    )
+    result = run_benchmark("numerics", "dae_digits", "--accelerators-only", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    fresh = json.loads((tmp_path / "numerics.json").read_text())["models"]["dae_digits"]
+    assert fresh["metrics"] == row["metrics"] and "gpu_measured" in fresh
+    assert "GPU measured (f16)" in (tmp_path / "numerics.md").read_text()

@@ -68,11 +68,19 @@ def _load_results(name: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def card(name: str, *, numerics: dict | None = None, peers: dict | None = None) -> dict[str, Any]:
-    """Everything known about ``name``: contract, cost, weights, metrics per precision."""
+def card(
+    name: str,
+    *,
+    numerics: dict | None = None,
+    peers: dict | None = None,
+    accelerators: dict | None = None,
+) -> dict[str, Any]:
+    """Everything known about ``name``: contract, cost, weights, metrics per precision, and
+    what LiteRT's real accelerators did with its files."""
     info = registry.info(name)
     numerics = _load_results("numerics") if numerics is None else numerics
     peers = _load_results("peers") if peers is None else peers
+    accelerators = _load_results("accelerators") if accelerators is None else accelerators
     weights = pretrained.manifest(name) if name in pretrained.shipped() else None
     data = {info.dataset}
     if weights:
@@ -102,6 +110,7 @@ def card(name: str, *, numerics: dict | None = None, peers: dict | None = None) 
         "weights": weights,
         "precision": numerics.get("models", {}).get(name),
         "peers": _peer_rows(name, peers),
+        "accelerators": accelerators.get("models", {}).get(name),
         "data_licenses": {d: DATA_LICENSES[d] for d in sorted(data) if d in DATA_LICENSES},
         "image": f"images/{name}.png" if weights else None,
     }
@@ -170,6 +179,7 @@ def card_markdown(entry: dict[str, Any]) -> str:
     lines += _weights_section(entry)
     lines += _precision_section(entry)
     lines += _peers_section(entry)
+    lines += _accelerators_section(entry)
     if entry["image"]:
         lines += ["## Samples", "", f"![{name} samples]({entry['image']})", ""]
     lines += ["## Data licenses", ""]
@@ -254,12 +264,64 @@ def _precision_section(entry: dict[str, Any]) -> list[str]:
         "",
         f"Host latency (LiteRT + XNNPACK, 1 thread, median): float32 {latency['float32']:.3g} ms, "
         f"int8 {latency['int8']:.3g} ms ({row['int8_speedup']:.2f}x).",
-        f"Delegates: float16 on the GPU: {delegates['float16']['gpu']}; int8 on NNAPI: "
+        f"Delegates by their rules: float16 on the classic GPU delegate: "
+        f"{delegates['float16']['gpu']}; int8 on NNAPI: "
         f"{delegates['int8']['nnapi']}, on XNNPACK: {delegates['int8']['xnnpack']}; "
         f"int8 file fully integer: {'yes' if delegates['int8']['fully_integer'] else 'no'}.",
-        "",
     ]
+    gpu = row.get("gpu_measured")
+    if gpu:
+        lines.append(f"Measured: the float16 file on {gpu['device']}: {gpu['verdict']}.")
+    return [*lines, ""]
+
+
+def _accelerators_section(entry: dict[str, Any]) -> list[str]:
+    row = entry.get("accelerators")
+    if not row:
+        return []
+    lines = ["## On LiteRT's accelerators", ""]
+    latency = row.get("latency")
+    if latency:
+        lines += [
+            "`benchmarks/accelerators.py`, one run, XNNPACK at 1 thread, median: Keras "
+            f"{latency['keras']:.3g} ms; float32 file {latency['float32']['auto']:.3g} ms "
+            f"(TRANSPOSE_CONV kept: {latency['float32']['none']:.3g} ms); float16 "
+            f"{latency['float16']['auto']:.3g} ms; int8 {latency['int8']['auto']:.3g} ms. "
+            f"{row['lowered']} transposed convolution(s) lowered to CONV_2D + DEPTH_TO_SPACE.",
+            "",
+        ]
+    sweep = row.get("gpu_sweep", [])
+    if sweep:
+        lines += [
+            "Largest error against Keras, as a share of the output range, over the sizes "
+            f"{', '.join(sorted({e['size'] for e in sweep}, key=_area))}:",
+            "",
+            "| file | CPU (XNNPACK) | GPU (ML Drift) |",
+            "|---|---:|---:|",
+        ]
+        for mode, lowering in (("float32", "auto"), ("float16", "auto"), ("float16", "none")):
+            entries = [e for e in sweep if e["mode"] == mode and e["lowering"] == lowering]
+            if entries:
+                label = f"{mode}, {'lowered' if lowering == 'auto' else 'TRANSPOSE_CONV kept'}"
+                cpu, gpu = _worst(entries, "cpu"), _worst(entries, "gpu")
+                lines.append(f"| {label} | {cpu} | {gpu} |")
+        lines += ["", f"GPU device: {sweep[0].get('gpu_device', '-')}.", ""]
     return lines
+
+
+def _area(size: str) -> int:
+    height, _, width = size.partition("x")
+    return int(height) * int(width) if width else 0
+
+
+def _worst(entries: list[dict[str, Any]], accelerator: str) -> str:
+    runs = [e[accelerator] for e in entries if accelerator in e]
+    if not runs:
+        return "not run"
+    refused = [r for r in runs if not r["accepted"]]
+    if refused:
+        return f"refused: {refused[0]['reason']}"
+    return f"{100 * max(r['relative_error'] for r in runs):.3g}%"
 
 
 def _peers_section(entry: dict[str, Any]) -> list[str]:
@@ -358,7 +420,11 @@ def full_models() -> list[str]:
 def generated_files(names: list[str] | None = None) -> dict[Path, str]:
     """Every generated text file and its content: cards (.md, .json) and the README."""
     numerics, peers = _load_results("numerics"), _load_results("peers")
-    entries = [card(n, numerics=numerics, peers=peers) for n in (names or full_models())]
+    accelerators = _load_results("accelerators")
+    entries = [
+        card(n, numerics=numerics, peers=peers, accelerators=accelerators)
+        for n in (names or full_models())
+    ]
     files: dict[Path, str] = {}
     for entry in entries:
         files[DOCS / f"{entry['name']}.md"] = card_markdown(entry)
