@@ -6,9 +6,10 @@ crashes (a segmentation fault in a driver) takes down this process, not the call
 request holds ``path`` (the file), ``accelerator`` ("cpu", "gpu" or "npu"), ``inputs`` (an
 .npz of the signature's inputs in the file's own dtypes, keyed ``"<sample>:<input name>"``),
 ``samples`` (how many), ``outputs`` (the .npz to write, keyed ``"<sample>:<output name>"``),
-``runs`` and ``warmup`` (timed on sample 0) and ``threads``. It prints one JSON line: ``accepted``,
-``reason`` (the accelerator's first error line when it refused), ``fully_accelerated`` and
-``times_ms``.
+``runs`` and ``warmup`` (timed on sample 0), ``threads`` and ``signature`` (its key; default
+the file's first, LiteRT's placeholder for a file without signatures). It prints one JSON
+line: ``accepted``, ``reason`` (the accelerator's first error line when it refused),
+``fully_accelerated`` and ``times_ms``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import sys
 import time
 
 import numpy as np
-
-SIGNATURE_KEY = "serving_default"
 
 
 def _first_line(error: BaseException) -> str:
@@ -51,9 +50,15 @@ def run(request: dict) -> dict:
         model = _compile(request)
     except Exception as error:  # LiteRT raises RuntimeError / ValueError with its status
         return {"accepted": False, "reason": _first_line(error)}
-    signature = model.get_signature_list()[SIGNATURE_KEY]
-    index = model.get_signature_index(SIGNATURE_KEY)
-    details = model.get_output_tensor_details(SIGNATURE_KEY)
+    signatures = model.get_signature_list()
+    key = (
+        request.get("signature")
+        if request.get("signature") in signatures
+        else next(iter(signatures))
+    )
+    signature = signatures[key]
+    index = model.get_signature_index(key)
+    details = model.get_output_tensor_details(key)
     feed = np.load(request["inputs"])
     inputs = model.create_input_buffers(index)
     outputs = model.create_output_buffers(index)

@@ -251,11 +251,13 @@ def lower_transpose_convs(
 ) -> tuple[keras.Model, int, list[str]]:
     """A copy of ``model`` with each lowerable Conv2DTranspose lowered; (copy, count, notes).
 
-    The copy shares every other layer (and so its weights) with ``model``. A
+    The copy has its own layers with ``model``'s weights; ``model`` is left as it was. A
     BatchNormalization whose only input is a lowered layer, and which is that layer's only
     reader, is folded into it. ``split_prelus`` also rewrites PReLUs for int8 files
     (:func:`prelu_pairs`). With nothing to change, ``model`` itself comes back.
     """
+    if not isinstance(model, keras.Model):  # a tf_keras (Keras 2) graph, as tfmot makes
+        return model, 0, ["a Keras 2 (tf_keras) model: TRANSPOSE_CONV kept (not lowered)"]
     transposed = [layer for layer in all_layers(model) if _is_transpose(layer)]
     notes = [
         f"{layer.name} keeps TRANSPOSE_CONV: {why}"
@@ -287,10 +289,26 @@ def lower_transpose_convs(
             return FoldedNormalization(name=f"{layer.name}_folded")
         if id(layer) in prelus:
             return _split(layer, prelus[id(layer)])
-        return layer
+        return layer.__class__.from_config(layer.get_config())
 
+    # Every layer is new (weights copied below): calling the caller's layers in a second
+    # graph would add nodes to them, and the next conversion would read a changed model.
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    _copy_weights(model, copy)
     return copy, len(targets), notes
+
+
+def _copy_weights(source: keras.Model, copy: keras.Model) -> None:
+    """Give each layer of ``copy`` the weights of the layer of ``source`` with its name."""
+    for layer in copy.layers:
+        try:
+            original = source.get_layer(layer.name)
+        except ValueError:  # a replacement layer: its weights are set already
+            continue
+        if isinstance(layer, keras.Model):
+            _copy_weights(original, layer)
+        elif original.weights:
+            layer.set_weights(original.get_weights())
 
 
 def prelu_pairs(model: keras.Model, readers: dict[int, list] | None = None) -> dict[int, Any]:

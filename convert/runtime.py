@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,14 @@ from zoo.errors import ZooError
 WORKER = Path(__file__).with_name("accelerator_worker.py")
 ACCELERATORS = ("cpu", "gpu", "npu")
 SIGNATURE_KEY = "serving_default"
+TARGET_ACCELERATOR = {
+    "xnnpack": "cpu",
+    "gpu": "gpu",
+    "nnapi": "npu",
+    "qnn": "npu",
+    "hexagon": "npu",
+    "edgetpu": "npu",
+}
 # Max |error| against Keras as a share of the output's value range, per file precision.
 TOLERANCE = {"float32": 1e-4, "float16": 0.02, "dynamic": 0.05, "int8": 0.1, "int16x8": 0.05}
 SWIFTSHADER_ICDS = (
@@ -206,6 +215,7 @@ def run_file(
     warmup: int = 1,
     threads: int = 1,
     timeout: float = 600,
+    signature: str = SIGNATURE_KEY,
 ) -> tuple[AcceleratorRun, list[dict[str, np.ndarray]]]:
     """Run ``data`` on ``device`` for each of ``samples`` (the signature's inputs by name, in
     the file's dtypes), timing the first; the verdict and each sample's raw outputs by name
@@ -227,6 +237,7 @@ def run_file(
             "runs": runs,
             "warmup": warmup,
             "threads": threads,
+            "signature": signature,
         }
         env = {**os.environ, **dict(device.environment), "XDG_RUNTIME_DIR": folder}
         try:
@@ -351,13 +362,19 @@ class RuntimeReport:
     runs: list[AcceleratorRun]
     note: str | None = None  # why the outputs were not compared with a Keras model
 
-    def failures(self) -> list[AcceleratorRun]:
-        """Runs that refused, fell back, or disagree with Keras (unavailable ones aside)."""
-        return [run for run in self.runs if run.available and not run.ok]
+    def failures(self, targets: Iterable[str] | None = None) -> list[AcceleratorRun]:
+        """Runs that refused, fell back, or disagree with Keras (unavailable ones aside).
 
-    def require(self) -> None:
+        ``targets`` (delegate names, as ``zoo check --target`` takes them) keeps the runs of
+        the accelerators that stand for them: ``xnnpack`` the CPU, ``gpu`` the GPU, NPU
+        delegates (``nnapi``, ``qnn``, ``hexagon``, ``edgetpu``) the NPU.
+        """
+        covered = {TARGET_ACCELERATOR[t] for t in targets} if targets else set(ACCELERATORS)
+        return [r for r in self.runs if r.available and not r.ok and r.accelerator in covered]
+
+    def require(self, targets: Iterable[str] | None = None) -> None:
         """A one-line :class:`ZooError` when an accelerator that ran refused or disagrees."""
-        failed = self.failures()
+        failed = self.failures(targets)
         if failed:
             parts = "; ".join(f"{run.accelerator}: {run.verdict()}" for run in failed)
             raise ZooError(f"{self.source} on the real accelerators: {parts}")
@@ -433,7 +450,7 @@ def measure(
     for device in devices():
         if device.accelerator not in accelerators:
             continue
-        run, raw = run_file(data, feeds, device, runs=runs)
+        run, raw = run_file(data, feeds, device, runs=runs, signature=signature.key)
         if run.accepted and expected is not None:
             actual = np.concatenate([dequantize(r[output_name], output) for r in raw])
             _compare(run, expected, actual, info, mode)
@@ -442,10 +459,18 @@ def measure(
 
 
 def _signature(parsed) -> flatbuffer.Signature:
+    """``serving_default`` (every zoo file's), else the first signature, else one made of the
+    graph's inputs and outputs by tensor name (as LiteRT names them for such a file)."""
     for signature in parsed.signatures:
         if signature.key == SIGNATURE_KEY:
             return signature
-    raise ZooError(f"the file has no {SIGNATURE_KEY!r} signature")
+    if parsed.signatures:
+        return parsed.signatures[0]
+    return flatbuffer.Signature(
+        key="",
+        inputs={t.name: t.index for t in parsed.input_tensors},
+        outputs={t.name: t.index for t in parsed.output_tensors},
+    )
 
 
 def _random_sample(info, tensors) -> list[np.ndarray]:

@@ -41,6 +41,10 @@ def test_android_gpu_bundle_is_float16_and_gpu_clean(tmp_path):
     assert "Accelerator.GPU" in text and "fsrcnn_tiny_float16.tflite" in text
     assert "--use_gpu=true" in text
     assert "| float16 | 1 |" in (out / "model_card.md").read_text()
+    # The GPU bundle's file is lowered (CONV_2D + DEPTH_TO_SPACE), and the card says so.
+    assert card["lowering"]["mode"] == "auto" and card["lowering"]["lowered"] == 1
+    assert "TRANSPOSE_CONV" not in flatbuffer.read(out / card["file"]).op_versions
+    assert "lowered to CONV_2D + DEPTH_TO_SPACE" in (out / "model_card.md").read_text()
 
 
 def test_npu_bundle_is_full_int8_with_quantized_golden_inputs(tmp_path):
@@ -97,6 +101,10 @@ def test_cli_export_prints_the_verdict(tmp_path):
     card = json.loads((tmp_path / "e" / "model_card.json").read_text())
     assert "edgetpu_compiler" in (tmp_path / "e" / "RUN_ON_DEVICE.md").read_text()
     assert card["target"] == "edgetpu"
+    # The Edge TPU compiler maps no DEPTH_TO_SPACE: its file keeps TRANSPOSE_CONV.
+    assert card["lowering"]["mode"] == "none"
+    ops = flatbuffer.read(tmp_path / "e" / card["file"]).op_versions
+    assert "DEPTH_TO_SPACE" not in ops and ops["TRANSPOSE_CONV"] <= 3
 
 
 @pytest.mark.parametrize(

@@ -509,7 +509,7 @@ def check_command(
             click.echo("\n" + measured.summary())
     if strict:
         if measured:
-            measured.require()
+            measured.require(targets or None)
         report.require(targets or None)
 
 
