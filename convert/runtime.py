@@ -41,6 +41,7 @@ import numpy as np
 
 from convert import flatbuffer
 from convert.delegates import precision
+from zoo import registry
 from zoo.errors import ZooError
 
 WORKER = Path(__file__).with_name("accelerator_worker.py")
@@ -324,8 +325,7 @@ def measure_file(data: bytes, *, source: str = "the buffer", runs: int = 5) -> R
     """:func:`measure` for a file alone: a zoo file whose metadata names a registered model
     and weights that still hash the same is compared with that Keras model on its data;
     any other file gets acceptance and timing only (``RuntimeReport.note`` says why)."""
-    from convert.representative import representative_inputs
-    from zoo import registry
+    from convert.representative import representative_inputs  # loads the data pipeline
 
     parsed = flatbuffer.read(data)
     metadata = parsed.zoo_metadata or {}
