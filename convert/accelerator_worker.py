@@ -3,7 +3,8 @@
 Run as a script, never imported: ``python -I accelerator_worker.py '<json request>'``. It
 imports only the standard library, numpy and ``ai_edge_litert``, so an accelerator that
 crashes (a segmentation fault in a driver) takes down this process, not the caller. The
-request holds ``path`` (the file), ``accelerator`` ("cpu", "gpu" or "npu"), ``inputs`` (an
+request holds ``path`` (the file), ``accelerator`` ("cpu", "gpu", "npu", or "reference":
+LiteRT's builtin kernels through the Interpreter, no delegate), ``inputs`` (an
 .npz of the signature's inputs in the file's own dtypes, keyed ``"<sample>:<input name>"``),
 ``samples`` (how many), ``outputs`` (the .npz to write, keyed ``"<sample>:<output name>"``),
 ``runs`` and ``warmup`` (timed on sample 0), ``threads`` and ``signature`` (its key; default
@@ -45,7 +46,44 @@ def _compile(request: dict):
     return CompiledModel.from_buffer(data, options=options)
 
 
+def run_reference(request: dict) -> dict:
+    """LiteRT's builtin kernels with no delegate: what a quantized file means."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        interpreter = Interpreter(
+            model_path=request["path"],
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        interpreter.allocate_tensors()
+    except Exception as error:
+        return {"accepted": False, "reason": _first_line(error)}
+    feed = np.load(request["inputs"])
+    inputs = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+    outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
+    signatures = interpreter.get_signature_list()
+    if request.get("signature") in signatures:  # signature names -> tensor names
+        runner_inputs = interpreter.get_signature_runner(request["signature"]).get_input_details()
+        runner_outputs = interpreter.get_signature_runner(request["signature"]).get_output_details()
+        inputs = {name: d["index"] for name, d in runner_inputs.items()}
+        outputs = {name: d["index"] for name, d in runner_outputs.items()}
+    written = {}
+    try:
+        for sample in range(int(request["samples"])):
+            for name, index in inputs.items():
+                interpreter.set_tensor(index, np.ascontiguousarray(feed[f"{sample}:{name}"]))
+            interpreter.invoke()
+            for name, index in outputs.items():
+                written[f"{sample}:{name}"] = interpreter.get_tensor(index)
+    except Exception as error:
+        return {"accepted": False, "reason": f"run failed: {_first_line(error)}"}
+    np.savez(request["outputs"], **written)
+    return {"accepted": True, "reason": None, "fully_accelerated": False, "times_ms": []}
+
+
 def run(request: dict) -> dict:
+    if request["accelerator"] == "reference":
+        return run_reference(request)
     try:
         model = _compile(request)
     except Exception as error:  # LiteRT raises RuntimeError / ValueError with its status

@@ -129,6 +129,21 @@ def test_convert_records_the_measured_accelerators():
     assert result.accelerators.runs[0].accelerator == "cpu"
 
 
+def test_quantized_files_are_judged_against_litert_builtin_kernels():
+    """int8 kernels may each round their own way: an int8 file's runs must match LiteRT's
+    builtin kernels on the same file (mean error); the error against Keras is reported."""
+    result = convert_model("fsrcnn_tiny", mode="int8", accelerators=True)
+    cpu = result.accelerators.runs[0]
+    assert cpu.judge == "LiteRT builtin kernels" and cpu.statistic == "mean"
+    assert cpu.agrees and cpu.relative_error is not None
+    assert "vs LiteRT builtin kernels" in cpu.verdict() and "vs Keras" in cpu.verdict()
+    float_file = convert_model("fsrcnn_tiny", mode="float16", accelerators=True)
+    cpu = float_file.accelerators.runs[0]
+    assert (
+        cpu.judge == "Keras" and cpu.statistic == "max" and cpu.judged_error == cpu.relative_error
+    )
+
+
 def test_cli_convert_strict_prints_measured_rows(tmp_path):
     out = tmp_path / "tiny.tflite"
     result = CliRunner().invoke(
