@@ -17,11 +17,13 @@ Writes ``benchmarks/results/accelerators.{json,md}`` (rows of other models are k
 the Markdown.
 
     python benchmarks/accelerators.py [--models a,b] [--sizes 16,32,64,96,128] [--runs 20]
+        [--no-latency | --no-sweep]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -184,6 +186,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="16,32,64,96,128", help="Square sizes to sweep.")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-latency", action="store_true", help="Only the parity sweep.")
+    parser.add_argument("--no-sweep", action="store_true", help="Only the latency.")
     parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
     args = parser.parse_args()
 
@@ -205,11 +208,10 @@ def main() -> None:
                 row["latency"], row["lowered"] = latencies(
                     name, model, info, args.runs, Path(folder)
                 )
-        row["gpu_sweep"] = sweep(name, model, info, sizes)
+        if not args.no_sweep:
+            row["gpu_sweep"] = sweep(name, model, info, sizes)
         row["seconds"] = round(time.perf_counter() - started, 1)
-        if args.no_latency:
-            import json
-
+        if args.no_latency or args.no_sweep:  # keep the part not measured now
             previous = json.loads(path.read_text())["models"] if path.is_file() else {}
             row = {**previous.get(name, {}), **row}
         text = write_model_table(path, {name: row}, markdown)
