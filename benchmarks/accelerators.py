@@ -42,7 +42,9 @@ def shipped_models() -> list[str]:
     return pretrained.shipped()
 
 
-def latencies(name: str, model, info, runs: int, folder: Path) -> tuple[dict, int]:
+def latencies(
+    name: str, model, info, runs: int, folder: Path, weights: str | None
+) -> tuple[dict, int]:
     from convert.bench import bench_file, bench_keras
     from convert.tflite import convert_model
 
@@ -52,7 +54,7 @@ def latencies(name: str, model, info, runs: int, folder: Path) -> tuple[dict, in
         table[mode] = {}
         for lowering in LOWERINGS:
             result = convert_model(
-                model, mode=mode, info=info, weights="default", lowering=lowering, parity=False
+                model, mode=mode, info=info, weights=weights, lowering=lowering, parity=False
             )
             lowered = max(lowered, result.metadata["lowered"])
             path = folder / f"{name}_{mode}_{lowering}.tflite"
@@ -201,12 +203,13 @@ def main() -> None:
     for name in names:
         started = time.perf_counter()
         info = zoo.info(name)
-        model = zoo.get(name, weights="default")
+        weights = "default" if name in shipped_models() else None  # tiny models: initial
+        model = zoo.get(name, weights=weights)
         row = {}
         with tempfile.TemporaryDirectory() as folder:
             if not args.no_latency:
                 row["latency"], row["lowered"] = latencies(
-                    name, model, info, args.runs, Path(folder)
+                    name, model, info, args.runs, Path(folder), weights
                 )
         if not args.no_sweep:
             row["gpu_sweep"] = sweep(name, model, info, sizes)
