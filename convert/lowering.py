@@ -79,7 +79,7 @@ def axis_plan(kernel: int, stride: int, padding: str) -> AxisPlan:
     taps = [
         j
         for r in range(stride)
-        for j in range(-(offset + r) // stride - 1, kernel + 1)
+        for j in range(-kernel, kernel + 1)
         if 0 <= j * stride + offset + r < kernel
     ]
     return AxisPlan(kernel, stride, offset, min(taps), max(taps))
@@ -126,7 +126,7 @@ def lowerable(layer: keras.layers.Layer) -> str | None:
 
 @keras.saving.register_keras_serializable(package="convert")
 class LoweredConv2DTranspose(keras.layers.Layer):
-    """A Conv2DTranspose computed as [PAD] -> CONV_2D -> DEPTH_TO_SPACE [-> crop] -> activation.
+    """A Conv2DTranspose computed as [PAD] -> CONV_2D (+ activation) -> DEPTH_TO_SPACE [-> crop].
 
     Built from a trained Conv2DTranspose with :meth:`from_layer`; ``scale``/``shift`` fold a
     following BatchNormalization (per output channel, after the bias).
