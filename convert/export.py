@@ -45,10 +45,12 @@ TARGETS = tuple(TARGET_MODES)
 CPU_CANDIDATES = ("float32", "dynamic", "int8")
 # The Edge TPU compiler maps no DEPTH_TO_SPACE; every other target runs the lowered form
 # (CONV_2D + DEPTH_TO_SPACE) faster, and LiteRT's GPU accelerator runs it right.
-TARGET_LOWERING = {target: "none" if target == "edgetpu" else "auto" for target in TARGET_MODES}
+TARGET_LOWERING = {**{target: "auto" for target in TARGET_MODES}, "edgetpu": "none", "cpu": "cpu"}
 LOWERING_TEXT = {
     "auto": "transposed convolutions lowered to CONV_2D + DEPTH_TO_SPACE (exact; faster on "
     "XNNPACK, right on LiteRT's GPU accelerator)",
+    "cpu": "transposed convolutions lowered to CONV_2D + DEPTH_TO_SPACE, and int8 PReLUs "
+    "split into ReLU convolutions (XNNPACK has no int8 PRELU)",
     "none": "TRANSPOSE_CONV kept (the Edge TPU compiler has no DEPTH_TO_SPACE)",
 }
 DELEGATE_FOR_TARGET = {

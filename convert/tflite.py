@@ -27,7 +27,9 @@ inputs (drawn from the model's data) and :class:`Parity` records the agreement.
 ``lowering="auto"`` (the default) converts a copy whose transposed convolutions are
 CONV_2D + DEPTH_TO_SPACE (:mod:`convert.lowering`): exact, several times faster on XNNPACK,
 right on LiteRT's GPU accelerator where its TRANSPOSE_CONV is not, and per-phase scales in
-int8. ``lowering="none"`` keeps TRANSPOSE_CONV (the Edge TPU compiler has no
+int8. ``lowering="cpu"`` also rewrites an int8 file's PReLUs into ReLU convolutions,
+which XNNPACK runs in int8 (it has no int8 PRELU; NPUs do, and keep the smaller file of
+``auto``). ``lowering="none"`` keeps TRANSPOSE_CONV (the Edge TPU compiler has no
 DEPTH_TO_SPACE). The metadata records ``"lowering"`` and ``"lowered"`` (the count).
 
 ``equalize=True`` converts a cross-layer-equalized copy (:mod:`convert.equalize`, Nagel et
@@ -275,13 +277,14 @@ def _has_switches(model) -> bool:
 
 def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], mode: str):
     """The model the converter reads under ``lowering``, and how many transposed
-    convolutions were lowered. In int8, PReLUs are split too (:func:`split_prelus`)."""
+    convolutions were lowered. ``cpu`` in int8 splits PReLUs too."""
     if lowering == "none":
         return model, 0
     if quantization_aware:  # a tfmot (tf_keras) graph: its fake quantization stays as trained
         notes.append("quantization-aware model: TRANSPOSE_CONV kept (not lowered)")
         return model, 0
-    lowered, count, reasons = lower_transpose_convs(model, split_prelus=mode == "int8")
+    split = lowering == "cpu" and mode == "int8"
+    lowered, count, reasons = lower_transpose_convs(model, split_prelus=split)
     if count:
         notes.append(f"lowered {count} TRANSPOSE_CONV to CONV_2D + DEPTH_TO_SPACE")
     notes += reasons

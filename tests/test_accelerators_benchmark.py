@@ -24,7 +24,7 @@ def test_accelerators_benchmark_writes_latency_and_the_sweep(tmp_path, run_bench
     latency = row["latency"]
     assert latency["keras"] > 0 and latency["float32_all_cores"]["ms"] > 0
     for mode in ("float32", "float16", "int8"):
-        assert latency[mode]["none"] > 0 and latency[mode]["auto"] > 0
+        assert latency[mode]["plain"] > 0 and latency[mode]["lowered"] > 0
     sizes = {entry["size"] for entry in row["gpu_sweep"]}
     assert sizes == {"16x16", "32x32"}
     for entry in row["gpu_sweep"]:

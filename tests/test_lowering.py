@@ -158,8 +158,9 @@ def test_switch_unpooling_keeps_float32_weights_in_a_float16_file():
 
 
 def test_int8_files_split_prelu_so_xnnpack_takes_every_op():
-    """XNNPACK has no int8 PRELU: the int8 file computes relu(x) - alpha * relu(-x) from
-    ReLU convolutions instead, the same function, and runs whole on XNNPACK."""
+    """XNNPACK has no int8 PRELU: with ``lowering="cpu"`` the int8 file computes
+    relu(x) - alpha * relu(-x) from ReLU convolutions instead, the same function, and runs
+    whole on XNNPACK."""
     from convert.delegates import check
 
     model = registry.get("fsrcnn_tiny")
@@ -168,13 +169,15 @@ def test_int8_files_split_prelu_so_xnnpack_takes_every_op():
     assert any("split 4 PRELU" in note for note in notes)
     x = np.random.default_rng(0).uniform(0, 1, (1, 12, 10, 1)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-5)
-    result = convert_model(model, mode="int8", info=registry.info("fsrcnn_tiny"))
+    result = convert_model(model, mode="int8", info=registry.info("fsrcnn_tiny"), lowering="cpu")
     assert "PRELU" not in _ops(result.flatbuffer)
     report = check(result.flatbuffer)
     assert report.target("xnnpack").supported and report.target("xnnpack").measured
     assert report.fully_integer
-    float_file = convert_model("fsrcnn_tiny", mode="float32", parity=False)
+    float_file = convert_model("fsrcnn_tiny", mode="float32", parity=False, lowering="cpu")
     assert "PRELU" in _ops(float_file.flatbuffer)  # XNNPACK's float PRELU is kept
+    npu_file = convert_model("fsrcnn_tiny", mode="int8", parity=False)  # NPUs have int8 PRELU
+    assert "PRELU" in _ops(npu_file.flatbuffer)
 
 
 def test_lowering_leaves_the_callers_model_as_it_was():

@@ -192,8 +192,9 @@ def test_gpu_refuses_transpose_conv_version_4_with_its_reason():
 
 
 @needs_gpu
-@pytest.mark.parametrize("size", [(32, 32), (32, 64), (64, 64)])
-@pytest.mark.parametrize("name", ["fsrcnn_tiny", "fcn_tiny", "unet_tiny"])
+@pytest.mark.parametrize(
+    ("name", "size"), [("fsrcnn_tiny", (16, 16)), ("fcn_tiny", (32, 64)), ("unet_tiny", (64, 64))]
+)
 def test_tiny_models_compute_right_on_the_gpu_at_several_sizes(name, size):
     info = registry.info(name)
     result = convert_model(name, mode="float16", size=size, accelerators=True)

@@ -284,9 +284,9 @@ def _accelerators_section(entry: dict[str, Any]) -> list[str]:
     if latency:
         lines += [
             "`benchmarks/accelerators.py`, one run, XNNPACK at 1 thread, median: Keras "
-            f"{latency['keras']:.3g} ms; float32 file {latency['float32']['auto']:.3g} ms "
-            f"(TRANSPOSE_CONV kept: {latency['float32']['none']:.3g} ms); float16 "
-            f"{latency['float16']['auto']:.3g} ms; int8 {latency['int8']['auto']:.3g} ms. "
+            f"{latency['keras']:.3g} ms; float32 file {latency['float32']['lowered']:.3g} ms "
+            f"(TRANSPOSE_CONV kept: {latency['float32']['plain']:.3g} ms); float16 "
+            f"{latency['float16']['lowered']:.3g} ms; int8 {latency['int8']['lowered']:.3g} ms. "
             f"{row['lowered']} transposed convolution(s) lowered to CONV_2D + DEPTH_TO_SPACE.",
             "",
         ]

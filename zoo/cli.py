@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # The same as convert.tflite.MODES and convert.export.TARGETS, kept here so --help is TF-free.
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 EXPORT_TARGETS = ("android-gpu", "android-npu", "ios-gpu", "cpu", "edgetpu")
-LOWERINGS = ("auto", "none")  # convert.lowering.LOWERINGS
+LOWERINGS = ("auto", "cpu", "none")  # convert.lowering.LOWERINGS
 _ACCELERATORS_HELP = (
     "Run the file on LiteRT's CPU, GPU and NPU accelerators where this machine has them "
     "and compare with Keras."
@@ -342,8 +342,8 @@ def data_command(
     type=click.Choice(LOWERINGS),
     default="auto",
     show_default=True,
-    help="auto: transposed convolutions as CONV_2D + DEPTH_TO_SPACE (exact, faster); "
-    "none: keep TRANSPOSE_CONV.",
+    help="auto: transposed convolutions as CONV_2D + DEPTH_TO_SPACE (exact, faster); cpu: "
+    "also int8 PReLUs as ReLU convolutions (XNNPACK); none: keep TRANSPOSE_CONV.",
 )
 @click.option("--accelerators/--no-accelerators", default=True, help=_ACCELERATORS_HELP)
 @click.option(
