@@ -36,7 +36,6 @@ MODES = ("float32", "float16", "int8")
 # "plain": TRANSPOSE_CONV kept; "lowered": as `zoo export --target cpu` writes it (for
 # int8 that also splits PReLUs, which XNNPACK has no int8 kernel for).
 LOWERINGS = {"plain": "none", "lowered": "cpu"}
-LARGE_PARAMS = 2_000_000  # above this, the size sweep keeps the export size and one smaller
 
 
 def shipped_models() -> list[str]:
@@ -82,8 +81,6 @@ def sweep(name: str, model, info, sizes: list[int]) -> list[dict]:
 
     free = any(None in spec.shape for spec in info.inputs)
     chosen = [None] if not free else [(s, s) for s in sizes]
-    if free and info.num_params > LARGE_PARAMS:
-        chosen = [None, (sizes[len(sizes) // 2],) * 2]
     rows = []
     for size in chosen:
         for mode, lowering in (("float32", "auto"), ("float16", "auto"), ("float16", "none")):
