@@ -488,7 +488,8 @@ def measure(
             continue
         run, actual = outputs_of(device)
         if actual is not None:
-            width = _width(info, expected if expected is not None else judge[1] or actual)
+            spread = next(v for v in (expected, judge[1], actual) if v is not None)
+            width = _width(info, spread)
             if expected is not None:
                 _compare(run, expected, actual, info, width)
             if judge[1] is not None:
