@@ -84,7 +84,7 @@ def test_precision_rows_reach_the_card_and_the_table():
             "int8": {"nnapi": "all ops", "xnnpack": "all ops", "fully_integer": True},
         },
     }
-    entry = cards.card(name, numerics={"models": {name: row}}, peers={})
+    entry = cards.card(name, numerics={"models": {name: row}}, peers={}, accelerators={})
     text = cards.card_markdown(entry)
     assert "| int8 (post-training) | 29.5 |" in text and "int8 QAT (10 steps)" in text
     assert "(2.00x)" in text and "fully integer: yes" in text
@@ -120,3 +120,55 @@ def test_sample_images_are_small_pngs_drawn_with_the_shipped_weights(tmp_path, m
     with Image.open(large) as image:
         assert cards.IMAGE_MAX_SIDE // 2 < max(image.size) <= cards.IMAGE_MAX_SIDE
     assert large.stat().st_size < 200_000
+
+
+def test_accelerator_measurements_reach_the_card():
+    """benchmarks/accelerators.py's row: latency before and after lowering, and the worst
+    error per file and accelerator over the sizes swept, refusals named."""
+    name = "fsrcnn_x3"
+    run = {"accepted": True, "fully_accelerated": True, "agrees": True, "reason": None}
+    row = {
+        "lowered": 1,
+        "latency": {
+            "keras": 50.0,
+            "float32": {"plain": 80.0, "lowered": 9.0},
+            "float16": {"plain": 80.0, "lowered": 9.5},
+            "int8": {"plain": 28.0, "lowered": 8.0},
+        },
+        "gpu_sweep": [
+            {
+                "size": "16x16",
+                "mode": "float16",
+                "lowering": "none",
+                "gpu_device": "gpu (X)",
+                "cpu": {**run, "relative_error": 0.0004},
+                "gpu": {**run, "relative_error": 1.05},
+            },
+            {
+                "size": "32x32",
+                "mode": "float16",
+                "lowering": "none",
+                "gpu_device": "gpu (X)",
+                "cpu": {**run, "relative_error": 0.0004},
+                "gpu": {**run, "accepted": False, "reason": "no adapter"},
+            },
+            {
+                "size": "16x16",
+                "mode": "float16",
+                "lowering": "auto",
+                "gpu_device": "gpu (X)",
+                "cpu": {**run, "relative_error": 0.0004},
+                "gpu": {**run, "relative_error": 0.0005},
+            },
+        ],
+    }
+    entry = cards.card(name, numerics={}, peers={}, accelerators={"models": {name: row}})
+    text = cards.card_markdown(entry)
+    assert "## On LiteRT's accelerators" in text
+    assert "Keras 50 ms; float32 file 9 ms (TRANSPOSE_CONV kept: 80 ms)" in text
+    assert "| float16, lowered | 0.04% | 0.05% |" in text
+    assert "| float16, TRANSPOSE_CONV kept | 0.04% | refused: no adapter |" in text
+    assert "over the sizes 16x16, 32x32:" in text
+    assert "## On LiteRT's accelerators" not in cards.card_markdown(
+        cards.card(name, numerics={}, peers={}, accelerators={})
+    )

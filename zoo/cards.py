@@ -260,10 +260,14 @@ def _precision_section(entry: dict[str, Any]) -> list[str]:
     ]
     latency = row["latency_ms"]
     delegates = row["delegates"]
+    lines.append("")
+    if not (entry.get("accelerators") or {}).get("latency"):  # else its own, newer section
+        lines.append(
+            f"Host latency (LiteRT + XNNPACK, 1 thread, median): float32 "
+            f"{latency['float32']:.3g} ms, int8 {latency['int8']:.3g} ms "
+            f"({row['int8_speedup']:.2f}x)."
+        )
     lines += [
-        "",
-        f"Host latency (LiteRT + XNNPACK, 1 thread, median): float32 {latency['float32']:.3g} ms, "
-        f"int8 {latency['int8']:.3g} ms ({row['int8_speedup']:.2f}x).",
         f"Delegates by their rules: float16 on the classic GPU delegate: "
         f"{delegates['float16']['gpu']}; int8 on NNAPI: "
         f"{delegates['int8']['nnapi']}, on XNNPACK: {delegates['int8']['xnnpack']}; "
@@ -286,7 +290,9 @@ def _accelerators_section(entry: dict[str, Any]) -> list[str]:
             "`benchmarks/accelerators.py`, one run, XNNPACK at 1 thread, median: Keras "
             f"{latency['keras']:.3g} ms; float32 file {latency['float32']['lowered']:.3g} ms "
             f"(TRANSPOSE_CONV kept: {latency['float32']['plain']:.3g} ms); float16 "
-            f"{latency['float16']['lowered']:.3g} ms; int8 {latency['int8']['lowered']:.3g} ms. "
+            f"{latency['float16']['lowered']:.3g} ms; int8 as `zoo export --target cpu` writes it "
+            f"{latency['int8']['lowered']:.3g} ms (TRANSPOSE_CONV kept: "
+            f"{latency['int8']['plain']:.3g} ms). "
             f"{row['lowered']} transposed convolution(s) lowered to CONV_2D + DEPTH_TO_SPACE.",
             "",
         ]
