@@ -180,15 +180,16 @@ def convert_model(
 ) -> Conversion:
     """Convert, post-process, prove deployable and measure parity.
 
-        ``info`` describes the model's inputs and output; it defaults to the registry's entry
-        for the model's name (a model outside the registry gets specs from its own inputs).
-        ``quantization_aware`` marks a tfmot QAT model: int8 takes its ranges from the model's
-        fake quantization instead of calibrating. ``equalize`` converts a cross-layer-equalized
-        copy (:func:`convert.equalize.equalize`; activation ranges from the calibration samples,
-        else the model's data, else its weights); the metadata says ``"equalized"`` and parity
-        still compares with ``model``. ``lowering`` is ``"auto"`` (transposed convolutions as
-        CONV_2D + DEPTH_TO_SPACE) or ``"none"``. ``accelerators`` runs the file on every LiteRT
-    accelerator here (:func:`convert.runtime.measure`) on the parity inputs; the report lands in
+    ``info`` describes the model's inputs and output; it defaults to the registry's entry
+    for the model's name (a model outside the registry gets specs from its own inputs).
+    ``quantization_aware`` marks a tfmot QAT model: int8 takes its ranges from the model's
+    fake quantization instead of calibrating. ``equalize`` converts a cross-layer-equalized
+    copy (:func:`convert.equalize.equalize`; activation ranges from the calibration samples,
+    else the model's data, else its weights); the metadata says ``"equalized"`` and parity
+    still compares with ``model``. ``lowering`` is ``"auto"`` (transposed convolutions as
+    CONV_2D + DEPTH_TO_SPACE), ``"cpu"`` (also int8 PReLUs as ReLU convolutions, for
+    XNNPACK) or ``"none"``. ``accelerators`` runs the file on every LiteRT accelerator here
+    (:func:`convert.runtime.measure`) on the parity inputs; the report lands in
     ``Conversion.accelerators`` and the metadata. ``extra_metadata`` joins the file's metadata.
     """
     if mode not in MODES:
