@@ -81,10 +81,11 @@ def test_cpu_run_matches_keras_and_is_timed():
     report.require()
 
 
-def test_a_file_litert_cannot_load_is_one_line_and_strict_fails(tmp_path):
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_a_file_litert_cannot_load_is_one_line_and_strict_fails(tmp_path, mode):
     """A parseable file whose op version no kernel has: refused by every accelerator, and
     ``zoo check --strict`` exits 1 with one line (the rules alone passed such files)."""
-    data = convert_model("fsrcnn_tiny", mode="float32", parity=False).flatbuffer
+    data = convert_model("fsrcnn_tiny", mode=mode, parity=False).flatbuffer
     tree = flatbuffer.unpack(data)
     tree.operatorCodes[0].version = 99
     path = tmp_path / "future.tflite"
