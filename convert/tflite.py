@@ -347,7 +347,14 @@ def input_shapes(info: ModelInfo, size: tuple[int, int] | None) -> list[tuple[in
 def _convert(model, info, input_shapes, mode, calibration, float_io) -> bytes:
     import tensorflow as tf
 
-    converter = converter_for(model, info, input_shapes, mode, calibration, float_io=float_io)
+    try:
+        converter = converter_for(model, info, input_shapes, mode, calibration, float_io=float_io)
+    except (ValueError, TypeError) as error:  # the graph does not trace at these shapes
+        shapes = ", ".join("x".join(map(str, shape)) for shape in input_shapes)
+        raise ZooError(
+            f"{info.name} cannot run on inputs of {shapes}: {_trace_reason(error)}"
+            " (a size every down- and up-sampling stage divides may work)"
+        ) from None
     try:
         try:
             return bytes(converter.convert())
@@ -410,6 +417,19 @@ def converter_for(
             ops_set = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
             converter.target_spec.supported_ops = [ops_set, tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter
+
+
+def _trace_reason(error: BaseException) -> str:
+    """The layer and the message of an error raised while tracing the model, on one line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.search(r"calling (\w+)\.call\(\)\.\s*\n\s*\n?\s*(.+)", text)
+    if found:
+        layer, message = found.group(1), found.group(2)
+    else:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "File " not in ln]
+        layer, message = None, lines[-1] if lines else type(error).__name__
+    message = message.split(" for '{{node", 1)[0].strip()
+    return (f"{layer}: {message}" if layer else message)[:300]
 
 
 def _converter_reason(error: BaseException) -> str:

@@ -392,3 +392,14 @@ def test_cli_convert_equalize_records_it_in_the_metadata(tmp_path):
     assert "equalized 4 layer pair(s)" in result.output
     metadata = flatbuffer.read(out).zoo_metadata
     assert metadata["equalized"] is True and len(metadata["equalized_pairs"]) == 4
+
+
+def test_cli_convert_at_a_size_the_model_cannot_take_is_one_line(tmp_path):
+    """unet_tiny's skips line up only at multiples of 4: 7x7 is one clear line, no file."""
+    out = tmp_path / "unet.tflite"
+    result = CliRunner().invoke(main, ["convert", "unet_tiny", "--size", "7x7", "--out", str(out)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: unet_tiny cannot run on inputs of 7x7")
+    assert "Concatenate" in lines[0] and "Traceback" not in result.output
+    assert not list(tmp_path.iterdir())
