@@ -108,7 +108,8 @@ def _cpu() -> Device:
 
 def gpu_device() -> Device:
     """The GPU accelerator's Vulkan device: ``VK_ICD_FILENAMES`` when set, else a real GPU's
-    driver where a GPU device node exists, else SwiftShader where it is installed."""
+    driver where a GPU device node and a driver's ICD file exist, else SwiftShader where it
+    is installed."""
     runtime = "ML Drift (WebGPU/Vulkan)"
     if ctypes.util.find_library("vulkan") is None:
         return Device(
@@ -124,7 +125,13 @@ def gpu_device() -> Device:
         software = "swiftshader" in chosen.lower()
         name = "SwiftShader (software)" if software else f"Vulkan driver {Path(chosen).name}"
         return Device("gpu", runtime, name, True, software=software)
-    if any(os.path.exists(node) for node in _GPU_DEVICES):
+    drivers = [
+        icd
+        for folder in ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d")
+        for icd in glob.glob(f"{folder}/*.json")
+        if "lvp" not in Path(icd).name  # Mesa's lavapipe: too old for WebGPU ("No adapters")
+    ]
+    if drivers and any(os.path.exists(node) for node in _GPU_DEVICES):
         return Device("gpu", runtime, "the system's Vulkan driver", True)
     for icd in SWIFTSHADER_ICDS:
         if os.path.exists(icd):

@@ -68,6 +68,31 @@ def test_a_missing_vulkan_loader_is_a_reason(monkeypatch):
     assert not device.available and "libvulkan" in device.reason
 
 
+def test_a_gpu_node_without_a_usable_driver_falls_back_to_swiftshader(monkeypatch):
+    """A /dev/dri node with only Mesa's lavapipe ICD (too old for WebGPU) is no GPU driver:
+    SwiftShader serves where installed; with a real driver's ICD the system's is used."""
+    import glob
+    import os
+
+    from convert import runtime
+
+    if not any(os.path.exists(icd) for icd in runtime.SWIFTSHADER_ICDS):
+        pytest.skip("SwiftShader (Debian's chromium-common) is not installed")
+    monkeypatch.delenv("VK_ICD_FILENAMES", raising=False)
+    real_exists, real_glob = os.path.exists, glob.glob
+    monkeypatch.setattr(
+        runtime.os.path, "exists", lambda p: p == "/dev/dri/renderD128" or real_exists(p)
+    )
+    icds = ["/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"]
+    monkeypatch.setattr(
+        runtime.glob, "glob", lambda p: icds if "vulkan/icd.d" in p else real_glob(p)
+    )
+    assert gpu_device().software
+    icds.append("/usr/share/vulkan/icd.d/nvidia_icd.json")
+    device = gpu_device()
+    assert not device.software and device.device == "the system's Vulkan driver"
+
+
 # === The CPU accelerator ===
 
 
