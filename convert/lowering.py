@@ -40,11 +40,6 @@ from zoo.arithmetic import transposed_output_size
 if TYPE_CHECKING:
     import tensorflow as tf
 
-LOWERINGS = ("auto", "cpu", "none")
-"""``auto``: lower every transposed convolution it can (every target but the Edge TPU);
-``cpu``: also split int8 PReLUs for XNNPACK (:func:`prelu_pairs`); ``none``: keep
-TRANSPOSE_CONV."""
-
 
 @dataclass(frozen=True)
 class AxisPlan:

@@ -52,17 +52,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convert import flatbuffer
-from convert.lowering import LOWERINGS, all_layers, lower_transpose_convs
 from convert.representative import as_samples, representative_inputs
 from convert.runtime import RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
-from zoo.layers import MaxUnpool2D
 from zoo.registry import ModelInfo, TensorSpec
 
 if TYPE_CHECKING:
     import keras
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+# ``auto``: every transposed convolution lowered (:mod:`convert.lowering`; every target but
+# the Edge TPU); ``cpu``: int8 PReLUs split for XNNPACK too; ``none``: TRANSPOSE_CONV kept.
+LOWERINGS = ("auto", "cpu", "none")
 INTEGER_MODES = ("int8", "int16x8")
 SIGNATURE_KEY = "serving_default"
 PARITY_SAMPLES = 4
@@ -273,6 +274,9 @@ def _equalized(model, info: ModelInfo, size, calibration, count: int):
 
 def _has_switches(model) -> bool:
     """Whether ``model`` unpools with max switches (:class:`zoo.layers.MaxUnpool2D`)."""
+    from convert.lowering import all_layers  # Keras, loaded once a model is converted
+    from zoo.layers import MaxUnpool2D
+
     return any(isinstance(layer, MaxUnpool2D) for layer in all_layers(model))
 
 
@@ -284,6 +288,8 @@ def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], m
     if quantization_aware:  # a tfmot (tf_keras) graph: its fake quantization stays as trained
         notes.append("quantization-aware model: TRANSPOSE_CONV kept (not lowered)")
         return model, 0
+    from convert.lowering import lower_transpose_convs  # Keras, as for every conversion
+
     split = lowering == "cpu" and mode == "int8"
     lowered, count, reasons = lower_transpose_convs(model, split_prelus=split)
     if count:

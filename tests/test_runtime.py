@@ -5,6 +5,7 @@ which ``.ci/run`` installs). The GPU tests skip, with the reason, where there is
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -91,6 +92,19 @@ def test_a_gpu_node_without_a_usable_driver_falls_back_to_swiftshader(monkeypatc
     icds.append("/usr/share/vulkan/icd.d/nvidia_icd.json")
     device = gpu_device()
     assert not device.software and device.device == "the system's Vulkan driver"
+
+
+def test_importing_convert_and_the_runtime_leaves_tensorflow_unloaded():
+    """``convert.check`` and ``convert.measure`` of a file need no TensorFlow: importing the
+    package (lowering included, which is Keras) must not load it."""
+    code = (
+        "import sys, convert, convert.runtime, convert.tflite; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]
 
 
 # === The CPU accelerator ===

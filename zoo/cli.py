@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # The same as convert.tflite.MODES and convert.export.TARGETS, kept here so --help is TF-free.
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 EXPORT_TARGETS = ("android-gpu", "android-npu", "ios-gpu", "cpu", "edgetpu")
-LOWERINGS = ("auto", "cpu", "none")  # convert.lowering.LOWERINGS
+LOWERINGS = ("auto", "cpu", "none")  # convert.tflite.LOWERINGS
 _ACCELERATORS_HELP = (
     "Run the file on LiteRT's CPU, GPU and NPU accelerators where this machine has them "
     "and compare with Keras."
