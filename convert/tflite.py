@@ -53,7 +53,7 @@ import numpy as np
 
 from convert import flatbuffer
 from convert.representative import as_samples, representative_inputs
-from convert.runtime import RuntimeReport, measure, weights_digest
+from convert.runtime import SIGNATURE_KEY, RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo, TensorSpec
 
@@ -65,7 +65,6 @@ MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 # the Edge TPU); ``cpu``: int8 PReLUs split for XNNPACK too; ``none``: TRANSPOSE_CONV kept.
 LOWERINGS = ("auto", "cpu", "none")
 INTEGER_MODES = ("int8", "int16x8")
-SIGNATURE_KEY = "serving_default"
 PARITY_SAMPLES = 4
 SWITCH_NOTE = (
     "float16 file with float32 weights: float16 weights move which position holds each "

@@ -127,6 +127,18 @@ def test_accelerator_measurements_reach_the_card():
     error per file and accelerator over the sizes swept, refusals named."""
     name = "fsrcnn_x3"
     run = {"accepted": True, "fully_accelerated": True, "agrees": True, "reason": None}
+
+    def sweep(size: str, lowering: str, gpu: dict) -> dict:
+        cpu = {**run, "relative_error": 0.0004}
+        return {
+            "size": size,
+            "mode": "float16",
+            "lowering": lowering,
+            "gpu_device": "gpu (X)",
+            "cpu": cpu,
+            "gpu": gpu,
+        }
+
     row = {
         "lowered": 1,
         "latency": {
@@ -136,30 +148,9 @@ def test_accelerator_measurements_reach_the_card():
             "int8": {"plain": 28.0, "lowered": 8.0},
         },
         "gpu_sweep": [
-            {
-                "size": "16x16",
-                "mode": "float16",
-                "lowering": "none",
-                "gpu_device": "gpu (X)",
-                "cpu": {**run, "relative_error": 0.0004},
-                "gpu": {**run, "relative_error": 1.05},
-            },
-            {
-                "size": "32x32",
-                "mode": "float16",
-                "lowering": "none",
-                "gpu_device": "gpu (X)",
-                "cpu": {**run, "relative_error": 0.0004},
-                "gpu": {**run, "accepted": False, "reason": "no adapter"},
-            },
-            {
-                "size": "16x16",
-                "mode": "float16",
-                "lowering": "auto",
-                "gpu_device": "gpu (X)",
-                "cpu": {**run, "relative_error": 0.0004},
-                "gpu": {**run, "relative_error": 0.0005},
-            },
+            sweep("16x16", "none", {**run, "relative_error": 1.05}),
+            sweep("32x32", "none", {**run, "accepted": False, "reason": "no adapter"}),
+            sweep("16x16", "auto", {**run, "relative_error": 0.0005}),
         ],
     }
     entry = cards.card(name, numerics={}, peers={}, accelerators={"models": {name: row}})
