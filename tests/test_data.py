@@ -619,3 +619,60 @@ def test_random_crops_deterministic():
     b = data.random_crops([image, image[:10]], 12, 3, seed=4)
     assert a.shape == (6, 12, 12, 3)
     np.testing.assert_array_equal(a, b)
+
+
+def test_super_resolution_crops_are_cut_from_the_whole_image_pair():
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0, 1, (60, 75, 1)).astype(np.float32)
+    lr, hr = data.super_resolution_crops([image], 3, 24, 6, seed=0)
+    assert lr.shape == (6, 8, 8, 1) and hr.shape == (6, 24, 24, 1)
+    (whole_lr,), (whole_hr,) = data.super_resolution_pairs([image], 3)
+    windows = np.lib.stride_tricks.sliding_window_view(whole_lr[..., 0], (8, 8))
+    for lr_crop, hr_crop in zip(lr, hr, strict=True):
+        found = np.argwhere((windows == lr_crop[..., 0]).all(axis=(2, 3)))
+        assert len(found) == 1, "each low-resolution crop is a window of the whole image's"
+        top, left = found[0] * 3
+        np.testing.assert_array_equal(hr_crop, whole_hr[top : top + 24, left : left + 24])
+    # Downscaling a crop on its own gets its border pixels wrong; the whole-image pair does not.
+    alone, _ = data.super_resolution_pairs(hr, 3)
+    np.testing.assert_array_equal(alone[:, 2:-2, 2:-2], lr[:, 2:-2, 2:-2])
+    assert np.abs(alone - lr).max() > 2 / 255
+
+
+def test_super_resolution_crops_rescale_copies_and_small_images():
+    rng = np.random.default_rng(2)
+    images = [rng.uniform(0, 1, (40, 50, 1)).astype(np.float32), np.full((10, 12, 1), 0.5)]
+    lr, hr = data.super_resolution_crops(images, 2, 16, 5, rescales=(1.0, 0.5), seed=3)
+    assert lr.shape == (10, 8, 8, 1) and hr.shape == (10, 16, 16, 1)
+    np.testing.assert_allclose(hr[5:], 0.5, atol=1e-6)  # the small image, enlarged to cover
+    again = data.super_resolution_crops(images, 2, 16, 5, rescales=(1.0, 0.5), seed=3)
+    np.testing.assert_array_equal(again[0], lr)
+    for bad in ({"patch_size": 1}, {"per_image": 0}, {"rescales": ()}, {"rescales": (0.0,)}):
+        arguments = {"patch_size": 16, "per_image": 5, **bad}
+        with pytest.raises(ZooError, match="super-resolution crops"):
+            data.super_resolution_crops(
+                images,
+                2,
+                arguments["patch_size"],
+                arguments["per_image"],
+                rescales=bad.get("rescales", (1.0,)),
+            )
+
+
+def test_whole_images_of_a_folder_split_and_of_a_dataset(tmp_path):
+    for i in range(40):
+        _save(tmp_path / "flat" / f"{i:02d}.png", np.full((4 + i, 5, 3), i, dtype=np.uint8))
+    train, train_names = data.whole_images(str(tmp_path / "flat"), split="train")
+    test, test_names = data.whole_images(str(tmp_path / "flat"), split="test")
+    every, _ = data.whole_images(str(tmp_path / "flat"))
+    assert len(train) + len(test) == len(every) == 40 and 0 < len(test) < 12
+    assert sorted(train_names + test_names) == [f"{i:02d}.png" for i in range(40)]
+    assert {im.shape[0] for im in every} == set(range(4, 44)), "each image keeps its size"
+    assert data.image_files(tmp_path / "flat", "test") == [
+        tmp_path / "flat" / n for n in test_names
+    ]
+    photos, names = data.whole_images("photos", split="test", limit=2)
+    assert names == list(data.PHOTO_TEST[:2]) and photos[0].ndim == 3
+    (tmp_path / "flat" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ZooError, match=r"cannot read image .*broken\.png"):
+        data.whole_images(str(tmp_path / "flat"))

@@ -296,7 +296,8 @@ def test_sample_writes_grids_of_the_expected_size(trained, tmp_path):
     out = sample("dae_tiny", trained("dae_tiny"), tmp_path / "dae.png", count=4)
     assert Image.open(out).size == (4 * 34 + 2, 3 * 34 + 2)  # noisy / denoised / clean, 32x32
     out = sample("fsrcnn_tiny", trained("fsrcnn_tiny"), tmp_path / "sr.png", count=2)
-    assert Image.open(out).size == (2 * 34 + 2, 3 * 34 + 2)  # bicubic / model / original
+    patch = zoo.info("fsrcnn_tiny").recipe.options["patch_size"] + 2  # the recipe's patches
+    assert Image.open(out).size == (2 * patch + 2, 3 * patch + 2)  # bicubic / model / original
     with pytest.raises(ZooError, match=r"\.png"):
         sample("dcgan_tiny", trained("dcgan_tiny"), tmp_path / "grid.jpg")
 

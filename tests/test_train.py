@@ -27,6 +27,7 @@ from PIL import Image
 
 import zoo
 from tests.harness import sample_inputs
+from zoo import data
 from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.layers import DepthToSpace
@@ -630,18 +631,20 @@ def test_validation_data_replaces_the_test_split(tmp_path):
 
     folder = tmp_path / "val"
     folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{i}.png")
+    for i, level in enumerate((50, 200)):
+        Image.fromarray(np.full((40, 40, 3), level, dtype=np.uint8)).save(folder / f"{i}.png")
     info = zoo.info("fsrcnn_tiny")
     options = {**info.recipe.options, "crops_per_image": 3}
     plain = TrainConfig.from_recipe(info, options=options)
-    _, validation = objective_for(info, plain).load_data()
-    assert len(validation["lr"]) == 9  # the 3 held-out photos, 3 crops each
+    _, photos = objective_for(info, plain).load_data()
     separate = TrainConfig.from_recipe(info, options=options, validation_data=str(folder))
     _, validation = objective_for(info, separate).load_data()
-    assert len(validation["lr"]) == 6  # both images of the folder, whole folder used
+    assert len(photos["hr"]) == len(validation["hr"]) == 64  # patches spread over the images
+    levels = data.rgb_to_y(np.array([[50.0], [200.0]]).repeat(3, axis=1) / 255)[:, 0]
+    patch_levels = validation["hr"][:, 0, 0, 0]
+    np.testing.assert_allclose(validation["hr"] - patch_levels[:, None, None, None], 0, atol=1e-6)
+    assert set(np.round(patch_levels, 5)) == set(np.round(levels, 5)), "both folder images"
+    assert photos["hr"].std() > 0.05, "the default validation patches are the held-out photos"
     run = train(
         "fsrcnn_tiny",
         validation_data=str(folder),
@@ -653,3 +656,26 @@ def test_validation_data_replaces_the_test_split(tmp_path):
         quiet=True,
     )
     assert json.loads((run / "config.json").read_text())["validation_data"] == str(folder)
+
+
+def test_validation_data_leaves_all_of_data_for_training(tmp_path):
+    from zoo.train.config import TrainConfig
+    from zoo.train.objectives import objective_for
+
+    for i in range(20):
+        write_photo(tmp_path / "data" / str(i), size=40 + i)
+    write_photo(tmp_path / "val", size=40)
+    info = zoo.registry.info("fsrcnn_tiny")
+    options = {**info.recipe.options, "crops_per_image": 2, "rescales": [1.0], "patch_size": 16}
+
+    def load(**settings):
+        config = TrainConfig.from_recipe(
+            info, data=str(tmp_path / "data"), options=options, **settings
+        )
+        return objective_for(info, config).load_data()
+
+    train_arrays, validation = load(validation_data=str(tmp_path / "val"))
+    assert train_arrays["lr"].shape == (40, 8, 8, 1), "all 20 images, 2 crops each"
+    assert len(validation["hr"]) == 64 and validation["hr"].shape[1:] == (16, 16, 1)
+    held_out, _ = load()
+    assert len(held_out["lr"]) < 40, "without --val-data a tenth of the images is the test split"

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zoo import data as zdata
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -127,16 +128,14 @@ def _load(path: Path) -> keras.Model:
 
 def prepare(images: np.ndarray) -> np.ndarray:
     """(N, H, W, 1 | 3) in [0, 1] -> (N, 32, 32, 1) gray in [0, 1] (bilinear, BT.601 luma)."""
-    from zoo.data import _image
-
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ZooError(f"the digit classifier takes (N, H, W, 1|3) images, got {images.shape}")
-    images = _image.to_channels(images, 1)
+    images = zdata.to_channels(images, 1)
     if images.shape[1:3] != IMAGE_SIZE:
-        images = _image.resize(images, IMAGE_SIZE, "bilinear")
+        images = zdata.resize(images, IMAGE_SIZE, "bilinear")
     return np.clip(images, 0.0, 1.0)
 
 
@@ -178,7 +177,6 @@ def train_classifier(
     import keras
     import tensorflow as tf
 
-    from zoo import data as zdata
     from zoo.metrics import frechet_distance
 
     keras.utils.set_random_seed(seed)

@@ -47,7 +47,6 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo import metrics
-from zoo.data import _image
 from zoo.errors import ZooError
 from zoo.predict import (
     bicubic_upscale,
@@ -172,36 +171,12 @@ def default_data(run: TrainedModel) -> str:
 
 
 def whole_images(source: str, *, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
-    """(images, names): whole float32 (H, W, C) images in [0, 1] of various sizes.
+    """(images, names) to evaluate on: every image of a folder, else the source's test split.
 
-    A folder: every image in it (recursively, sorted; unreadable files are an error).
-    ``photos``: the held-out test photos. Another dataset name: its test split.
+    Whole float32 (H, W, C) images in [0, 1] of various sizes (:func:`zoo.data.whole_images`).
     """
-    path = Path(source).expanduser()
-    if source == "photos":
-        images = zdata.photo_images("test")
-        names = list(zdata.PHOTO_TEST)
-    elif path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in zdata.IMAGE_EXTENSIONS
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
-        if not files:
-            raise ZooError(f"no images in {path}")
-        from zoo.predict import read_inputs
-
-        files = files[:limit] if limit else files
-        return read_inputs(files), [str(p.relative_to(path)) for p in files]
-    else:
-        imageset = zdata.load(source, split="test", limit=limit)
-        images = list(imageset.images)
-        names = [f"{imageset.name}/test/{i}" for i in range(len(images))]
-    if limit:
-        images, names = images[:limit], names[:limit]
-    return images, names
+    split = "all" if Path(source).expanduser().is_dir() else "test"
+    return zdata.whole_images(source, split=split, limit=limit)
 
 
 def _test_set(run: TrainedModel, source: str, limit: int | None, seed: int) -> zdata.ImageSet:
@@ -239,7 +214,7 @@ def _pixel_scores(prediction: np.ndarray, target: np.ndarray) -> tuple[float, fl
 
 def sr_pair(image: np.ndarray, scale: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """(lr, hr) of one whole image by the protocol: crop, 8-bit Y (or RGB), bicubic down."""
-    rgb = _image.to_channels(np.asarray(image, np.float32), 3)
+    rgb = zdata.to_channels(np.asarray(image, np.float32), 3)
     hr = rgb if channels == 3 else np.round(zdata.rgb_to_y(rgb) * 255.0) / 255.0
     lrs, hrs = zdata.super_resolution_pairs([hr.astype(np.float32)], scale, quantize=False)
     return lrs[0], hrs[0]
@@ -312,7 +287,7 @@ def restoration_cases(
     kernels = restoration_kernels(run) if run.info.task == "deblur" else [None]
     cases = []
     for index, image in enumerate(images):
-        clean = _image.to_channels(image, channels)
+        clean = zdata.to_channels(image, channels)
         for k, kernel in enumerate(kernels):
             case_seed = seed + index * len(kernels) + k
             bank = None if kernel is None else [kernel]

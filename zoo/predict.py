@@ -30,7 +30,6 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo import registry
-from zoo.data import _image
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo
 
@@ -118,31 +117,31 @@ def super_resolve(model: keras.Model, lr: np.ndarray) -> np.ndarray:
 
 def upscale_color(model: keras.Model, image: np.ndarray, scale: int) -> np.ndarray:
     """RGB (scale*H, scale*W, 3) in [0, 1]: Y through the model, CbCr bicubic (or RGB whole)."""
-    rgb = _image.to_channels(np.asarray(image, np.float32), 3)
+    rgb = zdata.to_channels(np.asarray(image, np.float32), 3)
     size = (rgb.shape[0] * scale, rgb.shape[1] * scale)
     if model_channels(model) == 3:
         return np.clip(super_resolve(model, rgb), 0.0, 1.0)
     ycbcr = zdata.rgb_to_ycbcr(rgb)
     y = super_resolve(model, ycbcr[..., :1])
-    chroma = _image.resize_image(ycbcr[..., 1:], size, "bicubic")
+    chroma = zdata.resize_image(ycbcr[..., 1:], size, "bicubic")
     return zdata.ycbcr_to_rgb(np.concatenate([y, chroma], axis=-1))
 
 
 def bicubic_upscale(image: np.ndarray, scale: int) -> np.ndarray:
     """(H, W, C) -> (scale*H, scale*W, C), bicubic, clipped to [0, 1]."""
     size = (image.shape[0] * scale, image.shape[1] * scale)
-    return np.clip(_image.resize_image(image, size, "bicubic"), 0.0, 1.0)
+    return np.clip(zdata.resize_image(image, size, "bicubic"), 0.0, 1.0)
 
 
 def segment_image(model: keras.Model, image: np.ndarray, multiple: int) -> np.ndarray:
     """Class index (H, W) of each pixel of an RGB (H, W, 3) image."""
-    rgb = _image.to_channels(np.asarray(image, np.float32), model_channels(model))
+    rgb = zdata.to_channels(np.asarray(image, np.float32), model_channels(model))
     return run_whole(model, rgb, multiple).argmax(-1).astype(np.int32)
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, num_classes: int) -> np.ndarray:
     """Class colours blended (alpha 0.5) over an (H, W, C) image where the class is not 0."""
-    rgb = _image.to_channels(np.asarray(image, np.float32), 3)
+    rgb = zdata.to_channels(np.asarray(image, np.float32), 3)
     colours = zdata.colorize_masks(mask, num_classes)
     blended = (1.0 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colours
     return np.where((mask > 0)[..., None], blended, rgb).astype(np.float32)
@@ -151,12 +150,12 @@ def overlay(image: np.ndarray, mask: np.ndarray, num_classes: int) -> np.ndarray
 def fit_to_model(image: np.ndarray, info: ModelInfo, model: keras.Model) -> np.ndarray:
     """An image resized to a fixed-size model's input (nearest for label maps) and channels."""
     height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
-    image = _image.to_channels(np.asarray(image, np.float32), channels)
+    image = zdata.to_channels(np.asarray(image, np.float32), channels)
     if image.shape[:2] == (height, width):
         return image
     levels = np.unique(np.round(image.reshape(-1, image.shape[-1]) * 255), axis=0)
     method = "nearest" if len(levels) <= LABEL_MAP_COLOURS else "bilinear"
-    return np.clip(_image.resize_image(image, (height, width), method), 0.0, 1.0)
+    return np.clip(zdata.resize_image(image, (height, width), method), 0.0, 1.0)
 
 
 def to_unit(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
@@ -189,7 +188,7 @@ def image_to_image(
     if task in ("denoise", "deblur", "segment") and multiple is None:
         multiple = size_multiple(model, options)
     if task in ("denoise", "deblur"):
-        source = _image.to_channels(np.asarray(image, np.float32), model_channels(model))
+        source = zdata.to_channels(np.asarray(image, np.float32), model_channels(model))
         return np.clip(run_whole(model, source, multiple), 0.0, 1.0)
     if task == "segment":
         mask = segment_image(model, image, multiple)
@@ -253,19 +252,7 @@ def vae_prior_samples(model: keras.Model, count: int, *, seed: int = 0) -> np.nd
 
 def read_inputs(paths: Sequence[str | Path]) -> list[np.ndarray]:
     """Every input decoded (float32 (H, W, C) in [0, 1]); the first unreadable one is a ZooError."""
-    from PIL import Image
-
-    images = []
-    for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ZooError(f"cannot read image {path}: no such file")
-        try:
-            images.append(zdata.read_image(path))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-            raise ZooError(f"cannot read image {path}: {reason}") from None
-    return images
+    return zdata.read_images(paths)
 
 
 def output_paths(inputs: Sequence[str | Path], out: Path) -> list[Path]:

@@ -46,10 +46,13 @@ def segmentation(*, multiple: int) -> dict[str, Any]:
     }
 
 
-def super_resolution(*, scale: int, patch_size: int) -> dict[str, Any]:
+def super_resolution(
+    *, scale: int, patch_size: int, epochs: int = 60, batch_size: int = 64, **options: Any
+) -> dict[str, Any]:
     """Y channel (H, W, 1) in [0, 1] -> (scale*H, scale*W, 1), linear (clip when saving).
 
-    ``patch_size`` is the high-resolution training patch (a multiple of ``scale``).
+    ``patch_size`` is the high-resolution training patch (a multiple of ``scale``);
+    ``options`` add to or replace the recipe's options (e.g. ``rescales``).
     """
     return {
         "task": "super_resolve",
@@ -59,8 +62,8 @@ def super_resolution(*, scale: int, patch_size: int) -> dict[str, Any]:
         ),
         "dataset": "photos",
         "recipe": Recipe(
-            epochs=60,
-            batch_size=64,
+            epochs=epochs,
+            batch_size=batch_size,
             learning_rate=1e-3,
             loss="mse",
             options={
@@ -69,6 +72,7 @@ def super_resolution(*, scale: int, patch_size: int) -> dict[str, Any]:
                 "crops_per_image": 512,
                 "augment": True,
                 "lr_schedule": "cosine",
+                **options,
             },
         ),
         "export_size": SUPER_RESOLUTION_EXPORT_SIZE,

@@ -24,7 +24,10 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from zoo.data import _image
+from zoo.data._image import resize, resize_image, to_channels
 from zoo.data.embedded import (
     EMBEDDED,
     PHOTO_NAMES,
@@ -34,6 +37,7 @@ from zoo.data.embedded import (
     digits,
     faces,
     photo_images,
+    photo_names,
     photos,
     render_scenes,
     render_shapes,
@@ -41,7 +45,7 @@ from zoo.data.embedded import (
     shapes,
     shapes_pairs,
 )
-from zoo.data.folder import IMAGE_EXTENSIONS, load_folder, read_image
+from zoo.data.folder import IMAGE_EXTENSIONS, image_files, load_folder, read_image, read_images
 from zoo.data.imageset import SPLITS, ImageSet, check_split
 from zoo.data.keras_datasets import KERAS_DATASETS, keras_cache_dirs, load_keras
 from zoo.data.pairs import (
@@ -58,6 +62,7 @@ from zoo.data.pairs import (
     rgb_to_ycbcr,
     segmentation_pairs,
     stack_kernels,
+    super_resolution_crops,
     super_resolution_pairs,
     translation_pairs,
     ycbcr_to_rgb,
@@ -150,6 +155,30 @@ def load(
     raise ZooError(_unknown(source))
 
 
+def whole_images(
+    source: str, *, split: str = "all", limit: int | None = None
+) -> tuple[list[np.ndarray], list[str]]:
+    """(images, names): whole float32 (H, W, C) images in [0, 1] of various sizes, in order.
+
+    A folder: its images of ``split`` (see :func:`image_files`; an unreadable file is an
+    error). ``photos``: the photos of the split. Another source: its split at its own size.
+    ``limit`` keeps the first that many.
+    """
+    check_split(split)
+    _image.check_limit(limit)
+    path = Path(str(source)).expanduser()
+    if source == "photos":
+        images, names = photo_images(split), photo_names(split)
+    elif path.is_dir():
+        files = image_files(path, split)[:limit]
+        return read_images(files), [str(p.relative_to(path)) for p in files]
+    else:
+        imageset = load(source, split=split, limit=limit)
+        images = list(imageset.images)
+        names = [f"{imageset.name}/{split}/{i}" for i in range(len(images))]
+    return images[:limit], names[:limit]
+
+
 __all__ = [
     "EMBEDDED",
     "IMAGE_EXTENSIONS",
@@ -168,6 +197,7 @@ __all__ = [
     "describe_dataset",
     "digits",
     "faces",
+    "image_files",
     "keras_cache_dirs",
     "label_palette",
     "list_datasets",
@@ -177,12 +207,16 @@ __all__ = [
     "load_tfds",
     "noisy_pairs",
     "photo_images",
+    "photo_names",
     "photos",
     "random_crops",
     "random_dihedral",
     "read_image",
+    "read_images",
     "render_scenes",
     "render_shapes",
+    "resize",
+    "resize_image",
     "rgb_to_y",
     "rgb_to_ycbcr",
     "segmentation_pairs",
@@ -190,7 +224,10 @@ __all__ = [
     "shapes",
     "shapes_pairs",
     "stack_kernels",
+    "super_resolution_crops",
     "super_resolution_pairs",
+    "to_channels",
     "translation_pairs",
+    "whole_images",
     "ycbcr_to_rgb",
 ]

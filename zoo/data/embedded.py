@@ -358,7 +358,8 @@ def _photo_arrays() -> dict[str, np.ndarray]:
     return arrays
 
 
-def _photo_names(split: str) -> list[str]:
+def photo_names(split: str) -> list[str]:
+    """The names of the photos of a split, in the order :func:`photo_images` gives them."""
     check_split(split)
     if split == "all":
         return list(PHOTO_NAMES)
@@ -371,7 +372,7 @@ def photo_images(split: str = "train", channels: int | None = 3) -> list[np.ndar
     _image.check_channels(channels)
     arrays = _photo_arrays()
     out = []
-    for name in _photo_names(split):
+    for name in photo_names(split):
         image = _image.with_channel_axis(_image.as_float(arrays[name]), 3)
         out.append(_image.to_channels(image, channels))
     return out

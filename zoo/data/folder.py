@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,45 @@ def read_mask(path: str | Path) -> np.ndarray:
             raise ZooError(f"mask {path} is a colour image; masks must hold class indices (gray)")
         array = channels[..., 0]
     return array.astype(np.int32)
+
+
+def image_files(path: str | Path, split: str = "all") -> list[Path]:
+    """The image files of ``split`` under a folder, sorted, as :func:`load_folder` splits them.
+
+    ``train/`` and ``test/`` (or ``val/``) subfolders are the splits; a flat folder of ten or
+    more images puts a fixed, name-hashed tenth in test.
+    """
+    check_split(split)
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ZooError(f"{path} is not a folder")
+    test_dir = next((root / t for t in TEST_FOLDERS if (root / t).is_dir()), root / "test")
+    if (root / "train").is_dir() and test_dir.is_dir():
+        folders = {"train": [root / "train"], "test": [test_dir]}
+        return [
+            f
+            for folder in folders.get(split, [root / "train", test_dir])
+            for f in _candidates(folder)
+        ]
+    files = _split_files(_candidates(root), root, split)
+    if not files:
+        raise ZooError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) of split {split} in {path}")
+    return files
+
+
+def read_images(paths: Sequence[str | Path]) -> list[np.ndarray]:
+    """Each file decoded (float32 (H, W, C) in [0, 1]); the first unreadable one is a ZooError."""
+    images = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise ZooError(f"cannot read image {path}: no such file")
+        try:
+            images.append(read_image(path))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+            raise ZooError(f"cannot read image {path}: {reason}") from None
+    return images
 
 
 def _split_files(files: list[Path], root: Path, split: str) -> list[Path]:

@@ -14,7 +14,7 @@ All images are float32 in [0, 1], batches (N, H, W, C) unless said otherwise.
   ``stack_kernels`` bank per image) for blurring afresh inside a training step.
 - segmentation / translation: ``segmentation_pairs``, ``translation_pairs`` (colour-coded
   label maps -> images, for pix2pix), ``label_palette``, ``colorize_masks``.
-- patches: ``random_crops``.
+- patches: ``random_crops``; aligned super-resolution patches: ``super_resolution_crops``.
 """
 
 from __future__ import annotations
@@ -125,6 +125,57 @@ def super_resolution_pairs(
         return _downscale(hr, scale, quantize).astype(np.float32), hr
     hrs = [crop(_image.with_channel_axis(np.asarray(im), 3), 0) for im in hr_images]
     return [_downscale(h, scale, quantize).astype(np.float32) for h in hrs], hrs
+
+
+def super_resolution_crops(
+    hr_images: Sequence[np.ndarray],
+    scale: int,
+    patch_size: int,
+    per_image: int,
+    *,
+    rescales: Sequence[float] = (1.0,),
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned random crops of whole images: lr (N, p, p, C) and hr (N, p*s, p*s, C).
+
+    p = ``patch_size`` // ``scale``. Each whole (H, W, C) image, and a copy of it shrunk by
+    each factor in ``rescales`` (the FSRCNN paper's 0.9 ... 0.6 multiply the data), is
+    downscaled once by :func:`super_resolution_pairs`; every crop is cut at the same place
+    in both, so no low-resolution pixel is computed from a crop's edge. ``per_image`` crops
+    come from each image, shared evenly among its copies; an image smaller than a patch is
+    first enlarged to cover it.
+    """
+    side = patch_size // scale
+    if side < 1 or per_image < 1 or not rescales or min(rescales) <= 0:
+        raise ZooError(
+            f"super-resolution crops need patch_size >= scale ({patch_size} < {scale}?), "
+            f"per_image >= 1 and positive rescales; got {per_image}, {list(rescales)}"
+        )
+    rng = np.random.default_rng(seed)
+    counts = np.full(len(rescales), per_image // len(rescales))
+    counts[: per_image % len(rescales)] += 1
+    lr_crops, hr_crops = [], []
+    for image in hr_images:
+        image = _image.with_channel_axis(np.asarray(image, np.float32), 3)
+        for factor, count in zip(rescales, counts, strict=True):
+            if count == 0:
+                continue
+            height, width = image.shape[:2]
+            size = (max(round(height * factor), 1), max(round(width * factor), 1))
+            if min(size) < side * scale:
+                size = _image.cover_size(size, (side * scale, side * scale))
+            copy = np.clip(_image.resize_image(image, size, "bicubic"), 0.0, 1.0)
+            (lr,), (hr,) = super_resolution_pairs([copy], scale)
+            tops = rng.integers(0, lr.shape[0] - side + 1, count)
+            lefts = rng.integers(0, lr.shape[1] - side + 1, count)
+            for top, left in zip(tops, lefts, strict=True):
+                lr_crops.append(lr[top : top + side, left : left + side])
+                hr_crops.append(
+                    hr[top * scale : (top + side) * scale, left * scale : (left + side) * scale]
+                )
+    if not lr_crops:
+        raise ZooError("no super-resolution crops: pass at least one image")
+    return np.stack(lr_crops), np.stack(hr_crops)
 
 
 def rgb_to_ycbcr(images: np.ndarray) -> np.ndarray:

@@ -133,16 +133,29 @@ class Objective:
         channels = self.config.model_overrides.get("channels", channels)
         return (height or size, width or size, channels)
 
+    def source(self, split: str) -> tuple[str, str]:
+        """(source, split) to read for ``split``: ``validation_data`` replaces the test split,
+        and then all of ``data`` is for training."""
+        if self.config.validation_data:
+            return (
+                (self.config.validation_data, "all")
+                if split == "test"
+                else (self.config.data, "all")
+            )
+        return self.config.data, split
+
+    def crops_whole_images(self, source: str) -> bool:
+        """Whether a patch task cuts its patches from whole images of ``source``."""
+        return self.patches and (source == "photos" or Path(source).expanduser().is_dir())
+
     def load_images(
         self, split: str, *, size: int | None = None, channels: int | None = None
     ) -> zdata.ImageSet:
         """The split at the model's image size; patch tasks crop photos and folders."""
         height, width, model_channels = self.image_shape()
-        source = self.config.data
-        if split == "test" and self.config.validation_data:
-            source, split = self.config.validation_data, "all"
+        source, split = self.source(split)
         crops = {}
-        if self.patches and (source == "photos" or Path(source).is_dir()):
+        if self.crops_whole_images(source):
             crops = {"crops_per_image": self.options.get("crops_per_image", 128)}
         return zdata.load(
             source,
@@ -285,7 +298,13 @@ class Deblur(Objective):
 
 
 class SuperResolve(Objective):
-    """Y-channel patches; low resolution by antialiased bicubic downscaling (the SR protocol)."""
+    """Y-channel patches; low resolution by antialiased bicubic downscaling (the SR protocol).
+
+    From photos and folders, each whole image (and, with recipe option ``rescales``, copies
+    of it shrunk by those factors) is downscaled once and ``crops_per_image`` aligned
+    (lr, hr) patches are cut from the pair (:func:`zoo.data.super_resolution_crops`).
+    Other sources give images at the patch size, downscaled one by one.
+    """
 
     tasks = ("super_resolve",)
     patches = True
@@ -295,12 +314,28 @@ class SuperResolve(Objective):
         patch = self.options.get("patch_size", 32) // scale * scale
         arrays = []
         for split in ("train", "test"):
-            images = self.load_images(split, size=patch, channels=3).images
+            source, source_split = self.source(split)
+            if self.crops_whole_images(source):
+                images, _ = zdata.whole_images(source, split=source_split, limit=self.limit)
+                training = split == "train"
+                lr, hr = zdata.super_resolution_crops(
+                    [zdata.rgb_to_y(image) for image in images],
+                    scale,
+                    patch,
+                    self.options.get("crops_per_image", 128)
+                    if training
+                    else -(-VALIDATION_SAMPLES // len(images)),
+                    rescales=self.options.get("rescales", (1.0,)) if training else (1.0,),
+                    seed=self.config.seed,
+                )
+            else:
+                images = self.load_images(split, size=patch, channels=3).images
+                lr, hr = zdata.super_resolution_pairs(zdata.rgb_to_y(images), scale)
             if split == "test":
-                images = images[:VALIDATION_SAMPLES]
+                lr, hr = lr[:VALIDATION_SAMPLES], hr[:VALIDATION_SAMPLES]
             elif self.options.get("augment"):
-                images = zdata.random_dihedral(images, seed=self.config.seed)
-            lr, hr = zdata.super_resolution_pairs(zdata.rgb_to_y(images), scale)
+                lr = zdata.random_dihedral(lr, seed=self.config.seed)
+                hr = zdata.random_dihedral(hr, seed=self.config.seed)
             arrays.append({"lr": lr, "hr": hr})
         return arrays[0], arrays[1]
 
@@ -322,10 +357,9 @@ class SuperResolve(Objective):
 
 
 def _upscale(images: np.ndarray, scale: int) -> np.ndarray:
-    from zoo.data import _image
 
     height, width = images.shape[1:3]
-    return np.clip(_image.resize(images, (height * scale, width * scale), "bicubic"), 0, 1)
+    return np.clip(zdata.resize(images, (height * scale, width * scale), "bicubic"), 0, 1)
 
 
 class Segment(Objective):
