@@ -26,10 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if __package__ in (None, ""):  # run as a script: the checkout's packages come first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("float32", "float16", "int8")
@@ -196,7 +199,7 @@ def main() -> None:
     import tempfile
 
     import zoo
-    from convert.bench import write_model_table
+    from benchmarks.results_files import write_model_table
 
     names = args.models.split(",") if args.models else shipped_models()
     sizes = [int(s) for s in args.sizes.split(",")]

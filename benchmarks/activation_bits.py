@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the checkout's packages come first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -33,7 +36,7 @@ def measure(name: str, *, weights: str, data: str, limit: int | None) -> dict[st
     from convert import check
     from convert.quality import metric_cost, precision_metrics
     from convert.tflite import convert_model
-    from zoo.evaluate import PRIMARY_METRIC
+    from zoo.tasks import PRIMARY_METRIC
     from zoo.weights_io import load_run
 
     run = load_run(name, weights)
@@ -92,12 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="Folder for the results.")
     args = parser.parse_args(argv)
 
-    from convert.bench import write_model_table
-    from zoo import pretrained, registry
+    from benchmarks.results_files import write_model_table
+    from zoo import models, pretrained
     from zoo.errors import ZooError
 
     names = args.models or [
-        n for n in pretrained.shipped() if registry.info(n).task == "super_resolve"
+        n for n in pretrained.shipped() if models.info(n).task == "super_resolve"
     ]
     if not args.data.is_dir():
         raise SystemExit(f"Error: no evaluation folder {args.data}")

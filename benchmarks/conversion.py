@@ -19,10 +19,13 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the checkout's packages come first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -73,10 +76,10 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    from convert.bench import replace_rows
+    from benchmarks.results_files import replace_rows
     from convert.tflite import MODES
     from zoo import list_models
-    from zoo.train.files import write_text_atomically
+    from zoo.files import write_text_atomically
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

@@ -70,12 +70,12 @@ INT8 = (-128, 127)
 def load(name: str, weights: str, seed: int):
     """The model as a ``zoo.weights_io.TrainedModel``; ``weights="none"``: the builder's
     initial weights (seeded), for models without shipped or trained weights."""
-    from zoo import registry
+    from zoo import models
     from zoo.errors import ZooError
     from zoo.train.config import TrainConfig
     from zoo.weights_io import TrainedModel, load_run
 
-    info = registry.info(name)
+    info = models.info(name)
     if weights != "none":
         try:
             return load_run(name, weights)
@@ -87,7 +87,7 @@ def load(name: str, weights: str, seed: int):
 
     keras.utils.set_random_seed(seed)
     config = TrainConfig.from_recipe(info)
-    return TrainedModel(registry.get(name), info, config, Path("initial weights"))
+    return TrainedModel(models.create(name), info, config, Path("initial weights"))
 
 
 def eval_source(run, value: str | None) -> str | None:
@@ -287,7 +287,8 @@ def psnr(mse: float, value_range: tuple[float, float]) -> float | None:
 
 def zoo_file_error(run, calibration, debug_inputs) -> dict[str, float]:
     """``convert_model``'s own int8 file at the export size against Keras on the inputs."""
-    from convert.tflite import Runner, convert_model
+    from convert.parity import Runner
+    from convert.tflite import convert_model
 
     data = convert_model(
         run.model, mode="int8", info=run.info, representative=calibration, parity=False
@@ -305,7 +306,7 @@ def task_figures(run, calibration, source: str, limit: int | None) -> dict[str, 
     """``zoo eval``'s metrics of Keras and of the zoo's int8 file (calibrated on the same
     samples), and the cost on the primary metric (> 0 a loss)."""
     from convert.quality import file_model, metric_cost, task_metrics
-    from zoo.evaluate import PRIMARY_METRIC
+    from zoo.tasks import PRIMARY_METRIC
 
     keras_values = task_metrics(run.model, run, data=source, limit=limit)
     stand_in = file_model(run, "int8", samples=calibration)
@@ -472,7 +473,7 @@ def main(argv: list[str] | None = None) -> None:
     args.argv = list(sys.argv[1:] if argv is None else argv)
 
     from zoo.errors import ZooError
-    from zoo.train.files import write_text_atomically
+    from zoo.files import write_text_atomically
 
     try:
         if not args.out.is_dir():

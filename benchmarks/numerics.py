@@ -7,7 +7,7 @@ measured on), with ``zoo eval``'s protocol:
 - the task metric of the Keras float model, and of its TFLite files in float16, dynamic range
   and int8 post-training quantization, and of the int8 file after quantization-aware training
   (``--qat-steps`` fine-tuning steps with the model's own objective; T91 for super-resolution
-  when ``--sr-train`` exists): ``convert.quality.quantization_study``, which converts a fully
+  when ``--sr-train`` exists): ``convert.study.quantization_study``, which converts a fully
   convolutional model at each evaluation image's size;
 - the size of each file at the export size, host latency of float32 and int8 in the same run
   (``convert.bench.bench_model``: LiteRT with XNNPACK, 1 thread, median), and the delegate
@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the checkout's packages come first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,12 +44,12 @@ METRIC_MODES = ("float16", "dynamic", "int8")
 
 
 def evaluation_data(name: str, sr_data: Path) -> str:
-    from zoo import pretrained, registry
+    from zoo import models, pretrained
 
-    if registry.info(name).task == "super_resolve" and sr_data.is_dir():
+    if models.info(name).task == "super_resolve" and sr_data.is_dir():
         return str(sr_data)
     data = pretrained.manifest(name)["evaluation"]["data"]
-    return data if "/" not in data else registry.info(name).dataset
+    return data if "/" not in data else models.info(name).dataset
 
 
 def measure(
@@ -57,13 +60,13 @@ def measure(
 
     from convert import check
     from convert.bench import bench_model
-    from convert.quality import quantization_study
+    from convert.study import quantization_study
     from convert.tflite import convert_model
-    from zoo import pretrained, registry
+    from zoo import models, pretrained
     from zoo.weights_io import load_run
 
     keras.utils.set_random_seed(0)
-    info = registry.info(name)
+    info = models.info(name)
     data = evaluation_data(name, sr_data)
     fine_tune = str(sr_train) if info.task == "super_resolve" and sr_train.is_dir() else None
     study = quantization_study(
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    from convert.bench import write_model_table
+    from benchmarks.results_files import write_model_table
     from zoo import pretrained
     from zoo.errors import ZooError
 

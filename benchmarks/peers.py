@@ -1,6 +1,7 @@
 """The zoo's models against their classical and baseline peers, same data, same protocol.
 
-Three sections, each computed by :mod:`zoo.peers` (whose docstring says exactly how):
+Three sections, each computed by ``benchmarks/peer_comparisons.py`` (whose docstring says
+exactly how):
 
 - super-resolution: FSRCNN (and FSRCNN-s) vs ESPCN (the baseline without transposed
   convolution) vs bicubic per scale on Set5 (``--sr-data``; skipped with a note when the
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the checkout's packages come first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -43,7 +46,7 @@ SECTION_KEYS = {"sr": "super_resolution", "deblur": "deblur", "denoise": "denois
 
 def parse_weights(items: list[str]) -> dict[str, str]:
     """['name=PATH', ...] -> {name: PATH}: registered names, existing paths (or 'default')."""
-    from zoo import registry
+    from zoo import models
     from zoo.errors import ZooError
 
     weights = {}
@@ -51,7 +54,7 @@ def parse_weights(items: list[str]) -> dict[str, str]:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ZooError(f"--weights takes NAME=PATH (a run folder or .weights.h5); got {item!r}")
-        registry.info(name)  # an unknown name is a one-line UnknownModelError
+        models.info(name)  # an unknown name is a one-line UnknownModelError
         if path != "default" and not Path(path).expanduser().exists():
             raise ZooError(f"--weights {name}={path}: {path} does not exist")
         weights[name] = path
@@ -70,7 +73,7 @@ def parse_sections(text: str) -> list[str]:
 
 def run_sections(args: argparse.Namespace, weights: dict[str, str]) -> dict[str, Any]:
     """Each requested section's result dict, or {"section", "skipped": reason}."""
-    from zoo import peers
+    from benchmarks import peer_comparisons as peers
 
     results: dict[str, Any] = {}
     common = {"limit": args.limit, "seed": args.seed, "log": print}
@@ -119,7 +122,7 @@ def _place(path: str) -> str:
 
 def to_markdown(report: dict[str, Any]) -> str:
     """The header (machine, command, weights) and one section per comparison."""
-    from zoo import peers
+    from benchmarks import peer_comparisons as peers
 
     weights = report["weights"]
     named = ", ".join(f"`{k}={v}`" for k, v in weights.items()) or "none"
@@ -208,11 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     given = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(given)
 
+    from benchmarks import peer_comparisons as peers
     from convert.bench import machine
-    from zoo import peers
     from zoo.errors import ZooError
     from zoo.evaluate import jsonable
-    from zoo.train.files import write_text_atomically
+    from zoo.files import write_text_atomically
 
     started = time.perf_counter()
     try:

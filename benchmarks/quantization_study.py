@@ -5,7 +5,7 @@ evaluation data (default Set5) the task metric of the Keras float model, of its 
 float16, dynamic-range and int8 post-training-quantized files, and of int8 after
 quantization-aware training (``--qat-steps``, 0 skips it); the bytes of each file at the
 export size; and the int8 cost (Keras minus int8, dB for PSNR). The computing is
-``convert.quality.upsample_study``. Writes JSON and Markdown under ``benchmarks/results/``
+``convert.study.upsample_study``. Writes JSON and Markdown under ``benchmarks/results/``
 (each atomically) and prints the table.
 
     zoo train fsrcnn_x3 --data ../shared/data/sr/T91 --set upsample=resize_conv --out runs/rc
@@ -151,7 +151,7 @@ def header(settings: dict) -> str:
 
 def study(args: argparse.Namespace) -> tuple[list[dict], dict]:
     """Check every argument and run, then measure each arm: (rows, settings)."""
-    from convert.quality import check_study_runs, quantization_study
+    from convert.study import check_study_runs, quantization_study
 
     runs = check_study_runs(args.model, parse_runs(args.run))
     eval_data = resolve_eval_data(args.eval_data)
@@ -189,7 +189,7 @@ def study(args: argparse.Namespace) -> tuple[list[dict], dict]:
 
 def main(argv: list[str] | None = None) -> None:
     from zoo.errors import ZooError
-    from zoo.train.files import write_text_atomically
+    from zoo.files import write_text_atomically
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="fsrcnn_x3", help="registered model name")

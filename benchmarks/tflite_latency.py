@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):  # run as a script: the checkout's packages come first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("keras", "float32", "float16", "dynamic", "int8")
@@ -49,17 +52,17 @@ def main() -> None:
     args = parser.parse_args()
 
     import zoo
+    from benchmarks.results_files import replace_rows
     from convert.bench import (
         BenchReport,
         Latency,
         bench_model,
         machine,
         parse_threads,
-        replace_rows,
         with_ratios,
     )
     from zoo.errors import ZooError
-    from zoo.train.files import write_text_atomically
+    from zoo.files import write_text_atomically
 
     threads = parse_threads(args.threads)
     names = args.models.split(",") if args.models else full_models()

@@ -39,7 +39,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -167,14 +167,12 @@ class BenchReport:
 
     def plot(self, path: str | Path) -> Path:
         """Write the bar chart (median, p90 whisker) as a PNG, atomically."""
-        from zoo.train.files import write_atomically
+        from convert.chart import write_chart
 
         path = Path(path)
         if not path.parent.is_dir():
             raise ZooError(f"folder {path.parent} does not exist")
-        image = draw_chart(self.results, title=f"Latency on {self.machine}")
-        write_atomically(path, lambda temporary: image.save(temporary, format="PNG"))
-        return path
+        return write_chart(self.results, path, title=f"Latency on {self.machine}")
 
 
 def format_size(size: int) -> str:
@@ -375,13 +373,13 @@ def bench_model(
     (mode -> message) and skipped; without one, the first failure raises ZooError.
     """
     from convert.tflite import to_tflite
-    from zoo import registry
+    from zoo import factory, models
 
     modes = parse_modes(modes)
     threads = parse_threads(threads)
     _check_counts(runs, warmup)
-    info = registry.info(name)  # an unknown name fails here, before building anything
-    model = registry.get(name, weights=weights)
+    info = models.info(name)  # an unknown name fails here, before building anything
+    model = factory.get(name, weights=weights)
     results = []
     if KERAS in modes:
         results.append(bench_keras(model, info, runs=runs, warmup=warmup, seed=seed))
@@ -481,48 +479,6 @@ def with_ratios(results: Sequence[Latency]) -> list[Latency]:
     return updated
 
 
-def replace_rows(
-    existing: Iterable[dict[str, Any]],
-    fresh: Iterable[dict[str, Any]],
-    *,
-    key: str,
-    order: Sequence[str],
-) -> list[dict[str, Any]]:
-    """Rows of a results file with those of the models in ``fresh`` re-measured.
-
-    Rows are dicts; ``key`` names the model. Every ``existing`` row of a model that has a
-    ``fresh`` row is dropped, the ``fresh`` rows are added, and the result is sorted by
-    the model's place in ``order`` (models outside it last), keeping each model's rows in
-    their measured order.
-    """
-    fresh = list(fresh)
-    renewed = {row[key] for row in fresh}
-    rows = [row for row in existing if row[key] not in renewed] + fresh
-    place = {name: i for i, name in enumerate(order)}
-    return sorted(rows, key=lambda row: place.get(row[key], len(place)))
-
-
-def write_model_table(
-    json_path: Path, measured: dict[str, Any], markdown: Callable[[dict, str], str]
-) -> str:
-    """Merge ``measured`` (rows by model) into ``json_path`` and write it with its .md twin.
-
-    The file is read just before writing, so rows another run wrote meanwhile are kept. Both
-    files are written atomically; returns the Markdown, ``markdown(table, machine())``.
-    """
-    from zoo.train.files import write_text_atomically
-
-    table = json.loads(json_path.read_text())["models"] if json_path.is_file() else {}
-    table.update(measured)
-    host = machine()
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"machine": host, "models": table}
-    write_text_atomically(json_path, json.dumps(document, indent=2, sort_keys=True) + "\n")
-    text = markdown(table, host)
-    write_text_atomically(json_path.with_suffix(".md"), text)
-    return text
-
-
 def machine() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -532,92 +488,3 @@ def machine() -> str:
         litert = "ai-edge-litert"
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} cores, {litert}"
-
-
-# === Chart ===
-
-_COLOURS = {
-    KERAS: (120, 120, 120),
-    "float32": (31, 119, 180),
-    "float16": (44, 160, 44),
-    "dynamic": (255, 127, 14),
-    "int8": (214, 39, 40),
-    "int16x8": (148, 103, 189),
-}
-
-
-def draw_chart(results: Sequence[Latency], *, title: str = "Latency"):
-    """A PIL image: one panel per model or file, a bar per row (median ms, p90 whisker).
-
-    A panel whose times span more than 20x (eager Keras beside XNNPACK) gets a log axis.
-    """
-    from PIL import Image, ImageDraw, ImageFont
-
-    try:
-        font = ImageFont.load_default(size=13)
-    except TypeError:  # Pillow < 10.1 has only the bitmap font
-        font = ImageFont.load_default()
-    panels: dict[str, list[Latency]] = {}
-    for r in results:
-        panels.setdefault(r.target, []).append(r)
-    bar, gap, left, right, panel_height, top = 46, 14, 74, 20, 230, 40
-    most = max((len(rows) for rows in panels.values()), default=1)
-    width = max(520, left + right + most * (bar + gap) + gap)
-    height = top + panel_height * max(1, len(panels)) + 10
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((left, 12), f"{title}  (bar: median, line: p90)", fill="black", font=font)
-    for p, (target, rows) in enumerate(panels.items()):
-        y0 = top + p * panel_height + 22  # top of the plot area
-        y1 = top + (p + 1) * panel_height - 46  # its baseline
-        scale = _Axis([r.median_ms for r in rows] + [r.p90_ms for r in rows])
-        log = " (log scale)" if scale.log else ""
-        draw.text((left, y0 - 20), f"{Path(target).name}{log}", fill="black", font=font)
-        for tick in scale.ticks():
-            y = y1 - (y1 - y0) * scale.position(tick)
-            draw.line((left - 4, y, width - right, y), fill=(225, 225, 225))
-            draw.text((4, y - 7), f"{tick:.3g} ms", fill=(90, 90, 90), font=font)
-        draw.line((left, y0, left, y1), fill="black")
-        draw.line((left, y1, width - right, y1), fill="black")
-        for i, r in enumerate(rows):
-            x = left + gap + i * (bar + gap)
-            y_median = y1 - (y1 - y0) * scale.position(r.median_ms)
-            y_p90 = y1 - (y1 - y0) * scale.position(r.p90_ms)
-            colour = _COLOURS.get(r.mode, (23, 190, 207))
-            draw.rectangle((x, min(y_median, y1 - 1), x + bar, y1), fill=colour)
-            draw.line((x + bar / 2, y_median, x + bar / 2, y_p90), fill="black", width=2)
-            draw.line((x + bar / 4, y_p90, x + 3 * bar / 4, y_p90), fill="black", width=2)
-            draw.text((x, y_p90 - 16), f"{r.median_ms:.3g}", fill="black", font=font)
-            draw.text((x, y1 + 4), r.mode[:7], fill="black", font=font)
-            threads = "tf" if r.threads is None else f"{r.threads} thr"
-            draw.text((x, y1 + 20), threads, fill=(90, 90, 90), font=font)
-    return image
-
-
-class _Axis:
-    """Value -> height fraction in [0, 1]: linear from 0, or log10 when values span > 20x."""
-
-    def __init__(self, values: Sequence[float]) -> None:
-        positive = [v for v in values if v > 0] or [1.0]
-        low, high = min(positive), max(positive)
-        self.log = high / low > 20
-        if self.log:
-            self.low = 10 ** np.floor(np.log10(low))
-            self.high = 10 ** np.ceil(np.log10(high * 1.15))
-        else:
-            self.low, self.high = 0.0, high * 1.15
-
-    def position(self, value: float) -> float:
-        if self.log:
-            value = max(value, self.low)
-            return float(np.log10(value / self.low) / np.log10(self.high / self.low))
-        return value / self.high
-
-    def ticks(self) -> list[float]:
-        if self.log:
-            decades = round(float(np.log10(self.high / self.low)))
-            return [float(self.low * 10**k) for k in range(decades + 1)]
-        raw = self.high / 5
-        step = 10 ** np.floor(np.log10(raw))
-        step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)  # a round step
-        return [float(t) for t in np.arange(0, self.high, step)]

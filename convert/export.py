@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from convert import flatbuffer
+from convert.parity import Runner
 from convert.representative import representative_inputs
-from convert.tflite import Conversion, Runner, convert_model
+from convert.tflite import Conversion, convert_model
 from zoo.errors import ZooError
 
 TARGET_MODES = {
@@ -78,7 +79,7 @@ def export(
     """Write the bundle for ``name`` on ``target`` to folder ``out``; returns ``out``."""
     from convert.bench import bench_file
     from convert.delegates import check
-    from zoo import registry
+    from zoo import factory, models
 
     if target not in TARGET_MODES:
         raise ZooError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
@@ -87,8 +88,8 @@ def export(
         raise ZooError(f"folder {out.parent} does not exist")
     if out.exists() and any(out.iterdir()) and not force:
         raise ZooError(f"{out} exists and is not empty; pass --force to replace it")
-    info = registry.info(name)
-    model = registry.get(name, weights=weights)
+    info = models.info(name)
+    model = factory.get(name, weights=weights)
 
     staging = Path(tempfile.mkdtemp(prefix=f".partial-{out.name}-", dir=out.parent))
     try:

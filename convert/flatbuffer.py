@@ -13,6 +13,7 @@ buffer of bytes. The zoo stores its model card summary as UTF-8 JSON under :data
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from typing import Any
 from zoo.errors import ZooError
 
 METADATA_NAME = "deconv_zoo"  # the Metadata entry holding the zoo's JSON
+SIGNATURE_KEY = "serving_default"  # the one signature of every zoo file
+TRANSPOSE_CONV_GPU_MAX_VERSION = 3  # LiteRT gpu_compatibility.cc: TRANSPOSE_CONV versions 1-3
+_ACTIVATION_OPS = {"RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1", "TANH": "TANH"}
 FLEX_PREFIX = "Flex"  # custom code of TensorFlow ops run by the Flex delegate (SELECT_TF_OPS)
 
 
@@ -356,3 +360,143 @@ def with_metadata(data: bytes, entries: dict[str, bytes]) -> bytes:
     model = unpack(data)
     set_metadata(model, entries)
     return pack(model, len(data) + sum(len(p) for p in entries.values()))
+
+
+# === Mending the converter's output ===
+
+
+def unfuse_transpose_conv_activations(model) -> int:
+    """Move every activation fused into a TRANSPOSE_CONV into its own op; returns the count.
+
+    ``model`` is the flatbuffer's object tree (:func:`unpack`), edited in
+    place.
+
+    The convolution writes a new intermediate tensor (same shape, type and quantization as
+    the old output, so an int8 file clamps exactly as before); the activation op reads it and
+    writes the original output. Where the output's quantized range already lies inside the
+    activation's (int8 after ReLU: zero point -128), the kernel's clamp to that range *is*
+    the activation, so the flag is dropped and no op is added. The shared TRANSPOSE_CONV
+    operator code goes back to the version its inputs call for (3 with a bias, 2 with int8
+    weights, else 1), per LiteRT's tensorflow/lite/tools/versioning/op_version.cc.
+    """
+    import copy
+
+    schema = _schema()
+    builtin = schema.BuiltinOperator
+    activation = {v: k for k, v in vars(schema.ActivationFunctionType).items() if k.isupper()}
+
+    def opcode_index(name: str) -> int:
+        code = getattr(builtin, name)
+        for i, existing in enumerate(model.operatorCodes):
+            if max(existing.builtinCode, existing.deprecatedBuiltinCode) == code:
+                return i
+        new = schema.OperatorCodeT()
+        new.builtinCode = code
+        new.deprecatedBuiltinCode = min(code, 127)
+        new.version = 1
+        model.operatorCodes.append(new)
+        return len(model.operatorCodes) - 1
+
+    transpose_codes = {
+        i
+        for i, c in enumerate(model.operatorCodes)
+        if max(c.builtinCode, c.deprecatedBuiltinCode) == builtin.TRANSPOSE_CONV
+    }
+    if not transpose_codes:
+        return 0
+    count = 0
+    for graph in model.subgraphs:
+        operators = []
+        for op in graph.operators:
+            operators.append(op)
+            options = op.builtinOptions
+            fused = getattr(options, "fusedActivationFunction", 0)
+            if op.opcodeIndex not in transpose_codes or not fused:
+                continue
+            name = activation[fused]
+            if name not in _ACTIVATION_OPS:
+                raise ZooError(f"cannot un-fuse activation {name} from TRANSPOSE_CONV")
+            output = graph.tensors[op.outputs[0]]
+            options.fusedActivationFunction = 0
+            count += 1
+            if _clamp_is_activation(output, name, schema):
+                continue
+            middle = copy.deepcopy(output)
+            middle.name = (output.name or b"") + b"/pre_activation"
+            graph.tensors.append(middle)
+            act = schema.OperatorT()
+            act.opcodeIndex = opcode_index(_ACTIVATION_OPS[name])
+            act.inputs = [len(graph.tensors) - 1]
+            act.outputs = [op.outputs[0]]
+            op.outputs = [len(graph.tensors) - 1]
+            operators.append(act)
+            _set_version(model, act, graph, schema)
+        graph.operators = operators
+    if not count:
+        return 0
+    for index in transpose_codes:
+        model.operatorCodes[index].version = max(
+            _transpose_conv_version(op, graph, schema)
+            for graph in model.subgraphs
+            for op in graph.operators
+            if op.opcodeIndex == index
+        )
+    return count
+
+
+_ACTIVATION_BOUNDS = {"RELU": (0.0, math.inf), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+
+
+def _clamp_is_activation(tensor, activation: str, schema) -> bool:
+    """Whether an integer tensor's representable range lies within the activation's bounds."""
+    limits = {schema.TensorType.INT8: (-128, 127), schema.TensorType.INT16: (-32768, 32767)}
+    quant = tensor.quantization
+    if activation not in _ACTIVATION_BOUNDS or tensor.type not in limits or quant is None:
+        return False
+    if quant.scale is None or len(quant.scale) != 1:
+        return False
+    scale, zero_point = float(quant.scale[0]), int(quant.zeroPoint[0])
+    qmin, qmax = limits[tensor.type]
+    low, high = _ACTIVATION_BOUNDS[activation]
+    step = scale / 2  # representable values are exact multiples of the scale
+    return (qmin - zero_point) * scale >= low - step and (qmax - zero_point) * scale <= high + step
+
+
+def _transpose_conv_version(op, graph, schema) -> int:
+    inputs = list(op.inputs)
+    if len(inputs) == 4 and inputs[3] >= 0:
+        return 3
+    return 2 if graph.tensors[inputs[1]].type == schema.TensorType.INT8 else 1
+
+
+def _set_version(model, op, graph, schema) -> None:
+    """Activation ops: version 2 for int8 input, 3 for int16 (op_version.cc), else 1."""
+    dtype = graph.tensors[op.inputs[0]].type
+    version = {schema.TensorType.INT8: 2, schema.TensorType.INT16: 3}.get(dtype, 1)
+    code = model.operatorCodes[op.opcodeIndex]
+    code.version = max(code.version, version)
+
+
+def check_deployable(data: bytes) -> TFLiteFile:
+    """Parse ``data`` and prove the rules every zoo file keeps; a violation is an error.
+
+    Batch 1 and static shapes everywhere, builtin ops only, and TRANSPOSE_CONV at a
+    version the GPU delegates take.
+    """
+    parsed = read(data)
+    problems = []
+    custom = sorted({op.name for op in parsed.operators if op.custom})
+    if custom:
+        problems.append(f"non-builtin ops {', '.join(custom)}")
+    dynamic = [t.name for graph in parsed.tensors for t in graph if t.dynamic]
+    if dynamic:
+        problems.append(f"dynamic tensors {', '.join(dynamic[:3])}")
+    batches = {t.shape[0] for t in (*parsed.input_tensors, *parsed.output_tensors) if t.shape}
+    if batches != {1}:
+        problems.append(f"batch {sorted(batches)} instead of 1")
+    version = parsed.op_versions.get("TRANSPOSE_CONV", 0)
+    if version > TRANSPOSE_CONV_GPU_MAX_VERSION:
+        problems.append(f"TRANSPOSE_CONV version {version}")
+    if problems:
+        raise ZooError(f"the converted file breaks the delegate rules: {'; '.join(problems)}")
+    return parsed

@@ -50,20 +50,21 @@ import gzip
 import json
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from convert.fine_tune import FineTuneJob, fine_tune, load_job
 from convert.quality import TFLiteModel, fit_samples, task_metrics
 from convert.tflite import input_shapes
-from zoo import registry
+from zoo import models
 from zoo.errors import ZooError
-from zoo.evaluate import PRIMARY_METRIC, jsonable
+from zoo.evaluate import jsonable
+from zoo.tasks import PRIMARY_METRIC
 
 DEFAULT_STEPS = 200
-FINE_TUNE_LR_FACTOR = 0.1
 REPRESENTATIVE_SAMPLES = 32
 MAX_CLUSTERS = 256
 TWIN_TOLERANCE = 1e-4
@@ -154,167 +155,6 @@ def _check_arguments(
         raise ZooError(f"--out {out} holds a training run; choose another folder")
 
 
-# === The job ===
-
-
-@dataclass
-class _Job:
-    """Everything one optimization shares: the source model, its objective and data."""
-
-    info: Any
-    config: Any
-    model: Any  # the Keras 3 model (the "before")
-    objective: Any
-    train: dict[str, np.ndarray]
-    weights: str | None
-    discriminator_source: str | None = None
-    fixed_biases: list[str] = field(default_factory=list)
-
-    def run(self):
-        """The source model as a :class:`zoo.weights_io.TrainedModel` (for evaluation)."""
-        from zoo.weights_io import TrainedModel
-
-        return TrainedModel(model=self.model, info=self.info, config=self.config, source=Path("."))
-
-
-def _load_job(
-    name: str,
-    *,
-    weights: str | None,
-    overrides: dict[str, Any],
-    data: str | None,
-    batch_size: int | None,
-    learning_rate: float | None,
-    seed: int,
-    data_limit: int | None,
-) -> _Job:
-    import keras
-
-    from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
-    from zoo.weights_io import load_run
-
-    info = registry.info(name)
-    keras.utils.set_random_seed(seed)
-    if weights is not None:
-        run = load_run(name, weights, overrides=overrides or None)
-        model, config = run.model, run.config
-    else:
-        model = registry.get(name, **overrides)
-        config = TrainConfig.from_recipe(info, model_overrides=overrides or None)
-    config = replace(
-        config,
-        data=data or config.data,
-        batch_size=batch_size or config.batch_size,
-        learning_rate=learning_rate or config.learning_rate * FINE_TUNE_LR_FACTOR,
-        seed=seed,
-    )
-    objective = objective_for(info, config)
-    objective.limit = data_limit
-    train, _ = objective.load_data()
-    job = _Job(info, config, model, objective, train, weights)
-    if info.has_discriminator:
-        _attach_discriminator(job, name)
-    return job
-
-
-def _attach_discriminator(job: _Job, name: str) -> None:
-    """The GAN partner: from the run's latest checkpoint when there is one, else fresh."""
-    import keras
-    import tensorflow as tf
-
-    objective = job.objective
-    discriminator = registry.get_discriminator(name, **job.config.model_overrides)
-    job.discriminator_source = "freshly built"
-    folder = Path(job.weights).expanduser() if job.weights else None
-    if folder is not None and folder.is_dir():
-        latest = tf.train.latest_checkpoint(str(folder / "checkpoints"))
-        if latest is not None:
-            try:
-                status = tf.train.Checkpoint(discriminator=discriminator).restore(latest)
-                status.expect_partial()
-                status.assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError) as error:
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else "mismatch"
-                raise ZooError(
-                    f"cannot restore the discriminator from {latest}: {reason}"
-                ) from None
-            job.discriminator_source = latest
-    objective.discriminator = discriminator
-    beta_1 = objective.options.get("beta_1", 0.5)
-    objective.d_optimizer = keras.optimizers.Adam(job.config.learning_rate, beta_1=beta_1)
-    objective.d_optimizer.build(discriminator.trainable_variables)
-
-
-# === Fine-tuning ===
-
-
-def _fine_tune(job: _Job, model, steps: int, *, quiet: bool, label: str) -> dict[str, float]:
-    """``steps`` steps of the model's own objective on tf_keras ``model``; last losses."""
-    import tensorflow as tf
-    import tf_keras
-
-    from zoo.train.adversarial import Adversarial
-    from zoo.train.loop import make_dataset
-    from zoo.train.objectives import Objective, Variational
-
-    objective = job.objective
-    optimizer = tf_keras.optimizers.Adam(
-        job.config.learning_rate, beta_1=objective.options.get("beta_1", 0.9)
-    )
-    fixed = job.fixed_biases
-
-    def variables(target) -> list:
-        if target is not model:
-            return target.trainable_variables
-        return [v for v in target.trainable_variables if not _is_fixed(v.name, fixed)]
-
-    optimizer.build(variables(model))
-
-    @tf.autograph.experimental.do_not_convert  # plain Python over variable lists
-    def apply(tape, loss, target, target_optimizer) -> None:
-        chosen = variables(target)
-        pairs = [(g, v) for g, v in zip(tape.gradient(loss, chosen), chosen, strict=True)]
-        target_optimizer.apply_gradients([(g, v) for g, v in pairs if g is not None])
-
-    objective.apply = apply
-    objective.model = model
-    if isinstance(objective, Adversarial):
-        objective.generator = model
-        objective.g_optimizer = optimizer
-    else:
-        objective.optimizer = optimizer
-    if isinstance(objective, Variational):
-        # The flat twin has no encoder part for the ELBO's KL term: the pixel loss only.
-        step_fn = tf.function(Objective.train_step.__get__(objective))
-    else:
-        step_fn = tf.function(objective.train_step)
-
-    samples = len(next(iter(job.train.values())))
-    batch = min(job.config.batch_size, samples)
-    iterator = iter(make_dataset(job.train, batch, job.config.seed))
-    totals: dict[str, list[float]] = {}
-    started = time.perf_counter()
-    for step in range(steps):
-        losses = {key: float(value) for key, value in step_fn(next(iterator)).items()}
-        for key, value in losses.items():
-            if not math.isfinite(value):
-                raise ZooError(f"{label}: {key} became {value} at step {step + 1}; lower --lr")
-            totals.setdefault(key, []).append(value)
-        if not quiet and (step + 1) % max(1, steps // 10) == 0:
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
-            print(f"{label} step {step + 1}/{steps}  {shown}", flush=True)
-    tail = max(1, steps // 10)
-    result = {key: float(np.mean(values[-tail:])) for key, values in totals.items()}
-    result["seconds"] = round(time.perf_counter() - started, 2)
-    return result
-
-
-def _is_fixed(variable_name: str, layers: list[str]) -> bool:
-    name = variable_name.split(":")[0]
-    return any(name == f"{layer}/bias" or name.endswith(f"/{layer}/bias") for layer in layers)
-
-
 # === Conversion ===
 
 
@@ -338,7 +178,7 @@ def convert_quantized(model, info, *, size: tuple[int, int] | None = None) -> by
 # === Evaluation ===
 
 
-def _default_eval_data(job: _Job) -> str:
+def _default_eval_data(job: FineTuneJob) -> str:
     from zoo.evaluate import default_data
 
     return default_data(job.run())
@@ -414,9 +254,9 @@ def optimize(
         batch_size=batch_size,
         learning_rate=learning_rate,
     )
-    registry.info(model)  # an unknown name fails before anything loads
+    models.info(model)  # an unknown name fails before anything loads
     run = _Run(quiet=quiet)
-    job = _load_job(
+    job = load_job(
         model,
         weights=weights,
         overrides=dict(overrides or {}),
@@ -449,7 +289,7 @@ def optimize(
     from convert import techniques
 
     effective = techniques.effective_weights(current)
-    target = registry.get(model, **job.config.model_overrides)
+    target = models.create(model, **job.config.model_overrides)
     twin.write_back(effective, target)
     keras_difference = _max_difference(current(feed, training=False), target(feed, training=False))
 
@@ -526,7 +366,9 @@ def _batch(samples: list[list[np.ndarray]]):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def _baseline_files(job: _Job, samples, qat: bool, metrics: dict, measure, run: _Run) -> dict:
+def _baseline_files(
+    job: FineTuneJob, samples, qat: bool, metrics: dict, measure, run: _Run
+) -> dict:
     """Sizes of the float file before; with QAT also int8 post-training quantization's metric."""
     from convert.tflite import convert_model
 
@@ -553,7 +395,7 @@ def _baseline_files(job: _Job, samples, qat: bool, metrics: dict, measure, run: 
     return files
 
 
-def _checked_twin(job: _Job, samples):
+def _checked_twin(job: FineTuneJob, samples):
     """The flat, BN-folded tf_keras twin, checked against the Keras 3 model on ``samples``."""
     from convert.twin import build_twin
 
@@ -566,7 +408,7 @@ def _checked_twin(job: _Job, samples):
     return twin, difference
 
 
-def _apply_techniques(job: _Job, twin, samples, qat, prune, cluster, steps, run: _Run):
+def _apply_techniques(job: FineTuneJob, twin, samples, qat, prune, cluster, steps, run: _Run):
     """Prune, cluster, then QAT (those chosen), each fine-tuned; the model and phase records."""
     from convert import techniques
 
@@ -576,14 +418,14 @@ def _apply_techniques(job: _Job, twin, samples, qat, prune, cluster, steps, run:
         run.log(f"pruning to {prune:.0%} sparsity")
         wrapped, layers = techniques.prune(current, prune, steps)
         callback = techniques.pruning_callback(wrapped)
-        losses = _fine_tune(job, wrapped, steps, quiet=run.quiet, label="prune")
+        losses = fine_tune(job, wrapped, steps, quiet=run.quiet, label="prune")
         callback.on_epoch_end(-1)
         current = techniques.strip(wrapped)
         phases.append({"technique": "prune", "sparsity": prune, "layers": layers, **losses})
     if cluster is not None:
         run.log(f"clustering to {cluster} values per kernel")
         wrapped, layers = techniques.cluster(current, cluster, preserve_sparsity=prune is not None)
-        losses = _fine_tune(job, wrapped, steps, quiet=run.quiet, label="cluster")
+        losses = fine_tune(job, wrapped, steps, quiet=run.quiet, label="cluster")
         current = techniques.strip(wrapped)
         phases.append({"technique": "cluster", "clusters": cluster, "layers": layers, **losses})
     if qat:
@@ -593,7 +435,7 @@ def _apply_techniques(job: _Job, twin, samples, qat, prune, cluster, steps, run:
             current, pruned=prune is not None, clustered=cluster is not None
         )
         ranges = techniques.initialize_ranges(current, reference, _columns(samples))
-        losses = _fine_tune(job, current, steps, quiet=run.quiet, label="qat")
+        losses = fine_tune(job, current, steps, quiet=run.quiet, label="qat")
         phases.append({"technique": "qat", "ranges_calibrated": ranges, **losses})
     return current, phases
 
@@ -623,11 +465,11 @@ def _convert_optimized(current, info, samples, mode: str, scheme: str):
     return conversion, at_size
 
 
-def _write(out: Path, filename: str, conversion, target, job: _Job, report: dict, run: _Run):
+def _write(out: Path, filename: str, conversion, target, job: FineTuneJob, report: dict, run: _Run):
     """The .tflite (+ .json), the weights, config.json and report.json, each atomically."""
     import tensorflow as tf
 
-    from zoo.train.files import write_atomically, write_text_atomically
+    from zoo.files import write_atomically, write_text_atomically
 
     out.mkdir(exist_ok=True)
     tflite_path = conversion.save(out / filename)

@@ -41,12 +41,12 @@ import numpy as np
 
 from convert import flatbuffer
 from convert.delegates import STRICT_TARGETS, precision
-from zoo import registry
+from convert.flatbuffer import SIGNATURE_KEY
+from convert.parity import dequantize, quantize
 from zoo.errors import ZooError
 
 WORKER = Path(__file__).with_name("accelerator_worker.py")
 ACCELERATORS = ("cpu", "gpu", "npu")
-SIGNATURE_KEY = "serving_default"
 TARGET_ACCELERATOR = {
     "xnnpack": "cpu",
     "gpu": "gpu",
@@ -352,19 +352,20 @@ def measure_file(data: bytes, *, source: str = "the buffer", runs: int = 5) -> R
     and weights that still hash the same is compared with that Keras model on its data;
     any other file gets acceptance and timing only (``RuntimeReport.note`` says why)."""
     from convert.representative import representative_inputs  # loads the data pipeline
+    from zoo import factory, models  # Keras: only for a zoo file
 
     parsed = flatbuffer.read(data)
     metadata = parsed.zoo_metadata or {}
     name, weights = metadata.get("name"), metadata.get("weights")
     note = "no zoo metadata: acceptance and timing only"
-    if name in registry.list_models() and weights and not weights.startswith("initial"):
+    if name in models.list_models() and weights and not weights.startswith("initial"):
         try:
-            model = registry.get(name, weights=weights)
+            model = factory.get(name, weights=weights)
         except ZooError as error:
             note = f"its weights {weights!r} do not load here ({error}): not compared"
         else:
             if weights_digest(model) == metadata.get("weights_sha256"):
-                info = registry.info(name)
+                info = models.info(name)
                 height, width = parsed.input_tensors[0].shape[1:3]
                 size = (height, width) if None in info.inputs[0].shape else None
                 samples = representative_inputs(info, size=size, count=4, seed=1)
@@ -464,7 +465,7 @@ def measure(
         samples = [_random_sample(info, [parsed.tensor(signature.inputs[n]) for n in names])]
     feeds = [
         {
-            name: quantize(array, parsed.tensor(signature.inputs[name]))
+            name: quantize(array, *_numerics(parsed.tensor(signature.inputs[name])))
             for name, array in zip(names, sample, strict=True)
         }
         for sample in samples
@@ -481,7 +482,7 @@ def measure(
         run, raw = run_file(data, feeds, device, runs=runs, signature=signature.key)
         if not run.accepted:
             return run, None
-        return run, np.concatenate([dequantize(r[output_name], output) for r in raw])
+        return run, np.concatenate([dequantize(r[output_name], *_numerics(output)) for r in raw])
 
     judge, note = ("Keras", expected), None
     if mode in REFERENCE_MODES:
@@ -537,22 +538,9 @@ def _random_sample(info, tensors) -> list[np.ndarray]:
     return sample
 
 
-def quantize(array: np.ndarray, tensor: flatbuffer.Tensor) -> np.ndarray:
-    """A float array as ``tensor`` takes it: quantized for integer tensors."""
-    dtype = np.dtype(tensor.dtype)
-    if dtype.kind == "f" or tensor.quantization is None:
-        return np.asarray(array, dtype)
-    scale, zero_point = tensor.quantization
-    limits = np.iinfo(dtype)
-    return np.clip(np.round(array / scale + zero_point), limits.min, limits.max).astype(dtype)
-
-
-def dequantize(array: np.ndarray, tensor: flatbuffer.Tensor) -> np.ndarray:
-    """``tensor``'s values as float32."""
-    if np.dtype(tensor.dtype).kind == "f" or tensor.quantization is None:
-        return np.asarray(array, np.float32)
-    scale, zero_point = tensor.quantization
-    return (array.astype(np.float32) - zero_point) * scale
+def _numerics(tensor: flatbuffer.Tensor) -> tuple[str, tuple[float, int] | None]:
+    """(dtype, (scale, zero point) or None) of a file's tensor."""
+    return tensor.dtype, tensor.quantization
 
 
 def _width(info, values: np.ndarray) -> float:

@@ -1,9 +1,7 @@
 """tensorflow-model-optimization on a tf_keras twin: QAT, pruning, clustering and their mixes.
 
-This is the only module that imports ``tensorflow_model_optimization``; import it lazily
-(``convert.optimize`` does). tfmot sets ``TF_USE_LEGACY_KERAS=1`` when it loads, which would
-leak into subprocesses; :func:`_import_tfmot` puts the variable back as it was (``keras`` is
-Keras 3 either way, and the zoo never uses ``tf.keras``).
+tfmot comes through :mod:`convert.tfmot_adapter` (the one place that names its modules);
+import this module lazily (``convert.optimize`` does).
 
 Every function takes and returns flat tf_keras models (:func:`convert.twin.twin` with
 ``flatten=True``). Wrapping only touches the layers that carry a kernel (Conv2D,
@@ -30,7 +28,6 @@ tensor of fixed range [0, m] (the quantization clips).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -38,6 +35,18 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from convert.tfmot_adapter import (
+    cluster_preserve,
+    cluster_preserve_scheme,
+    default_scheme,
+    layout,
+    model_transformer,
+    prune_preserve,
+    prune_preserve_scheme,
+    quantizers,
+    tfmot,
+    transforms,
+)
 from convert.twin import (
     CUSTOM_OBJECTS,
     DepthToSpaceTwin,
@@ -47,48 +56,6 @@ from convert.twin import (
     nearest_upsample,
 )
 from zoo.errors import ZooError
-
-
-def _import_tfmot():
-    previous = os.environ.get("TF_USE_LEGACY_KERAS")
-    import tensorflow_model_optimization as tfmot
-
-    if previous is None:
-        os.environ.pop("TF_USE_LEGACY_KERAS", None)
-    else:
-        os.environ["TF_USE_LEGACY_KERAS"] = previous
-    return tfmot
-
-
-tfmot = _import_tfmot()
-
-from tensorflow_model_optimization.python.core.quantization.keras import (  # noqa: E402
-    quantizers,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (  # noqa: E402, E501
-    cluster_preserve_quantize_registry as cluster_preserve,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (  # noqa: E402, E501
-    default_8bit_cluster_preserve_quantize_scheme as cluster_preserve_scheme,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (  # noqa: E402, E501
-    default_8bit_prune_preserve_quantize_scheme as prune_preserve_scheme,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (  # noqa: E402, E501
-    prune_preserve_quantize_registry as prune_preserve,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
-    default_8bit_quantize_layout_transform as layout,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
-    default_8bit_quantize_scheme as default_scheme,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
-    default_8bit_transforms as transforms,
-)
-from tensorflow_model_optimization.python.core.quantization.keras.graph_transformations import (  # noqa: E402
-    model_transformer,
-)
 
 KERNEL_LAYERS = (tf_keras.layers.Conv2D, tf_keras.layers.Conv2DTranspose, tf_keras.layers.Dense)
 QuantizeConfig = tfmot.quantization.keras.QuantizeConfig

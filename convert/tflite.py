@@ -18,8 +18,9 @@ Modes (``mode=``):
 The converter fuses a ReLU into a preceding TRANSPOSE_CONV whenever the convolution has a
 non-zero bias (always, once trained or once a BatchNormalization is folded into it), which
 raises the op to version 4, and GPU delegates take version 3 at most. Rather than hope the
-graph avoids it, :func:`unfuse_transpose_conv_activations` rewrites the written file: the
-activation becomes its own op. :func:`check_deployable` then proves the result on the bytes.
+graph avoids it, :func:`convert.flatbuffer.unfuse_transpose_conv_activations` rewrites the
+written file: the activation becomes its own op. :func:`convert.flatbuffer.check_deployable`
+then proves the result on the bytes.
 
 Parity is part of every conversion: the Keras model and the interpreter run the same fixed
 inputs (drawn from the model's data) and :class:`Parity` records the agreement.
@@ -43,7 +44,6 @@ file has ``"equalized"`` (false when the model has no equalizable pair) and
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,8 +52,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convert import flatbuffer
+from convert.flatbuffer import SIGNATURE_KEY
+from convert.parity import Parity, measure_parity, parity_inputs
 from convert.representative import as_samples, representative_inputs
-from convert.runtime import SIGNATURE_KEY, RuntimeReport, measure, weights_digest
+from convert.runtime import RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo, TensorSpec
 
@@ -65,41 +67,15 @@ MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 # the Edge TPU); ``cpu``: int8 PReLUs split for XNNPACK too; ``none``: TRANSPOSE_CONV kept.
 LOWERINGS = ("auto", "cpu", "none")
 INTEGER_MODES = ("int8", "int16x8")
-PARITY_SAMPLES = 4
 SWITCH_NOTE = (
     "float16 file with float32 weights: float16 weights move which position holds each "
     "pooling window's maximum, and the unpooling switches with it (labels change); the GPU "
     "still computes in its own precision"
 )
-TRANSPOSE_CONV_GPU_MAX_VERSION = 3  # LiteRT gpu_compatibility.cc: TRANSPOSE_CONV versions 1-3
 # Fused activation -> the builtin op that computes it alone.
-_ACTIVATION_OPS = {"RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1", "TANH": "TANH"}
 
 
 # === Results ===
-
-
-@dataclass(frozen=True)
-class Parity:
-    """Keras float vs TFLite on the same inputs, outputs compared in float.
-
-    ``psnr`` is over the output's value range (peak = its width), for image outputs.
-    ``label_agreement`` is the share of pixels with the same argmax (segmentation).
-    """
-
-    samples: int
-    max_abs_error: float
-    mean_abs_error: float
-    psnr: float | None = None
-    label_agreement: float | None = None
-
-    def summary(self) -> str:
-        parts = [f"max |err| {self.max_abs_error:.3g}", f"mean |err| {self.mean_abs_error:.3g}"]
-        if self.psnr is not None:
-            parts.append(f"PSNR {self.psnr:.1f} dB" if math.isfinite(self.psnr) else "PSNR inf")
-        if self.label_agreement is not None:
-            parts.append(f"labels agree {100 * self.label_agreement:.2f}%")
-        return ", ".join(parts)
 
 
 @dataclass
@@ -119,7 +95,7 @@ class Conversion:
 
     def save(self, path: str | Path) -> Path:
         """Write ``path`` (.tflite) and ``path`` with .json beside it, each atomically."""
-        from zoo.train.files import write_atomically, write_text_atomically
+        from zoo.files import write_atomically, write_text_atomically
 
         path = Path(path)
         if not path.parent.is_dir():
@@ -222,11 +198,11 @@ def convert_model(
         notes.append(SWITCH_NOTE)
     data = _convert(source, info, shapes, weights_mode, calibration, float_io)
     tree = flatbuffer.unpack(data)
-    unfused = unfuse_transpose_conv_activations(tree)
+    unfused = flatbuffer.unfuse_transpose_conv_activations(tree)
     input_names = [spec.name for spec in info.inputs]
     flatbuffer.name_signature(tree, SIGNATURE_KEY, input_names, [info.output.name])
     data = flatbuffer.pack(tree, len(data))
-    parsed = check_deployable(data)
+    parsed = flatbuffer.check_deployable(data)
     if unfused:
         notes.append(f"un-fused {unfused} TRANSPOSE_CONV activation(s)")
     # weights_sha256 names the caller's weights, which the file was made from.
@@ -240,7 +216,7 @@ def convert_model(
     }
     result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
     if parity or accelerators:
-        samples = _parity_inputs(info, size, shapes, calibration)
+        samples = parity_inputs(info, size, shapes, calibration)
     if parity:
         result.parity = measure_parity(model, data, samples, info)
         metadata["parity"] = asdict(result.parity)
@@ -298,15 +274,15 @@ def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], m
 
 
 def _resolve(model, info: ModelInfo | None, weights: str | None):
-    from zoo import registry
+    from zoo import factory, models
 
     if isinstance(model, str):
         name = model
-        model = registry.get(name, weights=weights)
-        return model, info or registry.info(name)
+        model = factory.get(name, weights=weights)
+        return model, info or models.info(name)
     if info is None:
         try:
-            info = registry.info(model.name)
+            info = models.info(model.name)
         except ZooError:
             info = info_from_model(model)
     return model, info
@@ -448,146 +424,6 @@ def _converter_reason(error: BaseException) -> str:
     return reason[:300]
 
 
-# === Post-processing the flatbuffer ===
-
-
-def unfuse_transpose_conv_activations(model) -> int:
-    """Move every activation fused into a TRANSPOSE_CONV into its own op; returns the count.
-
-    ``model`` is the flatbuffer's object tree (:func:`convert.flatbuffer.unpack`), edited in
-    place.
-
-    The convolution writes a new intermediate tensor (same shape, type and quantization as
-    the old output, so an int8 file clamps exactly as before); the activation op reads it and
-    writes the original output. Where the output's quantized range already lies inside the
-    activation's (int8 after ReLU: zero point -128), the kernel's clamp to that range *is*
-    the activation, so the flag is dropped and no op is added. The shared TRANSPOSE_CONV
-    operator code goes back to the version its inputs call for (3 with a bias, 2 with int8
-    weights, else 1), per LiteRT's tensorflow/lite/tools/versioning/op_version.cc.
-    """
-    import copy
-
-    schema = flatbuffer._schema()
-    builtin = schema.BuiltinOperator
-    activation = {v: k for k, v in vars(schema.ActivationFunctionType).items() if k.isupper()}
-
-    def opcode_index(name: str) -> int:
-        code = getattr(builtin, name)
-        for i, existing in enumerate(model.operatorCodes):
-            if max(existing.builtinCode, existing.deprecatedBuiltinCode) == code:
-                return i
-        new = schema.OperatorCodeT()
-        new.builtinCode = code
-        new.deprecatedBuiltinCode = min(code, 127)
-        new.version = 1
-        model.operatorCodes.append(new)
-        return len(model.operatorCodes) - 1
-
-    transpose_codes = {
-        i
-        for i, c in enumerate(model.operatorCodes)
-        if max(c.builtinCode, c.deprecatedBuiltinCode) == builtin.TRANSPOSE_CONV
-    }
-    if not transpose_codes:
-        return 0
-    count = 0
-    for graph in model.subgraphs:
-        operators = []
-        for op in graph.operators:
-            operators.append(op)
-            options = op.builtinOptions
-            fused = getattr(options, "fusedActivationFunction", 0)
-            if op.opcodeIndex not in transpose_codes or not fused:
-                continue
-            name = activation[fused]
-            if name not in _ACTIVATION_OPS:
-                raise ZooError(f"cannot un-fuse activation {name} from TRANSPOSE_CONV")
-            output = graph.tensors[op.outputs[0]]
-            options.fusedActivationFunction = 0
-            count += 1
-            if _clamp_is_activation(output, name, schema):
-                continue
-            middle = copy.deepcopy(output)
-            middle.name = (output.name or b"") + b"/pre_activation"
-            graph.tensors.append(middle)
-            act = schema.OperatorT()
-            act.opcodeIndex = opcode_index(_ACTIVATION_OPS[name])
-            act.inputs = [len(graph.tensors) - 1]
-            act.outputs = [op.outputs[0]]
-            op.outputs = [len(graph.tensors) - 1]
-            operators.append(act)
-            _set_version(model, act, graph, schema)
-        graph.operators = operators
-    if not count:
-        return 0
-    for index in transpose_codes:
-        model.operatorCodes[index].version = max(
-            _transpose_conv_version(op, graph, schema)
-            for graph in model.subgraphs
-            for op in graph.operators
-            if op.opcodeIndex == index
-        )
-    return count
-
-
-_ACTIVATION_BOUNDS = {"RELU": (0.0, math.inf), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
-
-
-def _clamp_is_activation(tensor, activation: str, schema) -> bool:
-    """Whether an integer tensor's representable range lies within the activation's bounds."""
-    limits = {schema.TensorType.INT8: (-128, 127), schema.TensorType.INT16: (-32768, 32767)}
-    quant = tensor.quantization
-    if activation not in _ACTIVATION_BOUNDS or tensor.type not in limits or quant is None:
-        return False
-    if quant.scale is None or len(quant.scale) != 1:
-        return False
-    scale, zero_point = float(quant.scale[0]), int(quant.zeroPoint[0])
-    qmin, qmax = limits[tensor.type]
-    low, high = _ACTIVATION_BOUNDS[activation]
-    step = scale / 2  # representable values are exact multiples of the scale
-    return (qmin - zero_point) * scale >= low - step and (qmax - zero_point) * scale <= high + step
-
-
-def _transpose_conv_version(op, graph, schema) -> int:
-    inputs = list(op.inputs)
-    if len(inputs) == 4 and inputs[3] >= 0:
-        return 3
-    return 2 if graph.tensors[inputs[1]].type == schema.TensorType.INT8 else 1
-
-
-def _set_version(model, op, graph, schema) -> None:
-    """Activation ops: version 2 for int8 input, 3 for int16 (op_version.cc), else 1."""
-    dtype = graph.tensors[op.inputs[0]].type
-    version = {schema.TensorType.INT8: 2, schema.TensorType.INT16: 3}.get(dtype, 1)
-    code = model.operatorCodes[op.opcodeIndex]
-    code.version = max(code.version, version)
-
-
-def check_deployable(data: bytes) -> flatbuffer.TFLiteFile:
-    """Parse ``data`` and prove the rules every zoo file keeps; a violation is an error.
-
-    Batch 1 and static shapes everywhere, builtin ops only, and TRANSPOSE_CONV at a
-    version the GPU delegates take.
-    """
-    parsed = flatbuffer.read(data)
-    problems = []
-    custom = sorted({op.name for op in parsed.operators if op.custom})
-    if custom:
-        problems.append(f"non-builtin ops {', '.join(custom)}")
-    dynamic = [t.name for graph in parsed.tensors for t in graph if t.dynamic]
-    if dynamic:
-        problems.append(f"dynamic tensors {', '.join(dynamic[:3])}")
-    batches = {t.shape[0] for t in (*parsed.input_tensors, *parsed.output_tensors) if t.shape}
-    if batches != {1}:
-        problems.append(f"batch {sorted(batches)} instead of 1")
-    version = parsed.op_versions.get("TRANSPOSE_CONV", 0)
-    if version > TRANSPOSE_CONV_GPU_MAX_VERSION:
-        problems.append(f"TRANSPOSE_CONV version {version}")
-    if problems:
-        raise ZooError(f"the converted file breaks the delegate rules: {'; '.join(problems)}")
-    return parsed
-
-
 # === Metadata ===
 
 
@@ -635,105 +471,3 @@ def _io_quantization(parsed: flatbuffer.TFLiteFile) -> dict[tuple[str, int], tup
             if tensor.dtype in ("int8", "int16", "uint8") and tensor.quantization:
                 found[(kind, i)] = tensor.quantization
     return found
-
-
-# === Parity ===
-
-
-def _parity_inputs(info, size, input_shapes, calibration) -> list[list[np.ndarray]]:
-    """Fixed inputs: samples of the model's data (another seed than calibration), else the
-    user's calibration samples, else uniform draws from the declared input ranges."""
-    if info.dataset:
-        return representative_inputs(info, size=size, count=PARITY_SAMPLES, seed=1)
-    if calibration is not None:
-        return calibration[:PARITY_SAMPLES]
-    return _random_samples(info, input_shapes)
-
-
-def _random_samples(info: ModelInfo, input_shapes) -> list[list[np.ndarray]]:
-    rng = np.random.default_rng(1)
-    samples = []
-    for _ in range(PARITY_SAMPLES):
-        samples.append(
-            [
-                rng.uniform(*spec.value_range, size=(1, *shape)).astype(np.float32)
-                for spec, shape in zip(info.inputs, input_shapes, strict=True)
-            ]
-        )
-    return samples
-
-
-class Runner:
-    """The file's ``serving_default`` signature as a float-in, float-out callable."""
-
-    def __init__(self, data: bytes, input_names: list[str], *, threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=data, num_threads=threads)
-        self.signature = self.interpreter.get_signature_runner(SIGNATURE_KEY)
-        self.input_details = self.signature.get_input_details()
-        if sorted(input_names) != sorted(self.input_details):
-            raise ZooError(f"the file's inputs are {sorted(self.input_details)}, not {input_names}")
-        self.input_names = list(input_names)
-        self.output_details = self.signature.get_output_details()
-
-    def __call__(self, sample: list[np.ndarray]) -> np.ndarray:
-        """Inputs in ``input_names`` order; each must have the file's shape (no resizing)."""
-        raw = self.run_file(self.file_inputs(sample))
-        return _dequantize(raw, next(iter(self.output_details.values())))
-
-    def file_inputs(self, sample: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """Float inputs as the file's own input tensors (quantized for integer inputs)."""
-        feed = {}
-        for name, array in zip(self.input_names, sample, strict=True):
-            expected = tuple(self.input_details[name]["shape"])
-            if array.shape != expected:
-                raise ZooError(f"input {name} has shape {array.shape}; the file takes {expected}")
-            feed[name] = _quantize(array, self.input_details[name])
-        return feed
-
-    def run_file(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        """The output tensor exactly as the file writes it, for inputs as it takes them."""
-        return next(iter(self.signature(**feed).values()))
-
-
-def _quantize(array: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return array.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(array / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def _dequantize(array: np.ndarray, detail: dict) -> np.ndarray:
-    if np.dtype(detail["dtype"]).kind == "f":
-        return array.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    return (array.astype(np.float32) - zero_point) * scale
-
-
-def measure_parity(model, data: bytes, samples, info: ModelInfo) -> Parity:
-    """Run every sample through Keras and the file; compare the float outputs."""
-    runner = Runner(data, [spec.name for spec in info.inputs])
-    expected, actual = [], []
-    for sample in samples:
-        feed = sample[0] if len(sample) == 1 else list(sample)
-        expected.append(np.asarray(model(feed, training=False), np.float32))
-        actual.append(runner(sample))
-    expected, actual = np.concatenate(expected), np.concatenate(actual)
-    error = np.abs(expected - actual)
-    psnr = label_agreement = None
-    if expected.ndim == 4:
-        low, high = info.output.value_range
-        mse = float(np.mean(np.square(expected - actual)))
-        psnr = math.inf if mse == 0 else 10 * math.log10((high - low) ** 2 / mse)
-        if info.task == "segment":
-            label_agreement = float(np.mean(expected.argmax(-1) == actual.argmax(-1)))
-    return Parity(
-        samples=len(samples),
-        max_abs_error=float(error.max()),
-        mean_abs_error=float(error.mean()),
-        psnr=psnr,
-        label_agreement=label_agreement,
-    )

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from benchmarks import results_files
 from convert import bench as bench_module
 from convert import flatbuffer
 from convert.bench import bench
@@ -191,7 +192,7 @@ def test_replace_rows_renews_only_the_measured_models_in_registry_order():
         {"model": "a", "mode": "int8", "ms": 3.0},
     ]
     fresh = [{"model": "a", "mode": "float32", "ms": 5.0}, {"model": "c", "mode": "int8"}]
-    rows = bench_module.replace_rows(existing, fresh, key="model", order=["a", "b"])
+    rows = results_files.replace_rows(existing, fresh, key="model", order=["a", "b"])
     assert rows == [
         {"model": "a", "mode": "float32", "ms": 5.0},
         {"model": "b", "mode": "float32", "ms": 1.0},

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 import zoo
-from zoo import cards, pretrained
+from tools import cards
+from zoo import pretrained
 from zoo.errors import ZooError
 
 
@@ -18,7 +19,7 @@ def test_committed_cards_and_readme_are_up_to_date():
         for path, text in cards.generated_files().items()
         if not path.is_file() or path.read_text() != text
     ]
-    assert not stale, f"run `python -m zoo.cards`: {stale}"
+    assert not stale, f"run `python tools/cards.py`: {stale}"
 
 
 def test_every_numerics_row_measured_the_weights_shipped_now():

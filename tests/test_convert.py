@@ -17,14 +17,9 @@ import zoo
 from convert import flatbuffer
 from convert.delegates import check
 from convert.equalize import equalize, find_pairs
-from convert.tflite import (
-    MODES,
-    SIGNATURE_KEY,
-    Runner,
-    check_deployable,
-    convert_model,
-    to_tflite,
-)
+from convert.flatbuffer import SIGNATURE_KEY, check_deployable
+from convert.parity import Runner
+from convert.tflite import MODES, convert_model, to_tflite
 from zoo.cli import main
 from zoo.errors import UnknownModelError, ZooError
 

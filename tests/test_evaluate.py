@@ -22,7 +22,8 @@ from zoo import data as zdata
 from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.evaluate import evaluate, sr_pair, whole_images
-from zoo.predict import bicubic_upscale, predict, sample
+from zoo.predict import bicubic_upscale, predict
+from zoo.samples import sample
 from zoo.weights_io import load_run, load_trained
 
 SET5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr" / "Set5"

@@ -8,10 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+import zoo
 from convert import flatbuffer
 from convert.lowering import LoweredConv2DTranspose, axis_plan, lower_transpose_convs
-from convert.tflite import Runner, convert_model
-from zoo import registry
+from convert.parity import Runner
+from convert.tflite import convert_model
 
 CASES = [
     pytest.param(k, s, padding, n, id=f"k{k}-s{s}-{padding}-{n}")
@@ -136,7 +137,7 @@ def test_unknown_lowering_is_an_error():
 
 
 def test_runner_reads_lowered_int8_file():
-    info = registry.info("fsrcnn_tiny")
+    info = zoo.info("fsrcnn_tiny")
     result = convert_model("fsrcnn_tiny", mode="int8", parity=False)
     runner = Runner(result.flatbuffer, [spec.name for spec in info.inputs])
     shape = tuple(runner.input_details[info.inputs[0].name]["shape"])
@@ -163,13 +164,13 @@ def test_int8_files_split_prelu_so_xnnpack_takes_every_op():
     whole on XNNPACK."""
     from convert.delegates import check
 
-    model = registry.get("fsrcnn_tiny")
+    model = zoo.get("fsrcnn_tiny")
     copy, _, notes = lower_transpose_convs(model, split_prelus=True)
     assert not any(isinstance(la, keras.layers.PReLU) for la in copy.layers)
     assert any("split 4 PRELU" in note for note in notes)
     x = np.random.default_rng(0).uniform(0, 1, (1, 12, 10, 1)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-5)
-    result = convert_model(model, mode="int8", info=registry.info("fsrcnn_tiny"), lowering="cpu")
+    result = convert_model(model, mode="int8", info=zoo.info("fsrcnn_tiny"), lowering="cpu")
     assert "PRELU" not in _ops(result.flatbuffer)
     report = check(result.flatbuffer)
     assert report.target("xnnpack").supported and report.target("xnnpack").measured
@@ -183,7 +184,7 @@ def test_int8_files_split_prelu_so_xnnpack_takes_every_op():
 def test_lowering_leaves_the_callers_model_as_it_was():
     """The copy has layers of its own: the caller's layers gain no graph nodes, so a second
     conversion (or cross-layer equalization after a conversion) reads the same model."""
-    model = registry.get("dcgan_tiny")
+    model = zoo.get("dcgan_tiny")
     nodes = {layer.name: len(layer._inbound_nodes) for layer in model.layers}
     _, count, _ = lower_transpose_convs(model)
     second, again, _ = lower_transpose_convs(model)

@@ -254,3 +254,17 @@ def test_out_in_a_missing_folder_is_an_error(tmp_path):
     )
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: --out: folder {tmp_path / 'no'} does not exist"
+
+
+def test_an_unsupported_tfmot_release_is_refused_in_one_line(monkeypatch):
+    import importlib
+
+    import tensorflow_model_optimization
+
+    from convert import tfmot_adapter
+
+    monkeypatch.setattr(tensorflow_model_optimization, "__version__", "0.9.1")
+    with pytest.raises(ZooError, match=r"^tensorflow-model-optimization 0\.9\.1 is not supported"):
+        importlib.reload(tfmot_adapter)
+    monkeypatch.undo()
+    assert importlib.reload(tfmot_adapter).tfmot is tensorflow_model_optimization

@@ -1,4 +1,5 @@
-"""zoo.peers and benchmarks/peers.py: classical baselines, fair tuning, the comparison rows.
+"""Classical baselines and their fair tuning (zoo.classical), the comparison rows
+(benchmarks/peer_comparisons.py) and the script that writes them (benchmarks/peers.py).
 
 Tiny models at their initial weights (saved as .weights.h5 files, loaded as any user's
 weights are) on small crops of the held-out test photos; the classical methods must really
@@ -15,13 +16,14 @@ import numpy as np
 import pytest
 
 import zoo
+from benchmarks import peer_comparisons as peers
 from benchmarks import peers as script
+from zoo import classical, metrics
 from zoo import data as zdata
-from zoo import metrics, peers
 from zoo.arithmetic import model_macs
 from zoo.errors import ZooError
 from zoo.evaluate import evaluate
-from zoo.train.files import write_png
+from zoo.files import write_png
 
 RL_GRID = (2, 5, 10)
 WIENER_GRID = (0.001, 0.01, 0.1, 1.0)
@@ -65,39 +67,39 @@ def _test_crop() -> np.ndarray:
 
 
 def test_held_out_images_are_train_photos_never_test_images():
-    images, names = peers.held_out_images("photos", count=4, size=48, seed=0)
+    images, names = classical.held_out_images("photos", count=4, size=48, seed=0)
     assert len(images) == len(names) == 4
     for image, name in zip(images, names, strict=True):
         assert name.split("/")[2].split("[")[0] in TRAIN_PHOTOS
         assert image.shape == (48, 48, 3) and image.dtype == np.float32
-    assert peers.held_out_images("photos", count=4, size=48, seed=0)[1] == names  # seeded
-    _, all_names = peers.held_out_images("photos", size=32)  # default: every train photo
+    assert classical.held_out_images("photos", count=4, size=48, seed=0)[1] == names  # seeded
+    _, all_names = classical.held_out_images("photos", size=32)  # default: every train photo
     assert {n.split("/")[2].split("[")[0] for n in all_names} == TRAIN_PHOTOS
-    digits, digit_names = peers.held_out_images("digits", count=3, channels=1)
+    digits, digit_names = classical.held_out_images("digits", count=3, channels=1)
     assert digit_names == ["digits/train/0", "digits/train/1", "digits/train/2"]
     assert digits[0].shape[-1] == 1
     with pytest.raises(ZooError):
-        peers.held_out_images("photos", count=0)
+        classical.held_out_images("photos", count=0)
 
 
 def test_tune_picks_the_best_grid_value():
     clean = np.linspace(0, 1, 16 * 16 * 3, dtype=np.float32).reshape(16, 16, 3)
     pairs = [(clean * 0.5, clean), (clean * 0.5, clean)]
-    found = peers.tune("gain", "factor", pairs, (0.5, 1.0, 2.0, 4.0), lambda x, v: x * v)
+    found = classical.tune("gain", "factor", pairs, (0.5, 1.0, 2.0, 4.0), lambda x, v: x * v)
     assert found.value == 2.0 and found.images == 2 and not found.at_edge
     assert found.scores[1] == max(found.scores[:2]) and math.isinf(found.scores[2])
-    assert peers.tune("gain", "factor", pairs, (2.0, 4.0), lambda x, v: x * v).at_edge
+    assert classical.tune("gain", "factor", pairs, (2.0, 4.0), lambda x, v: x * v).at_edge
     with pytest.raises(ZooError):
-        peers.tune("gain", "factor", [], (1.0,), lambda x, v: x)
+        classical.tune("gain", "factor", [], (1.0,), lambda x, v: x)
 
 
 def test_wiener_and_richardson_lucy_with_the_true_kernel_beat_the_blurred_input():
     kernel = zdata.blur_kernel("gaussian", sigma=2.0)
-    held_out, _ = peers.held_out_images("photos", count=3, size=64, seed=0)
-    pairs = peers.blurred_tuning_pairs(held_out, kernel, noise_sigma=2.55, seed=0)
+    held_out, _ = classical.held_out_images("photos", count=3, size=64, seed=0)
+    pairs = classical.blurred_tuning_pairs(held_out, kernel, noise_sigma=2.55, seed=0)
     assert all(b.shape == (64, 64, 1) for b, _ in pairs)  # one channel per held-out crop
-    wiener = peers.tune_deblur("wiener", kernel, pairs, grid=WIENER_GRID)
-    lucy = peers.tune_deblur("richardson_lucy", kernel, pairs, grid=RL_GRID)
+    wiener = classical.tune_deblur("wiener", kernel, pairs, grid=WIENER_GRID)
+    lucy = classical.tune_deblur("richardson_lucy", kernel, pairs, grid=RL_GRID)
     assert wiener.value in WIENER_GRID and lucy.value in RL_GRID
     assert wiener.images == lucy.images == 3
 
@@ -106,43 +108,43 @@ def test_wiener_and_richardson_lucy_with_the_true_kernel_beat_the_blurred_input(
     blurred = blurred[0]
     before = metrics.psnr(blurred, sharp)
     for method, tuning in (("wiener", wiener), ("richardson_lucy", lucy)):
-        restored = peers.classical_deblur(blurred, kernel, method=method, value=tuning.value)
+        restored = classical.classical_deblur(blurred, kernel, method=method, value=tuning.value)
         assert restored.shape == sharp.shape and 0 <= restored.min() <= restored.max() <= 1
         assert metrics.psnr(restored, sharp) > before + 0.5, method
     with pytest.raises(ZooError, match="unknown deblurring method"):
-        peers.classical_deblur(blurred, kernel, method="magic", value=1)
+        classical.classical_deblur(blurred, kernel, method="magic", value=1)
 
 
 def test_wiener_handles_kernels_without_axis_symmetry():
     kernel = zdata.blur_kernel("motion", length=9, angle=45)
-    assert not peers.axis_symmetric(kernel)
-    assert peers.axis_symmetric(zdata.blur_kernel("motion", length=9, angle=0))
+    assert not classical.axis_symmetric(kernel)
+    assert classical.axis_symmetric(zdata.blur_kernel("motion", length=9, angle=0))
     sharp = _test_crop()
     blurred = zdata.blurred_pairs(sharp[None], kernel, noise_sigma=2.55, seed=3)[0][0]
-    restored = peers.wiener_deconvolve(blurred, kernel, 0.1)
+    restored = classical.wiener_deconvolve(blurred, kernel, 0.1)
     assert metrics.psnr(restored, sharp) > metrics.psnr(blurred, sharp) + 0.5
 
 
 def test_tv_and_nl_means_beat_the_noisy_input_at_sigma_25():
-    held_out, _ = peers.held_out_images("photos", count=3, size=48, seed=1)
-    pairs = peers.noisy_tuning_pairs(held_out, sigma=25, seed=0)
-    tv = peers.tune_denoise("tv_chambolle", pairs, sigma=25, grid=TV_GRID)
-    means = peers.tune_denoise("nl_means", pairs, sigma=25, grid=(0.4, 0.8))
+    held_out, _ = classical.held_out_images("photos", count=3, size=48, seed=1)
+    pairs = classical.noisy_tuning_pairs(held_out, sigma=25, seed=0)
+    tv = classical.tune_denoise("tv_chambolle", pairs, sigma=25, grid=TV_GRID)
+    means = classical.tune_denoise("nl_means", pairs, sigma=25, grid=(0.4, 0.8))
     assert tv.value in TV_GRID and means.value in (0.4, 0.8)
     clean = _test_crop()
     noisy = zdata.noisy_pairs(clean[None], 25, seed=5)[0][0]
     before = metrics.psnr(noisy, clean)
     for method, tuning in (("tv_chambolle", tv), ("nl_means", means)):
-        out = peers.classical_denoise(noisy, method=method, value=tuning.value, sigma=25)
+        out = classical.classical_denoise(noisy, method=method, value=tuning.value, sigma=25)
         assert out.shape == clean.shape
         assert metrics.psnr(out, clean) > before + 3.0, method
 
 
 def test_describe_kernel_reads_the_family_and_shape():
-    assert peers.describe_kernel(zdata.blur_kernel("gaussian", sigma=2.0)).startswith(
+    assert classical.describe_kernel(zdata.blur_kernel("gaussian", sigma=2.0)).startswith(
         "gaussian sigma 2.0"
     )
-    label = peers.describe_kernel(zdata.blur_kernel("motion", length=9, angle=45))
+    label = classical.describe_kernel(zdata.blur_kernel("motion", length=9, angle=45))
     assert label.startswith("motion 9 px at 45 deg")
 
 
@@ -164,7 +166,7 @@ def test_model_macs_counts_convolutions_transposed_convolutions_and_dense():
 
 def check_rows(rows: list[dict], methods: list[str], model: str) -> None:
     assert [row["method"] for row in rows] == [*methods, "learned"]
-    assert rows[-1]["model"] == model  # zoo.cards finds a model's rows by this name
+    assert rows[-1]["model"] == model  # tools/cards.py finds a model's rows by this name
     for row in rows:
         assert row["model"] and row["kind"] in ("input", "classical", "learned")
         assert math.isfinite(row["psnr"]) and 0 < row["ssim"] <= 1, row

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 import zoo
+from tools import ship_weights
 from zoo import pretrained, weights_io
-from zoo.classifier import sha256_of
 from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.evaluate import evaluate
+from zoo.files import sha256_of
 from zoo.train import train
 from zoo.train.config import TrainConfig
 
@@ -59,7 +60,7 @@ def test_every_shipped_manifest_is_complete_and_its_files_verify():
 
 
 def test_every_full_model_ships_weights():
-    from zoo.cards import full_models
+    from tools.cards import full_models
 
     assert sorted(set(full_models()) - set(SHIPPED)) == []
 
@@ -85,7 +86,7 @@ def test_shipped_metrics_are_reproduced_by_zoo_eval(name):
 
 
 def test_a_tampered_shipped_file_is_refused_in_one_line(weights_dir, tiny_run):
-    pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    ship_weights.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
     path = weights_dir / "cae_tiny.weights.h5"
     zoo.get("cae_tiny", weights="default")  # intact: loads
     data = bytearray(path.read_bytes())
@@ -107,7 +108,9 @@ def test_a_model_without_shipped_weights_is_a_clear_error(weights_dir):
 
 
 def test_ship_writes_weights_and_a_manifest_that_reproduces_them(weights_dir, tiny_run):
-    record = pretrained.ship(tiny_run, command="zoo train cae_tiny --epochs 1", out_dir=weights_dir)
+    record = ship_weights.ship(
+        tiny_run, command="zoo train cae_tiny --epochs 1", out_dir=weights_dir
+    )
     saved = json.loads((weights_dir / "cae_tiny.json").read_text())
     assert saved == json.loads(json.dumps(record, default=str))
     assert saved["files"] == [
@@ -130,7 +133,7 @@ def test_ship_writes_weights_and_a_manifest_that_reproduces_them(weights_dir, ti
 
 def test_large_weights_are_stored_as_float16_and_stay_close(weights_dir, tiny_run, monkeypatch):
     monkeypatch.setattr(pretrained, "FLOAT16_ABOVE", 0)
-    record = pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    record = ship_weights.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
     assert record["storage"] == "float16"
     x = np.random.default_rng(0).uniform(size=(2, 16, 16, 1)).astype("float32")
     full = np.asarray(zoo.get("cae_tiny", weights=tiny_run)(x))
@@ -183,7 +186,7 @@ def test_ship_falls_back_to_int8_when_float16_is_too_large(weights_dir, tmp_path
     weights_io.transcode_weights(run / "model.weights.h5", half, "float16")
     monkeypatch.setattr(pretrained, "FLOAT16_ABOVE", 0)
     monkeypatch.setattr(pretrained, "MAX_BYTES", half.stat().st_size - 1)
-    record = pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
+    record = ship_weights.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
     assert record["storage"] == "int8" and record["bytes"] <= pretrained.MAX_BYTES
     measured = evaluate("fcn_tiny", "default").metrics
     assert measured["miou"] == pytest.approx(record["metrics"]["miou"], abs=1e-4)
@@ -193,7 +196,7 @@ def test_ship_falls_back_to_int8_when_float16_is_too_large(weights_dir, tmp_path
     limit, int8 = pretrained.MAX_BYTES, record["bytes"]
     monkeypatch.setattr(pretrained, "MAX_BYTES", int8 // 2)
     monkeypatch.setattr(pretrained, "MAX_MODEL_BYTES", 2 * int8)
-    sharded = pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
+    sharded = ship_weights.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
     names = [file["file"] for file in sharded["files"]]
     assert len(names) >= 2 and names[:2] == ["fcn_tiny.weights.h5", "fcn_tiny.part2.weights.h5"]
     assert all(file["bytes"] <= int8 // 2 for file in sharded["files"])
@@ -201,9 +204,9 @@ def test_ship_falls_back_to_int8_when_float16_is_too_large(weights_dir, tmp_path
     np.testing.assert_array_equal(np.asarray(zoo.get("fcn_tiny", weights="default")(x)), one_file)
     monkeypatch.setattr(pretrained, "MAX_MODEL_BYTES", int8 // 2)
     with pytest.raises(ZooError, match="MB per model"):
-        pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
+        ship_weights.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
     monkeypatch.setattr(pretrained, "MAX_BYTES", limit)
-    pretrained.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)  # one file again
+    ship_weights.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)  # one file again
     assert [p.name for p in weights_dir.glob("*.h5")] == ["fcn_tiny.weights.h5"]
 
 
@@ -215,23 +218,23 @@ def test_ship_refuses_unfinished_runs_and_oversized_weights(
     summary = json.loads((unfinished / "summary.json").read_text())
     (unfinished / "summary.json").write_text(json.dumps({**summary, "finished": False}))
     with pytest.raises(ZooError, match="not a finished run"):
-        pretrained.ship(unfinished, command="zoo train cae_tiny", out_dir=weights_dir)
+        ship_weights.ship(unfinished, command="zoo train cae_tiny", out_dir=weights_dir)
     limit = pretrained.MAX_BYTES
     monkeypatch.setattr(pretrained, "MAX_BYTES", 1000)
     with pytest.raises(ZooError, match="ships at most"):
-        pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+        ship_weights.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
     assert list(weights_dir.iterdir()) == []  # nothing half-written
     monkeypatch.setattr(pretrained, "MAX_BYTES", limit)
-    pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    ship_weights.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
     shipped = sorted(p.name for p in weights_dir.iterdir())
     with pytest.raises(ZooError, match="unknown dataset"):  # evaluation fails after writing
-        pretrained.ship(tiny_run, command="x", eval_data="no_such_data", out_dir=weights_dir)
+        ship_weights.ship(tiny_run, command="x", eval_data="no_such_data", out_dir=weights_dir)
     assert sorted(p.name for p in weights_dir.iterdir()) == shipped
     zoo.get("cae_tiny", weights="default")  # the earlier file and manifest still agree
 
 
 def test_cli_eval_with_default_weights(weights_dir, tiny_run):
-    pretrained.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
+    ship_weights.ship(tiny_run, command="zoo train cae_tiny", out_dir=weights_dir)
     result = CliRunner().invoke(main, ["eval", "cae_tiny", "--weights", "default", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["metrics"]["psnr"] > 0

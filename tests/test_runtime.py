@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import zoo
 from convert import flatbuffer
 from convert.runtime import (
     Device,
@@ -23,7 +24,6 @@ from convert.runtime import (
     run_file,
 )
 from convert.tflite import convert_model, info_from_model
-from zoo import registry
 from zoo.cli import main
 
 GPU = gpu_device()
@@ -236,7 +236,7 @@ def test_gpu_refuses_transpose_conv_version_4_with_its_reason():
     ("name", "size"), [("fsrcnn_tiny", (16, 16)), ("fcn_tiny", (32, 64)), ("unet_tiny", (64, 64))]
 )
 def test_tiny_models_compute_right_on_the_gpu_at_several_sizes(name, size):
-    info = registry.info(name)
+    info = zoo.info(name)
     result = convert_model(name, mode="float16", size=size, accelerators=True)
     gpu = result.metadata["accelerators"]["gpu"]
     assert gpu["accepted"] and gpu["fully_accelerated"], gpu["verdict"]

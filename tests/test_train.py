@@ -665,7 +665,7 @@ def test_validation_data_leaves_all_of_data_for_training(tmp_path):
     for i in range(20):
         write_photo(tmp_path / "data" / str(i), size=40 + i)
     write_photo(tmp_path / "val", size=40)
-    info = zoo.registry.info("fsrcnn_tiny")
+    info = zoo.info("fsrcnn_tiny")
     options = {**info.recipe.options, "crops_per_image": 2, "rescales": [1.0], "patch_size": 16}
 
     def load(**settings):

@@ -11,6 +11,8 @@ Public surface::
 Importing ``zoo`` is light; TensorFlow loads when the first model is built.
 """
 
+from typing import Any
+
 from zoo.errors import UnknownModelError, ZooError
 from zoo.registry import (
     TASKS,
@@ -18,14 +20,12 @@ from zoo.registry import (
     ModelInfo,
     Recipe,
     TensorSpec,
-    get,
-    get_discriminator,
-    info,
-    list_models,
     register,
 )
 
 __version__ = "0.1.0"
+
+_FACTORY = ("get", "get_discriminator", "info", "list_models")  # zoo.factory: imports Keras
 
 __all__ = [
     "TASKS",
@@ -41,3 +41,12 @@ __all__ = [
     "list_models",
     "register",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``zoo.get`` and the other lookups, from :mod:`zoo.factory` on first use."""
+    if name in _FACTORY:
+        from zoo import factory
+
+        return getattr(factory, name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import zoo
+from zoo.files import write_text_atomically
 from zoo.registry import ModelInfo, Recipe, TensorSpec
 
 PACKAGE_DIR = Path(zoo.__file__).resolve().parent
@@ -44,10 +44,14 @@ def load_catalog() -> dict[str, ModelInfo]:
         return {row["name"]: info_from_dict(row) for row in json.loads(path.read_text())}
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from zoo import registry
+    from zoo import models  # imports Keras: only when the cache is stale
 
-    infos = {name: registry.info(name) for name in registry.list_models()}
-    if _write_atomically(path, json.dumps([info.to_dict() for info in infos.values()])):
+    infos = {name: models.info(name) for name in models.list_models()}
+    try:
+        write_text_atomically(path, json.dumps([info.to_dict() for info in infos.values()]))
+    except OSError:
+        return infos  # an unwritable cache only costs the next listing its speed
+    else:
         for stale in path.parent.glob("catalog-*.json"):
             if stale != path:
                 stale.unlink(missing_ok=True)
@@ -74,15 +78,3 @@ def info_from_dict(data: dict) -> ModelInfo:
     if fields["export_size"] is not None:
         fields["export_size"] = tuple(fields["export_size"])
     return ModelInfo(**fields)
-
-
-def _write_atomically(path: Path, text: str) -> bool:
-    """Write to a temporary file beside ``path``, then rename; False if caching failed."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-            f.write(text)
-        os.replace(f.name, path)
-    except OSError:
-        return False
-    return True

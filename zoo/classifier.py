@@ -24,7 +24,6 @@ Input ``image``: (B, 32, 32, 1) in [0, 1]. Outputs: ``features`` (B, 64) >= 0 an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from functools import lru_cache
@@ -35,6 +34,7 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo.errors import ZooError
+from zoo.files import sha256_of, write_atomically, write_text_atomically
 
 if TYPE_CHECKING:
     import keras
@@ -70,15 +70,6 @@ def build_classifier(*, filters: tuple[int, ...] = (32, 32, 32), features: int =
 
 
 # === Loading (hash-checked) ===
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest() -> dict:
@@ -226,8 +217,6 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m zoo.classifier --out FILE``: train, save, and write the manifest beside it."""
     import keras
     import tensorflow as tf
-
-    from zoo.train.files import write_atomically, write_text_atomically
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="weights file (.weights.h5)")

@@ -509,15 +509,3 @@ EVALUATORS = {
     "generate": _generate,
     "generate_conditional": _generate,
 }
-
-# The metric each task is judged by first, and whether higher is better.
-PRIMARY_METRIC = {
-    "super_resolve": ("psnr", True),
-    "denoise": ("psnr", True),
-    "deblur": ("psnr", True),
-    "reconstruct": ("psnr", True),
-    "translate": ("psnr", True),
-    "segment": ("miou", True),
-    "generate": ("frechet_distance", False),
-    "generate_conditional": ("class_accuracy", True),
-}

@@ -185,8 +185,10 @@ def list_models(
     include: str | Iterable[str] | None = None,
     exclude: str | Iterable[str] | None = None,
 ) -> list[str]:
-    """Sorted registered names matching any ``include`` and no ``exclude`` wildcard."""
-    _load_families()
+    """Sorted registered names matching any ``include`` and no ``exclude`` wildcard.
+
+    Only the families imported so far have registered: ``zoo.models`` imports them all.
+    """
     return filter_names(_REGISTRY, include, exclude)
 
 
@@ -205,7 +207,6 @@ def filter_names(
 
 
 def _entry(name: str) -> _Entry:
-    _load_families()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -219,20 +220,13 @@ def info(name: str) -> ModelInfo:
     return _entry(name).info
 
 
-def get(name: str, *, weights: str | None = None, **overrides: Any) -> keras.Model:
-    """Build a registered model as a functional Keras model.
+def create(name: str, **overrides: Any) -> keras.Model:
+    """Build registered model ``name`` as a functional Keras model, with fresh weights.
 
     ``overrides`` reach the family builder (for example ``channels=3`` or
     ``upsample="resize_conv"``); an override the family does not take is a ZooError.
-    ``weights`` is ``"default"`` (the shipped weights, hash-checked: see
-    :mod:`zoo.pretrained`), a run folder of `zoo train`, or a ``.weights.h5`` / ``.keras`` file.
     """
-    entry = _entry(name)
-    if weights is not None:
-        from zoo.weights_io import load_run
-
-        return load_run(name, weights, overrides=overrides).model
-    return _call_builder(entry.builder, name, overrides)
+    return _call_builder(_entry(name).builder, name, overrides)
 
 
 def get_discriminator(name: str, **overrides: Any) -> keras.Model:
@@ -258,14 +252,3 @@ def _call_builder(builder: Callable[..., keras.Model], name: str, overrides: dic
         if "unexpected keyword argument" in str(error):
             raise ZooError(f"{name}: {error}") from None
         raise
-
-
-_FAMILIES_LOADED = False
-
-
-def _load_families() -> None:
-    """Import the family files, which register their variants (once)."""
-    global _FAMILIES_LOADED
-    if not _FAMILIES_LOADED:
-        _FAMILIES_LOADED = True
-        import zoo.models  # noqa: F401

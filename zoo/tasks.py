@@ -17,6 +17,18 @@ SEGMENTATION_CLASSES = len(SHAPE_CLASSES)  # the embedded "shapes" data
 SEGMENTATION_EXPORT_SIZE = (128, 128)
 SUPER_RESOLUTION_EXPORT_SIZE = (128, 128)  # low-resolution input of exported files
 
+# The metric each task is judged by first, and whether higher is better.
+PRIMARY_METRIC = {
+    "super_resolve": ("psnr", True),
+    "denoise": ("psnr", True),
+    "deblur": ("psnr", True),
+    "reconstruct": ("psnr", True),
+    "translate": ("psnr", True),
+    "segment": ("miou", True),
+    "generate": ("frechet_distance", False),
+    "generate_conditional": ("class_accuracy", True),
+}
+
 
 def segmentation(*, multiple: int) -> dict[str, Any]:
     """RGB (H, W, 3) in [0, 1], H and W multiples of ``multiple`` -> softmax (H, W, classes)."""

@@ -28,8 +28,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import registry
+from zoo import pretrained
+from zoo.data import at_hand
 from zoo.errors import ZooError
+from zoo.models import create, info
 from zoo.registry import ModelInfo
 from zoo.train.config import TrainConfig
 
@@ -76,10 +78,8 @@ def load_run(
     files trained with options that no config.json records).
     """
     if str(weights) == "default":
-        from zoo import pretrained
-
-        return pretrained.load(model_name, overrides=overrides)
-    info = registry.info(model_name)
+        return load_shipped(model_name, overrides=overrides)
+    model_info = info(model_name)
     path = Path(weights).expanduser()
     if not path.exists():
         raise ZooError(f"weights {path} not found; {USAGE}")
@@ -90,7 +90,7 @@ def load_run(
         source = _pick_file(path)
     else:
         source = path
-    config = config or TrainConfig.from_recipe(info)
+    config = config or TrainConfig.from_recipe(model_info)
     if overrides:
         config = replace(config, model_overrides={**config.model_overrides, **overrides})
     if source.is_dir():  # a checkpoints/ folder
@@ -101,7 +101,25 @@ def load_run(
         model = load_weights_into(model_name, source, config)
     else:
         raise ZooError(f"{source} is neither a .weights.h5 nor a .keras file; {USAGE}")
-    return TrainedModel(model=model, info=info, config=config, source=source)
+    return TrainedModel(model=model, info=model_info, config=config, source=source)
+
+
+def load_shipped(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
+    """``name`` with its shipped weights (hash-checked) and the configuration they trained with.
+
+    ``overrides`` must leave the architecture as trained (a different ``upsample=`` would not
+    fit the weights: a one-line ZooError).
+    """
+    paths = pretrained.verified_files(name)
+    config = TrainConfig(**pretrained.manifest(name)["config"])
+    # The manifest names folders portably (sr/T91); where they are not at hand here, further
+    # training (zoo optimize) and evaluation default to the recipe's embedded data.
+    data = config.data if at_hand(config.data) else info(name).dataset
+    config = replace(config, data=data, validation_data=None)
+    if overrides:
+        config = replace(config, model_overrides={**config.model_overrides, **overrides})
+    model = load_weights_into(name, paths, config)
+    return TrainedModel(model=model, info=info(name), config=config, source=paths[0])
 
 
 def _run_config(folder: Path, model_name: str, *, required: bool) -> TrainConfig | None:
@@ -143,7 +161,7 @@ def load_weights_into(
     import warnings
 
     paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
-    model = registry.get(model_name, **config.model_overrides)
+    model = create(model_name, **config.model_overrides)
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="zoo-") as folder:
             warnings.simplefilter("ignore", UserWarning)  # keras warns before it raises
@@ -232,7 +250,6 @@ def _encode(values, storage: str, attributes: dict) -> tuple[Any, dict]:
 def _from_keras_file(model_name: str, path: Path) -> keras.Model:
     import keras
 
-    registry.list_models()  # register the zoo's custom layers before deserializing
     if not zipfile.is_zipfile(path):
         raise ZooError(f"{path} is not a valid .keras file (not a zip archive)")
     try:
@@ -247,7 +264,7 @@ def _from_keras_file(model_name: str, path: Path) -> keras.Model:
 def _from_checkpoint(model_name: str, folder: Path, config: TrainConfig) -> keras.Model:
     import tensorflow as tf
 
-    model = registry.get(model_name, **config.model_overrides)
+    model = create(model_name, **config.model_overrides)
     latest = tf.train.latest_checkpoint(str(folder))
     if latest is None:
         raise ZooError(f"{folder} holds no checkpoint")

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from zoo import data as zdata
-from zoo import registry
 from zoo.errors import ZooError
-from zoo.train.objectives import SAMPLE_COLUMNS, Arrays, Objective, _first
+from zoo.models import create, get_discriminator
+from zoo.train.objective import SAMPLE_COLUMNS, Arrays, Objective, first_samples
 
 
 def _to_unit(images: np.ndarray) -> np.ndarray:
@@ -41,8 +41,8 @@ class Adversarial(Objective):
         import keras
 
         overrides = self.config.model_overrides
-        self.generator = registry.get(self.info.name, **overrides)
-        self.discriminator = registry.get_discriminator(self.info.name, **overrides)
+        self.generator = create(self.info.name, **overrides)
+        self.discriminator = get_discriminator(self.info.name, **overrides)
         self.model = self.generator
         beta_1 = self.options.get("beta_1", 0.5)
         self.g_optimizer = keras.optimizers.Adam(self.config.learning_rate, beta_1=beta_1)
@@ -54,6 +54,12 @@ class Adversarial(Objective):
             raise ZooError(f"instance_noise must be a number >= 0, got {value!r}")
         self.instance_noise = float(value)
         self.noise_std = keras.Variable(0.0, trainable=False, name="instance_noise")
+
+    def use(self, model, optimizer, *, trains=None) -> None:
+        """The generator and its optimizer made elsewhere; attach ``discriminator`` and
+        ``d_optimizer`` too before training."""
+        super().use(model, optimizer, trains=trains)
+        self.generator, self.g_optimizer = model, optimizer
 
     def start_epoch(self, epoch: int) -> None:
         super().start_epoch(epoch)
@@ -202,7 +208,7 @@ class Translate(Adversarial):
         return self.options.get("l1_weight", 100.0) * self.average(l1)
 
     def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        first = _first(validation)
+        first = first_samples(validation)
         fake = self.predict(first["source"])
         return [list(_to_unit(images)) for images in (first["source"], fake, first["target"])]
 

@@ -71,7 +71,7 @@ class TrainConfig:
         return self if epochs is None else replace(self, epochs=epochs)
 
     def save(self, path: Path) -> None:
-        from zoo.train.files import write_text_atomically
+        from zoo.files import write_text_atomically
 
         write_text_atomically(path, json.dumps(asdict(self), indent=2) + "\n")
 

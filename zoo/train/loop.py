@@ -17,16 +17,17 @@ import math
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo import registry
+from zoo import models
 from zoo.errors import ZooError
+from zoo.files import write_atomically, write_png, write_text_atomically
 from zoo.train.config import TrainConfig
-from zoo.train.files import write_atomically, write_png, write_text_atomically
 from zoo.train.grid import image_grid
 from zoo.train.objectives import Objective, objective_for
 from zoo.train.strategy import is_chief, make_strategy
@@ -69,7 +70,7 @@ def train(
     ``options`` override recipe options (e.g. ``noise_sigma``); ``overrides``
     reach the model builder (e.g. ``upsample="resize_conv"``).
     """
-    info = registry.info(model)
+    info = models.info(model)
     settings = {
         "data": data,
         "validation_data": validation_data,
@@ -121,7 +122,7 @@ class Trainer:
         self.config = config
         self.out = out
         self.quiet = quiet
-        self.info = registry.info(config.model)
+        self.info = models.info(config.model)
 
     def run(self, *, resume: bool) -> Path:
         import keras
@@ -180,26 +181,30 @@ class Trainer:
             done = min(max(global_step - epoch_index * steps_per_epoch, 0), steps_per_epoch)
             progress = keras.utils.Progbar(steps_per_epoch, verbose=0 if self.quiet else 1)
             progress.update(done)
-            totals: dict[str, float] = {}
             epoch_started = time.perf_counter()
-            for _ in range(done, steps_per_epoch):
-                losses = {k: float(v) for k, v in self._step(distributed_step, iterator).items()}
+
+            def after_step(losses: dict[str, float]) -> None:
+                nonlocal global_step
                 global_step += 1
                 step.assign(global_step)
-                for key, value in losses.items():
-                    if not math.isfinite(value):
-                        kept = manager.latest_checkpoint or "none was written yet"
-                        raise ZooError(
-                            f"{key} became {value} at step {global_step}; training stopped; "
-                            f"the last checkpoint, written before that step, is kept: {kept}"
-                        )
-                    totals[key] = totals.get(key, 0.0) + value
-                progress.update(
-                    min(global_step - epoch_index * steps_per_epoch, steps_per_epoch),
-                    list(losses.items()),
-                )
                 if self.config.checkpoint_every and global_step % self.config.checkpoint_every == 0:
                     manager.save(checkpoint_number=global_step)
+
+            def stopped(key: str, value: float, _: int) -> str:
+                kept = manager.latest_checkpoint or "none was written yet"
+                return (
+                    f"{key} became {value} at step {global_step + 1}; training stopped; "
+                    f"the last checkpoint, written before that step, is kept: {kept}"
+                )
+
+            values = run_steps(
+                lambda: self._step(distributed_step, iterator),
+                steps_per_epoch - done,
+                progress=progress,
+                after_step=after_step,
+                stopped=stopped,
+            )
+            totals = {key: sum(series) for key, series in values.items()}
             steps_run = max(steps_per_epoch - done, 1)
             steps_per_second = steps_run / (time.perf_counter() - epoch_started)
             epoch.assign(epoch_index + 1)
@@ -237,6 +242,35 @@ class Trainer:
             raise ZooError(
                 f"XLA cannot compile {model}'s training step{missing}; train without --jit"
             ) from None
+
+
+def run_steps(
+    step: Callable[[], dict],
+    count: int,
+    *,
+    progress=None,
+    after_step: Callable[[dict[str, float]], None] | None = None,
+    stopped: Callable[[str, float, int], str] | None = None,
+) -> dict[str, list[float]]:
+    """Call ``step`` ``count`` times; every loss it returns, per key, in order.
+
+    The one step loop of ``zoo train`` and ``zoo optimize``. ``progress`` (a
+    ``keras.utils.Progbar``) shows each loss's running mean; ``after_step(losses)`` runs after
+    each step (counters, checkpoints). A loss that is not finite stops the loop with a
+    ZooError whose text is ``stopped(key, value, n)``, n counting this call's steps from 1.
+    """
+    values: dict[str, list[float]] = {}
+    for index in range(1, count + 1):
+        losses = {key: float(value) for key, value in step().items()}
+        for key, value in losses.items():
+            if not math.isfinite(value):
+                raise ZooError(stopped(key, value, index) if stopped else f"{key} became {value}")
+            values.setdefault(key, []).append(value)
+        if after_step is not None:
+            after_step(losses)
+        if progress is not None:
+            progress.add(1, list(losses.items()))
+    return values
 
 
 def make_dataset(

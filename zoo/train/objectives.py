@@ -1,175 +1,18 @@
-"""One training objective per task: its data, models, optimizers, step, samples and metrics.
-
-An objective's ``train_step`` runs once per replica under ``strategy.run``: it scales every
-per-example loss by the *global* batch (``tf.nn.compute_average_loss``), and the Keras 3
-optimizer sums the gradients across replicas, so N replicas with N shards of a batch
-make the same update as one device with the whole batch.
-
-Data are prepared in numpy before any model is built, so bad data fails before training.
-"""
+"""The objectives of the non-adversarial tasks, and :func:`objective_for` for every task."""
 
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 
 from zoo import data as zdata
-from zoo import metrics, registry
+from zoo import metrics
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo
+from zoo.train import adversarial
 from zoo.train.config import TrainConfig
-
-Arrays = dict[str, np.ndarray]
-VALIDATION_SAMPLES = 64
-SAMPLE_COLUMNS = 8
-
-
-class Objective:
-    """Base: a single model trained on (input, target) pairs with one optimizer."""
-
-    tasks: ClassVar[tuple[str, ...]] = ()
-    patches: ClassVar[bool] = False  # train on random crops of whole images (photos, folders)
-    limit: int | None = None  # load at most this many images per split (None: all)
-
-    def __init__(self, info: ModelInfo, config: TrainConfig) -> None:
-        self.info = info
-        self.config = config
-        self.options = config.options
-        self.global_batch = config.batch_size
-
-    # --- data (numpy) ---
-
-    def load_data(self) -> tuple[Arrays, Arrays]:
-        """(train, validation) arrays keyed by the names ``train_step`` reads."""
-        raise NotImplementedError
-
-    # --- models (built inside strategy.scope()) ---
-
-    def build(self) -> None:
-        import keras
-
-        self.model = registry.get(self.info.name, **self.config.model_overrides)
-        self.optimizer = keras.optimizers.Adam(
-            self.config.learning_rate, beta_1=self.options.get("beta_1", 0.9)
-        )
-        self.optimizer.build(self.model.trainable_variables)
-
-    def trackables(self) -> dict[str, Any]:
-        """What a checkpoint holds besides the step and epoch counters."""
-        return {"model": self.model, "optimizer": self.optimizer}
-
-    def start_epoch(self, epoch: int) -> None:
-        """Called before each epoch (0-based); schedules live here.
-
-        Recipe option ``lr_schedule="cosine"`` decays the learning rate from the recipe's
-        to 0 over the run's epochs, one step per epoch (so a resumed run follows the same
-        curve).
-        """
-        if self.options.get("lr_schedule") == "cosine":
-            progress = epoch / self.config.epochs
-            rate = 0.5 * self.config.learning_rate * (1.0 + np.cos(np.pi * progress))
-            for optimizer in self.optimizers():
-                optimizer.learning_rate.assign(rate)
-
-    def optimizers(self) -> list:
-        """The optimizers the learning-rate schedule drives."""
-        return [self.optimizer]
-
-    # --- one step (per replica, traced) ---
-
-    def train_step(self, batch: dict) -> dict:
-        import tensorflow as tf
-
-        inputs, target = self.pair(batch)
-        with tf.GradientTape() as tape:
-            prediction = self.model(inputs, training=True)
-            loss = self.average(self.per_example_loss(target, prediction))
-        self.apply(tape, loss, self.model, self.optimizer)
-        return {"loss": loss}
-
-    def pair(self, batch: dict) -> tuple:
-        raise NotImplementedError
-
-    def per_example_loss(self, target, prediction):
-        import tensorflow as tf
-
-        error = prediction - target
-        pointwise = tf.abs(error) if self.info.recipe.loss == "l1" else tf.square(error)
-        return tf.reduce_mean(pointwise, axis=list(range(1, len(pointwise.shape))))
-
-    def average(self, per_example):
-        import tensorflow as tf
-
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
-
-    @staticmethod
-    def apply(tape, loss, model, optimizer) -> None:
-        variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-
-    # --- host-side views ---
-
-    def predict(self, inputs) -> np.ndarray:
-        return np.asarray(self.model(inputs, training=False))
-
-    def validate(self, validation: Arrays) -> dict[str, float]:
-        """Quick metrics on the validation arrays, once per epoch."""
-        return {}
-
-    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        """Rows of images in [0, 1] for the epoch's sample grid."""
-        raise NotImplementedError
-
-    # --- helpers ---
-
-    def image_shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of the model's image: fixed by the model or the recipe's patch size."""
-        spec = self.info.output if self.info.task.startswith("generate") else self.info.inputs[0]
-        height, width, channels = spec.shape
-        size = self.options.get("patch_size") or self.options.get("image_size") or 64
-        channels = self.config.model_overrides.get("channels", channels)
-        return (height or size, width or size, channels)
-
-    def source(self, split: str) -> tuple[str, str]:
-        """(source, split) to read for ``split``: ``validation_data`` replaces the test split,
-        and then all of ``data`` is for training."""
-        if self.config.validation_data:
-            return (
-                (self.config.validation_data, "all")
-                if split == "test"
-                else (self.config.data, "all")
-            )
-        return self.config.data, split
-
-    def crops_whole_images(self, source: str) -> bool:
-        """Whether a patch task cuts its patches from whole images of ``source``."""
-        return self.patches and (source == "photos" or Path(source).expanduser().is_dir())
-
-    def load_images(
-        self, split: str, *, size: int | None = None, channels: int | None = None
-    ) -> zdata.ImageSet:
-        """The split at the model's image size; patch tasks crop photos and folders."""
-        height, width, model_channels = self.image_shape()
-        source, split = self.source(split)
-        crops = {}
-        if self.crops_whole_images(source):
-            crops = {"crops_per_image": self.options.get("crops_per_image", 128)}
-        return zdata.load(
-            source,
-            split=split,
-            image_size=(size, size) if size else (height, width),
-            channels=channels or model_channels,
-            limit=self.limit,
-            seed=self.config.seed,
-            **crops,
-        )
-
-
-def _first(arrays: Arrays, count: int = SAMPLE_COLUMNS) -> Arrays:
-    return {key: value[:count] for key, value in arrays.items()}
+from zoo.train.objective import VALIDATION_SAMPLES, Arrays, Objective, first_samples
 
 
 def _validation(imageset: zdata.ImageSet) -> zdata.ImageSet:
@@ -195,7 +38,7 @@ class Reconstruct(Objective):
         return {"psnr": metrics.psnr(self.predict(validation["image"]), validation["image"])}
 
     def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        images = _first(validation)["image"]
+        images = first_samples(validation)["image"]
         return [list(images), list(self.predict(images))]
 
 
@@ -223,7 +66,7 @@ class Denoise(Objective):
         return {"psnr": metrics.psnr(self.predict(validation["noisy"]), validation["clean"])}
 
     def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        first = _first(validation)
+        first = first_samples(validation)
         return [list(first["noisy"]), list(self.predict(first["noisy"])), list(first["clean"])]
 
 
@@ -293,7 +136,7 @@ class Deblur(Objective):
         return {"psnr": metrics.psnr(self.predict(validation["blurred"]), validation["sharp"])}
 
     def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        first = _first(validation)
+        first = first_samples(validation)
         return [list(first["blurred"]), list(self.predict(first["blurred"])), list(first["sharp"])]
 
 
@@ -351,7 +194,7 @@ class SuperResolve(Objective):
         }
 
     def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        first = _first(validation)
+        first = first_samples(validation)
         bicubic = _upscale(first["lr"], self.options["scale"])
         return [list(bicubic), list(self.predict(first["lr"])), list(first["hr"])]
 
@@ -405,7 +248,7 @@ class Segment(Objective):
         return {"miou": metrics.mean_iou(validation["mask"], predicted, classes)}
 
     def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        first = _first(validation)
+        first = first_samples(validation)
         predicted = self.predict(first["image"]).argmax(-1)
         classes = self.info.output.shape[-1]
         return [
@@ -416,7 +259,17 @@ class Segment(Objective):
 
 
 class Variational(Reconstruct):
-    """VAE: the negative ELBO (Bernoulli likelihood) with a linear KL warm-up."""
+    """VAE: the negative ELBO (Bernoulli likelihood) with a linear KL warm-up.
+
+    A model given to :meth:`use` (a flat twin) has no encoder part to read the KL term from:
+    it trains on the pixel loss alone.
+    """
+
+    elbo: bool = True
+
+    def use(self, model, optimizer, *, trains=None) -> None:
+        super().use(model, optimizer, trains=trains)
+        self.elbo = False
 
     def build(self) -> None:
         import keras
@@ -437,6 +290,8 @@ class Variational(Reconstruct):
     def train_step(self, batch: dict) -> dict:
         import tensorflow as tf
 
+        if not self.elbo:
+            return super().train_step(batch)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.terms(batch["image"], training=True)
             loss = self.average(reconstruction + self.kl_weight * kl)
@@ -455,8 +310,6 @@ class Variational(Reconstruct):
 
 def objective_for(info: ModelInfo, config: TrainConfig) -> Objective:
     """The objective that trains ``info``'s task (the VAE's ELBO for loss "elbo")."""
-    from zoo.train import adversarial
-
     if info.recipe.loss == "elbo":
         return Variational(info, config)
     for kind in (Reconstruct, Denoise, Deblur, SuperResolve, Segment, *adversarial.OBJECTIVES):

@@ -6,11 +6,11 @@ benchmark results under ``benchmarks/results/`` (``numerics.json``: metric per p
 sizes, latency, delegates; ``peers.json``: the classical and baseline peers). Nothing in a card
 is typed by hand, so a card cannot disagree with the code or the figures.
 
-    python -m zoo.cards            # docs/models/<name>.md + .json, images, README tables
-    python -m zoo.cards --check    # exit 1 if any generated file is out of date
+    python tools/cards.py            # docs/models/<name>.md + .json, images, README tables
+    python tools/cards.py --check    # exit 1 if any generated file is out of date
 
 Sample images (``docs/models/images/<name>.png``) are drawn with the shipped weights by
-:func:`zoo.predict.sample` (generators: latent samples; image-to-image models: test inputs,
+:func:`zoo.samples.sample` (generators: latent samples; image-to-image models: test inputs,
 outputs and targets), only when missing or when ``--images`` asks to redraw them.
 """
 
@@ -19,13 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
-from zoo import pretrained, registry
+if __package__ in (None, ""):  # run as a script: the checkout's packages come first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from zoo import models, pretrained
 from zoo.errors import ZooError
+from zoo.files import write_atomically, write_text_atomically
 from zoo.registry import ModelInfo
-from zoo.train.files import write_atomically, write_text_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "models"
@@ -77,7 +81,7 @@ def card(
 ) -> dict[str, Any]:
     """Everything known about ``name``: contract, cost, weights, metrics per precision, and
     what LiteRT's real accelerators did with its files."""
-    info = registry.info(name)
+    info = models.info(name)
     numerics = _load_results("numerics") if numerics is None else numerics
     peers = _load_results("peers") if peers is None else peers
     accelerators = _load_results("accelerators") if accelerators is None else accelerators
@@ -420,7 +424,7 @@ def replace_between(text: str, markers: tuple[str, str], body: str) -> str:
 
 
 def full_models() -> list[str]:
-    return [name for name in registry.list_models() if not registry.info(name).tiny]
+    return [name for name in models.list_models() if not models.info(name).tiny]
 
 
 def generated_files(names: list[str] | None = None) -> dict[Path, str]:
@@ -444,13 +448,13 @@ def generated_files(names: list[str] | None = None) -> dict[Path, str]:
 def draw_images(names: list[str], *, redraw: bool = False) -> list[Path]:
     """Sample grids of the shipped models (missing ones, or all with ``redraw``), shrunk by
     a whole factor to at most :data:`IMAGE_MAX_SIDE` pixels a side."""
-    from zoo.predict import sample
+    from zoo.samples import sample
 
     written = []
     for name in names:
         path = DOCS / "images" / f"{name}.png"
         if name in pretrained.shipped() and (redraw or not path.is_file()):
-            sample(name, "default", path, count=_sample_count(registry.info(name)))
+            sample(name, "default", path, count=_sample_count(models.info(name)))
             written.append(_shrink(path, IMAGE_MAX_SIDE))
     return written
 
@@ -482,7 +486,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.check:
         stale = [str(p.relative_to(ROOT)) for p, text in files.items() if _read(p) != text]
         if stale:
-            raise SystemExit(f"out of date (run python -m zoo.cards): {', '.join(stale)}")
+            raise SystemExit(f"out of date (run python tools/cards.py): {', '.join(stale)}")
         print(f"{len(files)} generated files are up to date")
         return
     for path, text in files.items():

@@ -1,7 +1,8 @@
-"""Writing run files so that an interrupted run never leaves a half-written one."""
+"""Files written so that an interrupted write never leaves a half-written one; file hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -42,3 +43,9 @@ def write_png(path: Path, image) -> None:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     write_atomically(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
