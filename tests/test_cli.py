@@ -80,13 +80,23 @@ def test_data_lists_and_loads_datasets(tmp_path):
 
 
 def test_cli_choices_match_the_library():
-    """zoo.cli keeps the mode and target names itself so --help stays light; they must agree."""
-    from convert.export import TARGETS
-    from convert.tflite import MODES
-    from zoo import cli
+    """The CLI offers exactly the library's names; only the strategies are a copy (zoo.train
+    loads Keras, which --help must not)."""
+    from convert import delegates, export, tflite
+    from zoo.cli.deploy import check_command, convert_command, export_command
+    from zoo.cli.training import train_command
+    from zoo.train.config import STRATEGIES
 
-    assert cli.MODES == MODES
-    assert sorted(cli.EXPORT_TARGETS) == sorted(TARGETS)
+    def choices(command, name):
+        (param,) = [param for param in command.params if param.name == name]
+        return tuple(param.type.choices)
+
+    assert choices(convert_command, "mode") == tflite.MODES
+    assert choices(convert_command, "lowering") == tflite.LOWERINGS
+    assert choices(check_command, "mode") == tflite.MODES
+    assert choices(check_command, "targets") == delegates.TARGETS
+    assert choices(export_command, "target") == export.TARGETS
+    assert choices(train_command, "strategy") == STRATEGIES
 
 
 def test_demo_trains_converts_checks_benchmarks_and_points_to_the_grid(tmp_path):

@@ -132,3 +132,13 @@ def test_catalog_matches_the_registry_and_spares_tensorflow(tmp_path, monkeypatc
         [str(len(zoo.list_models())), "False"],  # then the cached catalog answers
     ]
     assert len(list(tmp_path.glob("catalog-*.json"))) == 1
+    # with the catalog cached, `zoo list` (shipped weights' figures included) stays light
+    listing = (
+        "import sys; from click.testing import CliRunner; from zoo.cli import main; "
+        "result = CliRunner().invoke(main, ['list']); "
+        "print(result.exit_code, 'psnr' in result.output, 'tensorflow' in sys.modules)"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", listing], env=env, capture_output=True, text=True
+    )
+    assert listed.stdout.split() == ["0", "True", "False"], listed.stderr[-2000:]

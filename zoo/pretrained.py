@@ -32,7 +32,6 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.files import sha256_of
-from zoo.models import info, list_models
 from zoo.tasks import PRIMARY_METRIC
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -53,12 +52,16 @@ def manifest_file(name: str) -> Path:
 
 def shipped() -> list[str]:
     """Names of the registered models with shipped weights, sorted."""
+    from zoo.models import list_models  # Keras: the manifests themselves do not need it
+
     names = {path.stem for path in WEIGHTS_DIR.glob("*.json")} - NOT_MODELS
     return sorted(names & set(list_models()))
 
 
 def manifest(name: str) -> dict[str, Any]:
     """The manifest of ``name``'s shipped weights (ZooError if it has none)."""
+    from zoo.models import info  # Keras: the manifests themselves do not need it
+
     info(name)  # an unknown name is an UnknownModelError
     path = manifest_file(name)
     if not path.is_file():
