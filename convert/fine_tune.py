@@ -115,11 +115,10 @@ def fine_tune(job: FineTuneJob, model, steps: int, *, quiet: bool, label: str) -
     The objective trains the twin through :meth:`zoo.train.objective.Objective.use` and the
     steps run in ``zoo train``'s loop (:func:`zoo.train.loop.run_steps`), progress bar included.
     """
-    import keras
     import tensorflow as tf
     import tf_keras
 
-    from zoo.train.loop import make_dataset, run_steps
+    from zoo.train.loop import make_dataset, progress_bar, run_steps
 
     objective = job.objective
     optimizer = tf_keras.optimizers.Adam(
@@ -139,7 +138,7 @@ def fine_tune(job: FineTuneJob, model, steps: int, *, quiet: bool, label: str) -
     values = run_steps(
         lambda: step_fn(next(iterator)),
         steps,
-        progress=None if quiet else keras.utils.Progbar(steps),
+        progress=None if quiet else progress_bar(steps),
         stopped=lambda key, value, n: f"{label}: {key} became {value} at step {n}; lower --lr",
     )
     tail = max(1, steps // 10)

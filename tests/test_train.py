@@ -679,3 +679,52 @@ def test_validation_data_leaves_all_of_data_for_training(tmp_path):
     assert len(validation["hr"]) == 64 and validation["hr"].shape[1:] == (16, 16, 1)
     held_out, _ = load()
     assert len(held_out["lr"]) < 40, "without --val-data a tenth of the images is the test split"
+
+
+def test_the_step_loop_shows_running_means_and_stops_on_a_non_finite_loss(capsys):
+    from zoo.train.loop import progress_bar, run_steps
+
+    losses = iter([1.0, 2.0, 6.0])
+    seen = []
+    values = run_steps(
+        lambda: {"loss": next(losses)}, 3, progress=progress_bar(3), after_step=seen.append
+    )
+    assert values == {"loss": [1.0, 2.0, 6.0]} and seen == [
+        {"loss": 1.0},
+        {"loss": 2.0},
+        {"loss": 6.0},
+    ]
+    final = capsys.readouterr().out.replace("\b", "\n").splitlines()[-1]
+    assert "loss: 3.0000" in final, final  # the mean of the three steps, not the last one
+    broken = iter([0.5, math.nan])
+    with pytest.raises(ZooError, match=r"^loss became nan at step 2 of this run$"):
+        run_steps(
+            lambda: {"loss": next(broken)},
+            2,
+            stopped=lambda key, value, n: f"{key} became {value} at step {n} of this run",
+        )
+
+
+def test_recipe_options_are_checked_by_name_and_kind():
+    from zoo.train.config import check_options
+
+    for name in zoo.list_models():  # every recipe's own options are known and well formed
+        check_options(dict(zoo.info(name).recipe.options))
+    cases = [
+        (
+            {"noise_sigm": 50},
+            r"^unknown option 'noise_sigm'; did you mean noise_sigma\? \(options: ",
+        ),
+        ({"nonsense_key": 3}, r"^unknown option 'nonsense_key'; \(options: augment, "),
+        ({"noise_sigma": "abc"}, r"^option noise_sigma takes a finite number, got 'abc'$"),
+        ({"rescales": []}, r"^option rescales takes a list of numbers, got \[\]$"),
+        ({"patch_size": 0}, r"^option patch_size takes a whole number >= 1, got 0$"),
+    ]
+    for options, message in cases:
+        with pytest.raises(ZooError, match=message):
+            train("dae_tiny", options=options, epochs=1, quiet=True)
+    result = invoke("train", "dae_tiny", "--option", "noise_sigm=50", "--epochs", "1")
+    assert result.exit_code == 1 and "did you mean noise_sigma?" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    with pytest.raises(ZooError, match="lr must be a positive finite number, got inf"):
+        train("dae_tiny", lr=math.inf, epochs=1, quiet=True)

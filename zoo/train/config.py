@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,76 @@ from zoo.errors import ZooError
 from zoo.registry import ModelInfo
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+
+# Every recipe option a training objective reads, and the kind of value it takes.
+OPTIONS = {
+    "augment": "bool",
+    "beta_1": "number",
+    "crops_per_image": "count",
+    "gaussian_sigma": "range",
+    "image_size": "count",
+    "instance_noise": "number",
+    "kernels": "names",
+    "kl_warmup_epochs": "whole",
+    "l1_weight": "number",
+    "latent_dim": "count",
+    "likelihood": "name",
+    "lr_schedule": "name",
+    "motion_length": "range",
+    "noise_sigma": "number",
+    "num_classes": "count",
+    "patch_size": "count",
+    "rescales": "numbers",
+    "scale": "count",
+    "size_multiple": "count",
+}
+_KINDS = {
+    "bool": "true or false",
+    "number": "a finite number",
+    "count": "a whole number >= 1",
+    "whole": "a whole number >= 0",
+    "range": "[low, high], two numbers",
+    "numbers": "a list of numbers",
+    "names": "a list of names",
+    "name": "a name",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "number":
+        return _is_number(value)
+    if kind in ("count", "whole"):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return whole and value >= (1 if kind == "count" else 0)
+    if kind == "range":
+        return (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and all(_is_number(v) for v in value)
+            and value[0] <= value[1]
+        )
+    if kind == "numbers":
+        return isinstance(value, list | tuple) and bool(value) and all(map(_is_number, value))
+    if kind == "names":
+        return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    return isinstance(value, str)
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """A one-line ZooError for an option no objective reads or a value of the wrong kind."""
+    for key, value in options.items():
+        if key not in OPTIONS:
+            close = difflib.get_close_matches(key, OPTIONS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ZooError(f"unknown option {key!r}; {hint}(options: {', '.join(OPTIONS)})")
+        if not _fits(OPTIONS[key], value):
+            raise ZooError(f"option {key} takes {_KINDS[OPTIONS[key]]}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -45,8 +117,8 @@ class TrainConfig:
                 raise ZooError(f"{name.replace('_', '-')} must be at least 1")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ZooError("steps-per-epoch must be at least 1")
-        if not self.learning_rate > 0:
-            raise ZooError("lr must be positive")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ZooError(f"lr must be a positive finite number, got {self.learning_rate}")
         if self.strategy not in STRATEGIES:
             raise ZooError(f"strategy {self.strategy!r}; expected one of {', '.join(STRATEGIES)}")
         if self.checkpoint_every < 0 or self.keep_checkpoints < 1:

@@ -27,7 +27,7 @@ import numpy as np
 from zoo import models
 from zoo.errors import ZooError
 from zoo.files import write_atomically, write_png, write_text_atomically
-from zoo.train.config import TrainConfig
+from zoo.train.config import TrainConfig, check_options
 from zoo.train.grid import image_grid
 from zoo.train.objectives import Objective, objective_for
 from zoo.train.strategy import is_chief, make_strategy
@@ -71,6 +71,7 @@ def train(
     reach the model builder (e.g. ``upsample="resize_conv"``).
     """
     info = models.info(model)
+    check_options(options or {})
     settings = {
         "data": data,
         "validation_data": validation_data,
@@ -179,7 +180,7 @@ class Trainer:
         for epoch_index in range(int(epoch.numpy()), self.config.epochs):
             objective.start_epoch(epoch_index)
             done = min(max(global_step - epoch_index * steps_per_epoch, 0), steps_per_epoch)
-            progress = keras.utils.Progbar(steps_per_epoch, verbose=0 if self.quiet else 1)
+            progress = progress_bar(steps_per_epoch, quiet=self.quiet)
             progress.update(done)
             epoch_started = time.perf_counter()
 
@@ -244,6 +245,17 @@ class Trainer:
             ) from None
 
 
+def progress_bar(steps: int, *, quiet: bool = False):
+    """A ``keras.utils.Progbar`` that shows the values it is given as they are.
+
+    :func:`run_steps` gives it running means. (Keras averages values itself, but shows the
+    last step's value on the final update, so an epoch would end on one noisy step.)
+    """
+    import keras
+
+    return keras.utils.Progbar(steps, verbose=0 if quiet else 1, stateless_metrics=())
+
+
 def run_steps(
     step: Callable[[], dict],
     count: int,
@@ -255,7 +267,7 @@ def run_steps(
     """Call ``step`` ``count`` times; every loss it returns, per key, in order.
 
     The one step loop of ``zoo train`` and ``zoo optimize``. ``progress`` (a
-    ``keras.utils.Progbar``) shows each loss's running mean; ``after_step(losses)`` runs after
+    :func:`progress_bar`) shows each loss's running mean; ``after_step(losses)`` runs after
     each step (counters, checkpoints). A loss that is not finite stops the loop with a
     ZooError whose text is ``stopped(key, value, n)``, n counting this call's steps from 1.
     """
@@ -269,7 +281,7 @@ def run_steps(
         if after_step is not None:
             after_step(losses)
         if progress is not None:
-            progress.add(1, list(losses.items()))
+            progress.add(1, [(key, sum(series) / len(series)) for key, series in values.items()])
     return values
 
 
