@@ -1,4 +1,4 @@
-"""The delegate compatibility report (convert/delegates.py) and `zoo check`, on hand-made files.
+"""The delegate compatibility report (convert/delegates/) and `zoo check`, on hand-made files.
 
 Every file is converted here from a tiny Keras model or tf.function, so each case is a real
 converter output: the ones that must be flagged (dynamic batch, fused TRANSPOSE_CONV v4, a Flex

@@ -20,3 +20,34 @@ def test_readme_starts_with_exactly_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci_lines
+
+
+def test_imports_point_one_way_and_modules_stay_small():
+    """tools/architecture.py: no import cycle (function-local imports count), no module over
+    600 lines, no private name imported from another package."""
+    from tools import architecture
+
+    found = architecture.report(architecture.read_modules())
+    assert found["modules"] > 50
+    assert found["cycles"] == [], found["cycles"]
+    assert found["over_limit"] == {}, found["over_limit"]
+    assert found["private_imports"] == {}, found["private_imports"]
+
+
+def test_the_architecture_reader_finds_cycles_and_private_imports(tmp_path, monkeypatch):
+    from tools import architecture
+
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "_hidden.py").write_text("VALUE = 1\n")
+    (package / "a.py").write_text("def f():\n    from pkg import b  # a function-local import\n")
+    (package / "b.py").write_text("import pkg.a\nfrom pkg.sub import _hidden\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.a\n"
+    )
+    monkeypatch.setattr(architecture, "ROOT", tmp_path)
+    found = architecture.report(architecture.read_modules(("pkg",)))
+    assert found["cycles"] == [["pkg.a", "pkg.b"]]
+    assert found["private_imports"] == {"pkg.b": ["2: pkg.sub._hidden"]}

@@ -728,3 +728,31 @@ def test_recipe_options_are_checked_by_name_and_kind():
     assert len(result.output.strip().splitlines()) == 1
     with pytest.raises(ZooError, match="lr must be a positive finite number, got inf"):
         train("dae_tiny", lr=math.inf, epochs=1, quiet=True)
+
+
+def test_a_folder_that_holds_a_run_is_refused_unless_resumed_or_overwritten(tmp_path):
+    from zoo.files import folder_lock
+
+    settings = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "quiet": True}
+    run = train("fsrcnn_tiny", out=tmp_path / "run", **settings)
+    shutil.rmtree(run / "checkpoints")  # a finished run without its checkpoints is still a run
+    (run / "notes.txt").write_text("mine")
+    weights = (run / "model.weights.h5").read_bytes()
+    with pytest.raises(ZooError, match=r"already holds a run \(config\.json, .*--overwrite"):
+        train("fsrcnn_tiny", out=run, lr=0.5, **settings)
+    assert (run / "model.weights.h5").read_bytes() == weights, "the refused run wrote nothing"
+    old_grid = run / "samples" / "epoch_001.png"
+    old_grid.write_bytes(b"stale")
+    train("fsrcnn_tiny", out=run, overwrite=True, seed=3, **settings)
+    assert json.loads((run / "config.json").read_text())["seed"] == 3
+    assert old_grid.read_bytes() != b"stale" and (run / "notes.txt").read_text() == "mine"
+    assert not (run / ".lock").exists()
+
+    busy = tmp_path / "busy"
+    refused = rf"busy is in use by another zoo train \(pid {os.getpid()}\)"
+    # another run holds the folder
+    with folder_lock(busy, what="zoo train"), pytest.raises(ZooError, match=refused):
+        train("fsrcnn_tiny", out=busy, **settings)
+    assert not busy.exists(), "an empty folder the lock made is removed with it"
+    result = invoke("train", "fsrcnn_tiny", "--out", str(run), "--epochs", "1")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1

@@ -1,11 +1,14 @@
-"""Files written so that an interrupted write never leaves a half-written one; file hashes."""
+"""Files written so that an interrupted write never leaves a half-written one; file hashes;
+folders held by one process at a time."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -49,3 +52,40 @@ def sha256_of(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     with Path(path).open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@contextmanager
+def folder_lock(folder: Path, *, what: str = "process") -> Iterator[None]:
+    """Hold ``folder/.lock`` exclusively while the block runs; a ZooError if another holds it.
+
+    An advisory ``flock``: the operating system drops it when the holder exits, even by
+    ``kill -9``, so a dead run never blocks the next one. A folder the block created and
+    left empty is removed.
+    """
+    from zoo.errors import ZooError
+
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ZooError(f"{folder} is in use by another {what} (pid {holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a run that failed before writing anything leaves no folder

@@ -24,6 +24,7 @@ from zoo.train.config import STRATEGIES
     "--out", type=click.Path(file_okay=False), help="Run folder (default runs/MODEL/TIME)."
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out (its own files only).")
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),

@@ -10,11 +10,13 @@ as ``model.keras`` and ``model.weights.h5``, and ``summary.json``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,11 +28,11 @@ import numpy as np
 
 from zoo import models
 from zoo.errors import ZooError
-from zoo.files import write_atomically, write_png, write_text_atomically
+from zoo.files import folder_lock, write_atomically, write_png, write_text_atomically
 from zoo.train.config import TrainConfig, check_options
 from zoo.train.grid import image_grid
 from zoo.train.objectives import Objective, objective_for
-from zoo.train.strategy import is_chief, make_strategy
+from zoo.train.strategy import chief_process, is_chief, make_strategy
 
 
 def _option_name(setting: str) -> str:
@@ -61,6 +63,7 @@ def train(
     options: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Train registered ``model`` and return its run directory.
 
@@ -68,7 +71,9 @@ def train(
     in ``out`` continues from its latest checkpoint (same step, optimizer state and epoch)
     up to it. ``validation_data`` (a dataset or folder) replaces ``data``'s test split.
     ``options`` override recipe options (e.g. ``noise_sigma``); ``overrides``
-    reach the model builder (e.g. ``upsample="resize_conv"``).
+    reach the model builder (e.g. ``upsample="resize_conv"``). A folder that holds a run is
+    refused unless ``resume`` continues it or ``overwrite`` replaces it; the run holds
+    ``out/.lock`` while it trains, so a second run into the same folder is refused too.
     """
     info = models.info(model)
     check_options(options or {})
@@ -86,34 +91,59 @@ def train(
         "options": {**info.recipe.options, **options} if options else None,
         "model_overrides": overrides or None,
     }
-    if resume:
-        if out is None:
-            raise ZooError("--resume needs --out, the run folder to continue")
-        out = Path(out)
-        if not (out / "config.json").exists():
-            raise ZooError(f"--resume: {out} holds no run (no config.json)")
-        config = TrainConfig.load(out / "config.json")
-        if config.model != model:
-            raise ZooError(f"--resume: {out} trains {config.model}, not {model}")
-        changed = [
-            key
-            for key, value in settings.items()
-            if value is not None and value != getattr(config, key)
-        ]
-        if changed:
-            saved = ", ".join(
-                f"{_option_name(key)} (saved {getattr(config, key)!r})" for key in changed
-            )
-            raise ZooError(
-                f"--resume continues {out} with its saved settings; these differ: {saved}"
-            )
-        config = config.with_total_epochs(epochs)
-    else:
-        out = Path(out) if out is not None else default_run_dir(model)
-        if (out / "checkpoints" / "checkpoint").exists():
-            raise ZooError(f"{out} already holds a run; pass --resume or choose another --out")
-        config = TrainConfig.from_recipe(info, epochs=epochs, **settings)
-    return Trainer(config, out, quiet=quiet).run(resume=resume)
+    if resume and out is None:
+        raise ZooError("--resume needs --out, the run folder to continue")
+    out = Path(out) if out is not None else default_run_dir(model)
+    held = folder_lock(out, what="zoo train") if chief_process() else contextlib.nullcontext()
+    with held:
+        if resume:
+            config = _resumed_config(out, model, settings, epochs)
+        else:
+            _clear_for_a_new_run(out, overwrite=overwrite)
+            config = TrainConfig.from_recipe(info, epochs=epochs, **settings)
+        return Trainer(config, out, quiet=quiet).run(resume=resume)
+
+
+RUN_FILES = ("config.json", "summary.json", "metrics.csv", "model.keras", "model.weights.h5")
+RUN_FOLDERS = ("checkpoints", "logs", "samples")
+
+
+def _clear_for_a_new_run(out: Path, *, overwrite: bool) -> None:
+    """Refuse a folder that holds a run (finished or not); with ``overwrite``, remove the
+    run's own files and folders first (nothing else in ``out`` is touched)."""
+    found = [name for name in (*RUN_FILES, *RUN_FOLDERS) if (out / name).exists()]
+    if not found:
+        return
+    if not overwrite:
+        raise ZooError(
+            f"{out} already holds a run ({', '.join(found)}); pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+    for name in found:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _resumed_config(
+    out: Path, model: str, settings: dict[str, Any], epochs: int | None
+) -> TrainConfig:
+    """The saved configuration of the run in ``out``, checked against what was asked."""
+    if not (out / "config.json").exists():
+        raise ZooError(f"--resume: {out} holds no run (no config.json)")
+    config = TrainConfig.load(out / "config.json")
+    if config.model != model:
+        raise ZooError(f"--resume: {out} trains {config.model}, not {model}")
+    changed = [
+        key
+        for key, value in settings.items()
+        if value is not None and value != getattr(config, key)
+    ]
+    if changed:
+        saved = ", ".join(
+            f"{_option_name(key)} (saved {getattr(config, key)!r})" for key in changed
+        )
+        raise ZooError(f"--resume continues {out} with its saved settings; these differ: {saved}")
+    return config.with_total_epochs(epochs)
 
 
 class Trainer:

@@ -78,3 +78,15 @@ def is_chief(strategy) -> bool:
     if "chief" in spec:
         return resolver.task_type == "chief"
     return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def chief_process() -> bool:
+    """Whether this process writes the run's files, read from ``TF_CONFIG`` before any
+    strategy exists (the chief, else worker 0; a lone process always)."""
+    if tf_config_workers() <= 1:
+        return True
+    config = json.loads(os.environ["TF_CONFIG"])
+    task = config.get("task", {})
+    if "chief" in config["cluster"]:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
