@@ -267,10 +267,8 @@ def degrade(
 
 
 def restoration_kernels(run: TrainedModel) -> list[np.ndarray]:
-    """The run's blur kernels, made by the training objective itself (one definition)."""
-    from zoo.train.objectives import objective_for
-
-    return objective_for(run.info, run.config).kernels()
+    """The run's blur kernels: the bank its recipe options name, as in training."""
+    return zdata.blur_kernel_bank(run.options)
 
 
 def restoration_cases(

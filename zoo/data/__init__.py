@@ -50,6 +50,7 @@ from zoo.data.imageset import SPLITS, ImageSet, check_split
 from zoo.data.keras_datasets import KERAS_DATASETS, keras_cache_dirs, load_keras
 from zoo.data.pairs import (
     blur_kernel,
+    blur_kernel_bank,
     blur_tf,
     blurred_pairs,
     colorize_masks,
@@ -190,6 +191,7 @@ __all__ = [
     "SPLITS",
     "ImageSet",
     "blur_kernel",
+    "blur_kernel_bank",
     "blur_tf",
     "blurred_pairs",
     "colorize_masks",

@@ -19,8 +19,8 @@ All images are float32 in [0, 1], batches (N, H, W, C) unless said otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -299,6 +299,38 @@ def convolve(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     padded = np.pad(np.asarray(images, dtype=np.float64), pad, mode="symmetric")
     out = fftconvolve(padded, kernel[None, :, :, None], mode="valid", axes=(1, 2))
     return out.astype(np.float32)
+
+
+BLUR_DEFAULTS = {
+    "kernels": ("gaussian", "motion"),
+    "gaussian_sigma": (1.0, 3.0),
+    "motion_length": (5, 15),
+}
+MOTION_ANGLES = (0, 45, 90, 135)
+
+
+def blur_kernel_bank(options: Mapping[str, Any]) -> list[np.ndarray]:
+    """The blur kernels a deblurring recipe names (its ``options``), each summing to 1.
+
+    ``kernels``: which kinds ("gaussian", "motion"); ``gaussian_sigma`` and
+    ``motion_length``: [low, high], three values spread evenly over each; motion kernels
+    at the angles 0, 45, 90 and 135 degrees. Training and evaluation use this one bank.
+    """
+
+    def spread(key: str) -> np.ndarray:
+        low, high = options.get(key, BLUR_DEFAULTS[key])
+        return np.linspace(low, high, 3)
+
+    kinds = options.get("kernels", BLUR_DEFAULTS["kernels"])
+    bank = []
+    if "gaussian" in kinds:
+        bank += [blur_kernel("gaussian", sigma=s) for s in spread("gaussian_sigma")]
+    if "motion" in kinds:
+        for length in spread("motion_length"):
+            bank += [blur_kernel("motion", length=int(length), angle=a) for a in MOTION_ANGLES]
+    if not bank:
+        raise ZooError(f"deblur needs blur kernels; got kernels={kinds!r}")
+    return bank
 
 
 def stack_kernels(kernels: Sequence[np.ndarray]) -> np.ndarray:

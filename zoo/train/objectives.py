@@ -83,28 +83,13 @@ class Deblur(Objective):
     patches = True
 
     def kernels(self) -> list[np.ndarray]:
-        kinds = self.options.get("kernels", ["gaussian", "motion"])
-        bank = []
-        if "gaussian" in kinds:
-            bank += [zdata.blur_kernel("gaussian", sigma=s) for s in self._spread("gaussian_sigma")]
-        if "motion" in kinds:
-            for length in self._spread("motion_length"):
-                bank += [
-                    zdata.blur_kernel("motion", length=int(length), angle=a)
-                    for a in (0, 45, 90, 135)
-                ]
-        if not bank:
-            raise ZooError(f"deblur needs blur kernels; got kernels={kinds!r}")
-        return bank
+        """The recipe's blur kernels (:func:`zoo.data.blur_kernel_bank`)."""
+        return zdata.blur_kernel_bank(self.options)
 
     @cached_property
     def kernel_bank(self) -> np.ndarray:
         """The bank as one (N, K, K) float32 array, K odd (see ``zdata.stack_kernels``)."""
         return zdata.stack_kernels(self.kernels())
-
-    def _spread(self, key: str) -> np.ndarray:
-        low, high = self.options.get(key, {"gaussian_sigma": (1.0, 3.0)}.get(key, (5, 15)))
-        return np.linspace(low, high, 3)
 
     def load_data(self) -> tuple[Arrays, Arrays]:
         sharp = self.load_images("train").images
