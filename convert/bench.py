@@ -146,15 +146,6 @@ class BenchReport:
         ]
         return headers, rows
 
-    def table(self) -> str:
-        headers, rows = self.rows()
-        widths = [max(len(c) for c in column) for column in zip(headers, *rows, strict=True)]
-        lines = [headers, tuple("-" * w for w in widths), *rows]
-        return "\n".join(
-            "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-            for line in lines
-        )
-
     def markdown(self) -> str:
         headers, rows = self.rows()
         right = {"threads", "median ms", "p90 ms", "vs float32", "size", "size vs f32", "peak MiB"}

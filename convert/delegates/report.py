@@ -9,6 +9,7 @@ from typing import Any
 
 from convert.delegates.targets import STRICT_TARGETS, TARGETS
 from zoo.errors import ZooError
+from zoo.tables import text_table
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,11 @@ class DelegateReport:
                     report.verdict(),
                 )
             )
-        lines += ["", *_table(rows), f"(* = covered by --strict for {self.precision} files)"]
+        lines += [
+            "",
+            text_table(rows, header=False),
+            f"(* = covered by --strict for {self.precision} files)",
+        ]
         for name in TARGETS:
             report = self.targets[name]
             lines.append(f"\n{name}: {report.title}")
@@ -166,11 +171,3 @@ def _listing(items: list[str], limit: int = 6) -> str:
         return "none"
     more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]

@@ -7,6 +7,7 @@ import json
 import click
 
 from zoo.errors import ZooError
+from zoo.tables import text_table
 
 WEIGHTS_HELP = (
     "A run folder (zoo train --out), a .weights.h5 / .keras file, or default (the shipped weights)."
@@ -63,10 +64,5 @@ def _shape(shape: tuple, scale: int = 1) -> str:
 
 
 def format_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    """A plain left-aligned text table."""
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
-    lines = [headers, tuple("-" * w for w in widths), *rows]
-    return "\n".join(
-        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+    """A plain left-aligned text table under ``headers``."""
+    return text_table([headers, *rows])
