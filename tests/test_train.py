@@ -756,3 +756,15 @@ def test_a_folder_that_holds_a_run_is_refused_unless_resumed_or_overwritten(tmp_
     assert not busy.exists(), "an empty folder the lock made is removed with it"
     result = invoke("train", "fsrcnn_tiny", "--out", str(run), "--epochs", "1")
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+
+
+def test_resume_clears_what_a_killed_save_left_half_written(tmp_path):
+    settings = {"steps_per_epoch": 1, "batch_size": 4, "quiet": True}
+    run = train("fsrcnn_tiny", epochs=1, out=tmp_path / "run", **settings)
+    stale = [run / ".partial-k3j2.weights.h5", run / "samples" / ".partial-x1.png"]
+    for path in stale:  # what kill -9 during a save leaves
+        path.write_bytes(b"half")
+    train("fsrcnn_tiny", epochs=2, resume=True, out=run, quiet=True)
+    assert not any(path.exists() for path in stale)
+    assert not list(run.rglob(".partial-*"))
+    assert read_summary(run)["epochs_completed"] == 2

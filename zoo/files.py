@@ -11,6 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+PARTIAL = ".partial-"  # the prefix of a file being written
+
+
+def remove_partial_files(folder: Path) -> list[Path]:
+    """Delete the half-written files an interrupted writer (``kill -9``) left under ``folder``;
+    only call it while holding the folder (:func:`folder_lock`). Returns what it removed."""
+    stale = sorted(Path(folder).rglob(f"{PARTIAL}*")) if Path(folder).is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temporary_path)`` beside ``path``, then rename it into place.
@@ -20,9 +31,7 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        dir=path.parent, prefix=".partial-", suffix="".join(path.suffixes)
-    )
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=PARTIAL, suffix="".join(path.suffixes))
     os.close(handle)
     temporary = Path(name)
     try:

@@ -28,7 +28,13 @@ import numpy as np
 
 from zoo import models
 from zoo.errors import ZooError
-from zoo.files import folder_lock, write_atomically, write_png, write_text_atomically
+from zoo.files import (
+    folder_lock,
+    remove_partial_files,
+    write_atomically,
+    write_png,
+    write_text_atomically,
+)
 from zoo.train.config import TrainConfig, check_options
 from zoo.train.grid import image_grid
 from zoo.train.objectives import Objective, objective_for
@@ -167,6 +173,8 @@ class Trainer:
         steps_per_epoch = self.config.steps_per_epoch or max(1, samples // self.config.batch_size)
         self.chief = is_chief(strategy)
 
+        if self.chief:
+            remove_partial_files(self.out)  # left by a run killed while saving; we hold out
         with strategy.scope():
             objective.build()
             step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
