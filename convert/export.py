@@ -13,8 +13,9 @@ verify it on the device:
   host's LiteRT interpreter gave for it, to compare against on the device;
 - ``RUN_ON_DEVICE.md``: how to run and benchmark it with LiteRT on Android and iOS.
 
-The folder is assembled under a temporary name beside ``DIR`` and renamed into place, so an
-interrupted export leaves nothing half-written.
+The bundle is assembled under a temporary name beside ``DIR`` and moved into place, so an
+interrupted export leaves nothing half-written. ``--force`` replaces an earlier bundle's files
+in ``DIR`` and leaves every other file there as it was.
 """
 
 from __future__ import annotations
@@ -86,12 +87,14 @@ def export(
     out = Path(out)
     if not out.parent.is_dir():
         raise ZooError(f"folder {out.parent} does not exist")
+    if out.exists() and not out.is_dir():
+        raise ZooError(f"--out {out} is a file; pass a folder")
     if out.exists() and any(out.iterdir()) and not force:
-        raise ZooError(f"{out} exists and is not empty; pass --force to replace it")
+        raise ZooError(f"{out} exists and is not empty; pass --force to replace its bundle")
     info = models.info(name)
     model = factory.get(name, weights=weights)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".partial-{out.name}-", dir=out.parent))
+    staging = Path(tempfile.mkdtemp(prefix=".partial-bundle-", dir=out.parent))
     try:
         candidates = {}
         modes = CPU_CANDIDATES if target == "cpu" else (TARGET_MODES[target],)
@@ -136,15 +139,30 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+BUNDLE_FILES = ("*.tflite", "golden_*.npy", "model_card.json", "model_card.md", "RUN_ON_DEVICE.md")
+
+
+def bundle_files(folder: Path) -> list[Path]:
+    """The files of a bundle in ``folder``: its .tflite files and their metadata JSON, the
+    golden tensors, the model card and RUN_ON_DEVICE.md."""
+    found = {path for pattern in BUNDLE_FILES for path in folder.glob(pattern)}
+    found |= {path.with_suffix(".json") for path in folder.glob("*.tflite")}
+    return sorted(path for path in found if path.is_file())
+
+
 def _replace(staging: Path, out: Path) -> None:
-    """Move the finished folder into place; an existing ``out`` goes only once it is done."""
-    if out.exists():
-        old = out.with_name(f".old-{out.name}-{os.getpid()}")
-        os.replace(out, old)
+    """Move the finished bundle into ``out``: renamed whole into a new folder, else file by
+    file over an earlier bundle's files (other files in ``out`` stay)."""
+    if not out.exists():
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; a bundle is not
         os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out)
+        return
+    for path in bundle_files(out):
+        path.unlink()
+    for path in bundle_files(staging):
+        os.replace(path, out / path.name)
 
 
 def _golden(info, conversion: Conversion, folder: Path) -> dict[str, Any]:

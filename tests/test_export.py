@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -69,17 +70,30 @@ def test_cpu_bundle_is_the_fastest_file_measured(tmp_path):
     assert card["lowering"]["mode"] == "cpu"  # int8 PReLUs split for XNNPACK
 
 
-def test_existing_folder_is_kept_unless_forced(tmp_path):
+def test_existing_folder_is_kept_unless_forced(tmp_path, monkeypatch):
     out = tmp_path / "bundle"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     with pytest.raises(ZooError, match="--force"):
         export("fsrcnn_tiny", target="ios-gpu", out=out, runs=RUNS)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    out.chmod(0o750)
+    export("fsrcnn_tiny", target="android-npu", out=out, runs=RUNS, force=True)
+    assert (out / "fsrcnn_tiny_int8.tflite").is_file()
     export("fsrcnn_tiny", target="ios-gpu", out=out, runs=RUNS, force=True)
-    assert not (out / "notes.txt").exists() and (out / "model_card.json").exists()
+    assert (out / "notes.txt").read_text() == "mine", "--force replaces only the bundle's files"
+    assert sorted(p.name for p in out.glob("*.tflite")) == ["fsrcnn_tiny_float16.tflite"]
+    assert not (out / "fsrcnn_tiny_int8.json").exists()
     assert "MetalDelegate" in (out / "RUN_ON_DEVICE.md").read_text()
+    assert out.stat().st_mode & 0o777 == 0o750, "the folder keeps its permissions"
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no staging folder left
+    fresh = export("fsrcnn_tiny", target="ios-gpu", out=tmp_path / "fresh", runs=RUNS)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o777 & ~umask, "a new bundle is not private"
+    monkeypatch.chdir(out)  # --out . names the folder it is run in
+    export("fsrcnn_tiny", target="ios-gpu", out=".", runs=RUNS, force=True)
+    assert (out / "notes.txt").is_file() and (out / "model_card.json").is_file()
 
 
 def test_cli_export_prints_the_verdict(tmp_path):
