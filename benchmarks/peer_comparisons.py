@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo import metrics, models
+from zoo import metrics
 from zoo.classical import (
     DEBLUR_METHODS,
     DENOISE_METHODS,
@@ -51,6 +51,7 @@ from zoo.classical import (
     tune_denoise,
 )
 from zoo.errors import ZooError
+from zoo.models import info as model_info
 
 SR_MODELS = tuple(
     f"{family}_x{scale}" for family in ("fsrcnn", "fsrcnn_s", "espcn") for scale in (2, 3, 4)
@@ -65,7 +66,7 @@ def resolve_weights(name: str, overrides: Mapping[str, str | Path] | None = None
     """``name``'s weights: an override, else ``"default"`` when shipped, else None."""
     from zoo import pretrained
 
-    models.info(name)  # an unknown name is a one-line UnknownModelError
+    model_info(name)  # an unknown name is a one-line UnknownModelError
     if overrides and name in overrides:
         return str(overrides[name])
     return "default" if name in pretrained.shipped() else None
@@ -395,7 +396,7 @@ def super_resolution_comparison(
     folder = Path(data).expanduser()
     if not folder.is_dir():
         raise ZooError(f"super-resolution data {folder} is not a folder")
-    infos = [models.info(name) for name in models]
+    infos = [model_info(name) for name in models]
     for info in infos:
         if info.task != "super_resolve":
             raise ZooError(f"{info.name} is a {info.task} model, not a super-resolution model")
