@@ -50,3 +50,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(factory, name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FACTORY})
