@@ -149,7 +149,14 @@ class TFLiteFile:
     def zoo_metadata(self) -> dict[str, Any] | None:
         """The zoo's JSON metadata, or None for a file the zoo did not write."""
         payload = self.metadata.get(METADATA_NAME)
-        return json.loads(payload.decode()) if payload is not None else None
+        if payload is None:
+            return None
+        try:
+            return json.loads(payload.decode())
+        except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
+            raise TFLiteFileError(
+                f"the file's {METADATA_NAME} metadata is corrupt ({type(error).__name__})"
+            ) from None
 
 
 # === Reading ===
@@ -174,9 +181,32 @@ def read(source: str | Path | bytes) -> TFLiteFile:
         raise TFLiteFileError(f"{label} is not a TFLite flatbuffer (no TFL3 identifier)")
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-        return _summarise(model, len(data))
+        parsed = _summarise(model, len(data))
     except Exception as error:  # flatbuffers raises whatever a bad offset leads to
         raise TFLiteFileError(f"{label} is corrupt or truncated ({type(error).__name__})") from None
+    _check_references(parsed, label)
+    return parsed
+
+
+def _check_references(parsed: TFLiteFile, label: str) -> None:
+    """Every tensor index an operator, the graph or a signature names exists (a flipped bit
+    in an index would otherwise surface later as an IndexError)."""
+    counts = [len(graph) for graph in parsed.tensors]
+    named = [
+        (op.subgraph, i, f"operator {op.index} ({op.name})")
+        for op in parsed.operators
+        for i in (*op.inputs, *op.outputs)
+    ]
+    named += [(0, i, "the graph's inputs and outputs") for i in (*parsed.inputs, *parsed.outputs)]
+    named += [
+        (0, i, f"signature {sig.key!r}")
+        for sig in parsed.signatures
+        for i in (*sig.inputs.values(), *sig.outputs.values())
+    ]
+    for subgraph, index, where in named:
+        count = counts[subgraph] if subgraph < len(counts) else 0
+        if not -1 <= index < count or (index == -1 and not where.startswith("operator")):
+            raise TFLiteFileError(f"{label} is corrupt: {where} names tensor {index} of {count}")
 
 
 def _summarise(model, size: int) -> TFLiteFile:

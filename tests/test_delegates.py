@@ -336,3 +336,50 @@ def test_cli_converts_a_registered_model_first():
     assert data["measured"]["runs"][0]["accepted"] is True
     result = invoke("check", "no_such_model")
     assert result.exit_code == 1 and result.output.startswith("Error: unknown model")
+
+
+# === Fuzz: bit-flipped zoo files ===
+
+
+def _table_and_weight_bytes(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Byte offsets outside and inside the file's buffers (the weights and metadata)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    raw = bytearray(data)
+    model = schema.Model.GetRootAs(raw, 0)
+    base = np.frombuffer(raw, np.uint8).__array_interface__["data"][0]
+    in_buffers = np.zeros(len(raw), bool)
+    for i in range(model.BuffersLength()):
+        array = model.Buffers(i).DataAsNumpy()
+        if isinstance(array, np.ndarray) and array.size:
+            start = array.__array_interface__["data"][0] - base
+            in_buffers[start : start + array.size] = True
+    return np.flatnonzero(~in_buffers), np.flatnonzero(in_buffers)
+
+
+def test_bit_flipped_files_get_a_report_or_one_line_never_a_traceback(tmp_path):
+    from convert.tflite import convert_model
+
+    data = convert_model(
+        "fsrcnn_tiny", mode="int8", parity=False, representative_count=4
+    ).flatbuffer
+    tables, weights = _table_and_weight_bytes(data)
+    assert len(tables) > 1000 and len(weights) > 1000
+    rng = np.random.default_rng(0)
+    outcomes = {"report": 0, "one line": 0}
+    for flip in range(160):  # half in the flatbuffer's tables, half in its buffers
+        position = rng.choice(tables if flip % 2 == 0 else weights)
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(8))
+        path = tmp_path / f"flip{flip}.tflite"
+        path.write_bytes(bytes(flipped))
+        result = CliRunner().invoke(main, ["check", str(path), "--no-accelerators"])
+        crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+        assert result.exit_code in (0, 1) and not crashed, (flip, position, result.output[-500:])
+        if result.exit_code:
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), (flip, result.output)
+            outcomes["one line"] += 1
+        else:
+            outcomes["report"] += 1
+    assert outcomes["report"] > 0 and outcomes["one line"] > 10, outcomes
