@@ -174,6 +174,8 @@ def convert_model(
         raise ZooError(f"unknown lowering {lowering!r}; expected one of {', '.join(LOWERINGS)}")
     if equalize and quantization_aware:
         raise ZooError("equalize the float model before quantization-aware training, not after")
+    if float_io and mode not in INTEGER_MODES:
+        raise ZooError(f"float I/O is for integer files ({', '.join(INTEGER_MODES)}), not {mode}")
     model, info = _resolve(model, info, weights)
     shapes = input_shapes(info, size)
     calibration = None
@@ -318,6 +320,8 @@ def input_shapes(info: ModelInfo, size: tuple[int, int] | None) -> list[tuple[in
     if size is not None:
         if len(size) != 2 or min(size) < 1:
             raise ZooError(f"size must be (height, width) with positive sides, got {size}")
+        if not any(len(spec.shape) == 3 for spec in info.inputs):
+            raise ZooError(f"{info.name} takes no image input; a size does not apply to it")
         if all(None not in spec.shape for spec in info.inputs):
             fixed = [s.shape[:2] for s in info.inputs if len(s.shape) == 3]
             if fixed and tuple(fixed[0]) != tuple(size):

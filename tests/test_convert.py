@@ -368,6 +368,11 @@ def test_cli_convert_writes_the_file_and_its_metadata(tmp_path):
         (["fsrcnn_tiny", "--out", "{tmp}/missing/a.tflite"], "does not exist"),
         (["fsrcnn_tiny", "--size", "0x4", "--out", "{tmp}/a.tflite"], "positive integers"),
         (["fsrcnn_tiny", "--mode", "int4", "--out", "{tmp}/a.tflite"], "int4"),
+        (["dcgan_tiny", "--size", "64", "--out", "{tmp}/a.tflite"], "takes no image input"),
+        (
+            ["fsrcnn_tiny", "--mode", "float16", "--float-io", "--out", "{tmp}/a.tflite"],
+            "float i/o is for integer files",
+        ),
     ],
 )
 def test_cli_convert_errors_are_one_line_and_write_nothing(tmp_path, args, message):
@@ -376,6 +381,7 @@ def test_cli_convert_errors_are_one_line_and_write_nothing(tmp_path, args, messa
     assert result.exit_code != 0
     assert message in result.output.lower()
     assert "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: ")  # after click's usage
     assert list(tmp_path.rglob("*.tflite")) == []
 
 
