@@ -111,7 +111,11 @@ def test_lowered_file_keeps_the_rules_and_matches_keras(mode):
 @pytest.mark.parametrize("name", ["dcgan_tiny", "pix2pix_tiny", "deconvnet_tiny", "vae_tiny"])
 def test_lowered_models_match_keras_on_the_bytes(name):
     """Nested models (the VAE's decoder), BN after the transposed convolution (DCGAN,
-    pix2pix, DeconvNet's stride-1 deconvolutions) and multi-input graphs all lower."""
+    pix2pix, DeconvNet's stride-1 deconvolutions) and multi-input graphs all lower.
+
+    Seeded: DeconvNet's unpooling switch is an equality test, so rare initial weights put two
+    pooled values within float32 rounding of each other and the switch can land elsewhere."""
+    keras.utils.set_random_seed(0)
     result = convert_model(name, mode="float32")
     assert "TRANSPOSE_CONV" not in _ops(result.flatbuffer)
     assert result.metadata["lowered"] >= 1
