@@ -125,8 +125,12 @@ def fine_tune(job: FineTuneJob, model, steps: int, *, quiet: bool, label: str) -
         job.config.learning_rate, beta_1=objective.options.get("beta_1", 0.9)
     )
     fixed = job.fixed_biases
-    optimizer.build([v for v in model.trainable_variables if not _is_fixed(v.name, fixed)])
-    objective.use(model, optimizer, trains=lambda variable: not _is_fixed(variable.name, fixed))
+
+    def trains(variable) -> bool:
+        return not _is_fixed(variable.name, fixed)
+
+    optimizer.build([v for v in model.trainable_variables if trains(v)])
+    objective.use(model, optimizer, trains=trains)
     step_fn = tf.function(objective.train_step)
 
     samples = len(next(iter(job.train.values())))

@@ -465,7 +465,7 @@ def measure(
         samples = [_random_sample(info, [parsed.tensor(signature.inputs[n]) for n in names])]
     feeds = [
         {
-            name: quantize(array, *_numerics(parsed.tensor(signature.inputs[name])))
+            name: _quantize_for(array, parsed.tensor(signature.inputs[name]))
             for name, array in zip(names, sample, strict=True)
         }
         for sample in samples
@@ -482,7 +482,9 @@ def measure(
         run, raw = run_file(data, feeds, device, runs=runs, signature=signature.key)
         if not run.accepted:
             return run, None
-        return run, np.concatenate([dequantize(r[output_name], *_numerics(output)) for r in raw])
+        return run, np.concatenate(
+            [dequantize(r[output_name], output.dtype, output.quantization) for r in raw]
+        )
 
     judge, note = ("Keras", expected), None
     if mode in REFERENCE_MODES:
@@ -538,9 +540,9 @@ def _random_sample(info, tensors) -> list[np.ndarray]:
     return sample
 
 
-def _numerics(tensor: flatbuffer.Tensor) -> tuple[str, tuple[float, int] | None]:
-    """(dtype, (scale, zero point) or None) of a file's tensor."""
-    return tensor.dtype, tensor.quantization
+def _quantize_for(array: np.ndarray, tensor: flatbuffer.Tensor) -> np.ndarray:
+    """A float array as ``tensor`` of the file takes it."""
+    return quantize(array, tensor.dtype, tensor.quantization)
 
 
 def _width(info, values: np.ndarray) -> float:
