@@ -30,13 +30,14 @@ from __future__ import annotations
 import warnings
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from zoo.data import _image
-from zoo.data.imageset import ImageSet, check_split, concat
+from zoo.data.imageset import ImageSet, check_split
 from zoo.data.pairs import random_crops
 from zoo.errors import ZooError
 
@@ -163,86 +164,86 @@ def _find_mask(masks_root: Path, relative: Path) -> Path | None:
     return None
 
 
-def load_folder(
-    path: str | Path,
-    *,
-    split: str = "train",
-    image_size: int | tuple[int, int] | None = None,
-    channels: int | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    crops_per_image: int | None = None,
-) -> ImageSet:
-    """Every readable image under ``path`` as an ImageSet (see the module docstring).
+@dataclass(frozen=True)
+class FolderListing:
+    """The image files of one split of a folder, as :func:`load_folder` reads them.
 
-    With ``crops_per_image``, each image gives that many random ``image_size`` crops at
-    its own resolution (training patches) instead of one resized, center-cropped image.
+    Nothing is decoded: listing a folder of any size costs one directory walk. ``labels``
+    (class indices, one per file) for class subfolders; ``masks`` (the mask file of each
+    image, or None where it has none) for images/ + masks/.
     """
+
+    name: str
+    split: str
+    files: tuple[Path, ...]
+    labels: tuple[int, ...] | None = None
+    class_names: tuple[str, ...] | None = None
+    masks: tuple[Path | None, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, index: int, channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(image float32 (H, W, C) in [0, 1], mask int32 (H, W) or None) of file ``index``.
+
+        ``channels`` (1 or 3) converts; None keeps the file's.
+        Raises what Pillow raises for an unreadable file, and ValueError for an image
+        whose mask is missing or of another size.
+        """
+        image = _image.to_channels(read_image(self.files[index]), channels)
+        if self.masks is None:
+            return image, None
+        mask_file = self.masks[index]
+        if mask_file is None:
+            raise ValueError(f"{self.files[index]} has no mask")
+        mask = read_mask(mask_file)
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f"mask {mask_file} is not the size of its image")
+        return image, mask
+
+
+def list_folder(path: str | Path, split: str = "train") -> FolderListing:
+    """The files of ``split`` under ``path`` by the layouts of the module docstring."""
     check_split(split)
-    _image.check_channels(channels)
-    _image.check_limit(limit)
-    size = _image.parse_size(image_size)
-    if crops_per_image is not None and (size is None or crops_per_image < 1):
-        raise ZooError("crops_per_image needs image_size and must be at least 1")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise ZooError(f"{path} is not a folder")
-
     split_dirs = {"train": root / "train"}
     split_dirs["test"] = next(
         (root / t for t in TEST_FOLDERS if (root / t).is_dir()), root / "test"
     )
-    if split_dirs["train"].is_dir() and split_dirs["test"].is_dir():
-        # class subfolders: one class list for both splits, so labels mean the same in each
-        found = [_class_folders(split_dirs[s]) for s in ("train", "test")]
-        names = sorted({d.name for dirs in found if dirs for d in dirs}) or None
-        if split == "all":
-            parts = [
-                _load_layout(
-                    split_dirs[s],
-                    "all",
-                    size,
-                    channels,
-                    None,
-                    seed,
-                    str(path),
-                    s,
-                    names,
-                    crops_per_image,
-                )
-                for s in ("train", "test")
-            ]
-            joined = concat(*parts)
-            return joined.subset(_image.choose(len(joined), limit, seed))
-        return _load_layout(
-            split_dirs[split],
-            "all",
-            size,
-            channels,
-            limit,
-            seed,
-            str(path),
-            split,
-            names,
-            crops_per_image,
-        )
-    return _load_layout(
-        root, split, size, channels, limit, seed, str(path), crops_per_image=crops_per_image
+    if not (split_dirs["train"].is_dir() and split_dirs["test"].is_dir()):
+        return _list_layout(root, split, str(path), split)
+    # class subfolders: one class list for both splits, so labels mean the same in each
+    found = [_class_folders(split_dirs[s]) for s in ("train", "test")]
+    names = sorted({d.name for dirs in found if dirs for d in dirs}) or None
+    parts = [
+        _list_layout(split_dirs[s], "all", str(path), s, names)
+        for s in (("train", "test") if split == "all" else (split,))
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    first, second = parts
+
+    def join(a, b):
+        return None if a is None or b is None else a + b
+
+    return replace(
+        first,
+        split="all",
+        files=first.files + second.files,
+        labels=join(first.labels, second.labels),
+        masks=join(first.masks, second.masks),
     )
 
 
-def _load_layout(
+def _list_layout(
     root: Path,
     split: str,
-    size: tuple[int, int] | None,
-    channels: int | None,
-    limit: int | None,
-    seed: int,
     name: str,
-    split_name: str | None = None,
+    split_name: str,
     class_names: list[str] | None = None,
-    crops_per_image: int | None = None,
-) -> ImageSet:
+) -> FolderListing:
     images_dir, masks_dir = root / "images", root / "masks"
     labels: list[int] | None = None
     masks_root: Path | None = None
@@ -264,45 +265,71 @@ def _load_layout(
     if not files:
         raise ZooError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {root}")
     label_of = dict(zip(files, labels, strict=True)) if labels is not None else {}
-    files = _split_files(files, base, split)
+    files = sorted(_split_files(files, base, split), key=str)
     if not files:
         raise ZooError(f"no image files of split {split} in {name}; pass split='all'")
+    return FolderListing(
+        name=name,
+        split=split_name,
+        files=tuple(files),
+        labels=None if labels is None else tuple(label_of[f] for f in files),
+        class_names=None if class_names is None else tuple(class_names),
+        masks=None
+        if masks_root is None
+        else tuple(_find_mask(masks_root, f.relative_to(base)) for f in files),
+    )
+
+
+def load_folder(
+    path: str | Path,
+    *,
+    split: str = "train",
+    image_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    crops_per_image: int | None = None,
+) -> ImageSet:
+    """Every readable image under ``path`` as an ImageSet (see the module docstring).
+
+    With ``crops_per_image``, each image gives that many random ``image_size`` crops at
+    its own resolution (training patches) instead of one resized, center-cropped image.
+    """
+    check_split(split)
+    _image.check_channels(channels)
+    _image.check_limit(limit)
+    size = _image.parse_size(image_size)
+    if crops_per_image is not None and (size is None or crops_per_image < 1):
+        raise ZooError("crops_per_image needs image_size and must be at least 1")
+    listing = list_folder(path, split)
+    name = listing.name
 
     decoded: list[np.ndarray] = []
     decoded_masks: list[np.ndarray] = []
-    kept: list[Path] = []
+    kept: list[int] = []
     skipped = 0
-    for i in _order(len(files), limit, seed):
+    for i in _order(len(listing), limit, seed):
         if limit is not None and len(kept) >= limit:
             break
-        file = files[i]
         try:
-            image = read_image(file)
+            image, mask = listing.read(i)
+        except ZooError:
+            raise
         except Exception:  # Pillow raises many types for a bad file; all mean "unreadable"
             skipped += 1
             continue
-        if masks_root is not None:
-            mask_file = _find_mask(masks_root, file.relative_to(base))
-            try:
-                mask = read_mask(mask_file) if mask_file else None
-            except ZooError:
-                raise
-            except Exception:
-                mask = None
-            if mask is None or mask.shape != image.shape[:2]:
-                skipped += 1
-                continue
+        if mask is not None:
             decoded_masks.append(mask)
         decoded.append(image)
-        kept.append(file)
+        kept.append(i)
 
     if skipped:
-        warnings.warn(f"skipped {skipped} unreadable image file(s) in {name}", stacklevel=3)
+        warnings.warn(f"skipped {skipped} unreadable image file(s) in {name}", stacklevel=2)
     if not decoded:
-        what = "image with a mask" if masks_root is not None else "image"
+        what = "image with a mask" if listing.masks is not None else "image"
         raise ZooError(f"no readable {what} in {name} ({skipped} unreadable)")
 
-    order = np.argsort([str(p) for p in kept], kind="stable")
+    order = np.argsort(kept, kind="stable")
     decoded = [decoded[i] for i in order]
     decoded_masks = [decoded_masks[i] for i in order] if decoded_masks else []
     kept = [kept[i] for i in order]
@@ -321,24 +348,24 @@ def _load_layout(
         if decoded_masks:
             raise ZooError(f"crops_per_image does not take masks ({name} has masks/)")
         decoded = list(random_crops(decoded, size, crops_per_image, seed=seed))
-        kept = [p for p in kept for _ in range(crops_per_image)]
+        kept = [i for i in kept for _ in range(crops_per_image)]
     else:
         decoded = [np.clip(_image.fit_image(im, size), 0.0, 1.0) for im in decoded]
         decoded_masks = [_image.fit_mask(m, size) for m in decoded_masks]
 
     masks = np.stack(decoded_masks) if decoded_masks else None
     num_classes = None
-    if labels is not None:
-        num_classes = len(class_names)
+    if listing.labels is not None:
+        num_classes = len(listing.class_names)
     elif masks is not None:
         num_classes = int(masks.max()) + 1
     return ImageSet(
         images=np.stack(decoded),
-        labels=None if labels is None else np.array([label_of[p] for p in kept]),
+        labels=None if listing.labels is None else np.array([listing.labels[i] for i in kept]),
         masks=masks,
         num_classes=num_classes,
         name=name,
-        class_names=None if class_names is None else tuple(class_names),
-        split=split_name or split,
+        class_names=listing.class_names,
+        split=listing.split,
         skipped=skipped,
     )
