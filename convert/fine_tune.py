@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from zoo import models
+from zoo.data.stream import Examples
 from zoo.errors import ZooError
 
 FINE_TUNE_LR_FACTOR = 0.1  # the recipe's rate times this, unless --lr says otherwise
@@ -133,9 +134,9 @@ def fine_tune(job: FineTuneJob, model, steps: int, *, quiet: bool, label: str) -
     objective.use(model, optimizer, trains=trains)
     step_fn = tf.function(objective.train_step)
 
-    samples = len(next(iter(job.train.values())))
-    batch = min(job.config.batch_size, samples)
-    iterator = iter(make_dataset(job.train, batch, job.config.seed))
+    examples = Examples.in_memory(job.train)
+    batch = min(job.config.batch_size, examples.count)
+    iterator = iter(make_dataset(examples, batch, job.config.seed, degrade=objective.degrade))
     if not quiet:
         print(f"{label}: {steps} steps", flush=True)
     started = time.perf_counter()

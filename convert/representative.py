@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from zoo.data.stream import Examples, first_batch
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo
 from zoo.smoke import concrete_shape
@@ -55,7 +56,8 @@ def representative_inputs(
     total = len(next(iter(arrays.values())))
     rng = np.random.default_rng(seed)
     picked = rng.choice(total, size=count, replace=total < count)
-    batch = {key: value[picked] for key, value in arrays.items()}
+    examples = Examples.in_memory({key: value[picked] for key, value in arrays.items()})
+    batch = first_batch(examples, count, seed, degrade=objective.degrade)
     if isinstance(objective, Adversarial):
         low, high = model_info.inputs[0].value_range
         z = rng.uniform(low, high, size=(count, *shapes[0])).astype(np.float32)

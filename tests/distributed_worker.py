@@ -5,7 +5,7 @@ first op, so each run of the distribution tests is a fresh process. Besides the 
 (``--out``), the worker writes to ``--record``:
 
 - ``initial.npz``: the model's weights right after they are built (under the strategy's scope);
-- ``batches.npz``: the first global batches of the loop's input pipeline (``make_dataset``);
+- ``batches.npz``: this process's slices of the first global batches (``make_dataset``);
 - ``final.npz``: the weights of the model this process trained (also on a non-chief worker,
   whose run folder stays empty);
 - ``run.json``: the strategy's class, its ``num_replicas_in_sync`` and whether this process
@@ -85,9 +85,17 @@ def main() -> None:
 
     def recording_dataset(*given, **named):
         # A second pipeline built the same way, with the same seeds, yields the same batches.
-        batches = list(make_dataset(*given, **named).take(args.steps))
+        # It yields one batch per local replica and step: joined, this pipeline's slice of
+        # each global batch.
+        context = named.get("context")
+        per_step = context.num_replicas_in_sync // context.num_input_pipelines if context else 1
+        batches = list(make_dataset(*given, **named).take(args.steps * per_step))
         flat = {
-            f"{key}_{i}": batch[key].numpy() for i, batch in enumerate(batches) for key in batch
+            f"{key}_{i}": np.concatenate(
+                [batch[key].numpy() for batch in batches[i * per_step : (i + 1) * per_step]]
+            )
+            for i in range(args.steps)
+            for key in batches[0]
         }
         np.savez(record / "batches.npz", **flat)
         return make_dataset(*given, **named)

@@ -238,9 +238,12 @@ def test_two_workers_train_identical_weights(two_workers, single_and_mirrored):
     # Worker 1's own trained model equals the chief's saved one, bit for bit ...
     chief_weights = chief.saved_weights()
     assert_weights_close(as_list(worker.recorded("final")), chief_weights, rtol=0, atol=0)
-    # ... and the one-device run with the same global batch (each worker took half of it).
+    # ... and the one-device run with the same global batch: each worker read its own half.
     single, _ = single_and_mirrored
-    assert_same(chief.recorded("batches"), single.recorded("batches"), rtol=0, atol=0)
+    halves = chief.recorded("batches"), worker.recorded("batches")
+    assert all(len(half) == 4 for halves_of in halves for half in halves_of.values())
+    joined = {key: np.concatenate([half[key] for half in halves]) for key in halves[0]}
+    assert_same(joined, single.recorded("batches"), rtol=0, atol=0)
     assert_weights_close(chief_weights, single.saved_weights(), **TOLERANCE)
     assert_same(chief.checkpoint(), single.checkpoint(), **TOLERANCE)
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from zoo.data import _image
-from zoo.data._image import resize, resize_image, to_channels
+from zoo.data._image import fit_image, fit_mask, resize, resize_image, to_channels
 from zoo.data.embedded import (
     EMBEDDED,
     PHOTO_NAMES,
@@ -45,7 +45,15 @@ from zoo.data.embedded import (
     shapes,
     shapes_pairs,
 )
-from zoo.data.folder import IMAGE_EXTENSIONS, image_files, load_folder, read_image, read_images
+from zoo.data.folder import (
+    IMAGE_EXTENSIONS,
+    FolderListing,
+    image_files,
+    list_folder,
+    load_folder,
+    read_image,
+    read_images,
+)
 from zoo.data.imageset import SPLITS, ImageSet, check_split
 from zoo.data.keras_datasets import KERAS_DATASETS, keras_cache_dirs, load_keras
 from zoo.data.pairs import (
@@ -189,6 +197,7 @@ __all__ = [
     "SCENE_COLOURS",
     "SHAPE_CLASSES",
     "SPLITS",
+    "FolderListing",
     "ImageSet",
     "blur_kernel",
     "blur_kernel_bank",
@@ -199,10 +208,13 @@ __all__ = [
     "describe_dataset",
     "digits",
     "faces",
+    "fit_image",
+    "fit_mask",
     "image_files",
     "keras_cache_dirs",
     "label_palette",
     "list_datasets",
+    "list_folder",
     "load",
     "load_folder",
     "load_keras",

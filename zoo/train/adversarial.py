@@ -33,9 +33,11 @@ class Adversarial(Objective):
     # QAT) attaches the networks itself and continues where the schedule ends: no noise.
     instance_noise: float = 0.0
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
-        images = self.load_images("train").images * 2.0 - 1.0
-        return {"image": images}, {}
+    def arrays(self, split: str) -> Arrays:
+        return super().arrays(split) if split == "train" else {}
+
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        return {"image": images.images * 2.0 - 1.0}
 
     def build(self) -> None:
         import keras
@@ -142,17 +144,16 @@ class Conditional(Adversarial):
 
     tasks = ("generate_conditional",)
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
-        train = self.load_images("train")
-        if train.labels is None:
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        if images.labels is None:
             raise ZooError(f"dataset {self.config.data} has no labels; {self.info.name} needs them")
-        classes = self.info.inputs[1].shape[0]
-        if train.num_classes != classes:
+        classes = self.config.model_overrides.get("num_classes", self.info.inputs[1].shape[0])
+        if images.num_classes != classes:
             raise ZooError(
-                f"dataset {self.config.data} has {train.num_classes} classes but "
-                f"{self.info.name} takes {classes}; pass num_classes={train.num_classes}"
+                f"dataset {self.config.data} has {images.num_classes} classes but "
+                f"{self.info.name} takes {classes}; pass --set num_classes={images.num_classes}"
             )
-        return {"image": train.images * 2.0 - 1.0, "label": train.one_hot()}, {}
+        return {"image": images.images * 2.0 - 1.0, "label": images.one_hot()}
 
     def generator_inputs(self, z, batch: dict):
         return [z, batch["label"]]
@@ -173,24 +174,20 @@ class Translate(Adversarial):
 
     tasks = ("translate",)
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
-        arrays = []
-        for split in ("train", "test"):
-            imageset = self.load_pairs(split)
-            source, target = zdata.translation_pairs(imageset)
-            if split == "test":
-                source, target = source[:SAMPLE_COLUMNS], target[:SAMPLE_COLUMNS]
-            arrays.append({"source": source * 2.0 - 1.0, "target": target * 2.0 - 1.0})
-        return arrays[0], arrays[1]
+    def arrays(self, split: str) -> Arrays:
+        arrays = Objective.arrays(self, split)
+        if split == "test":
+            arrays = first_samples(arrays, SAMPLE_COLUMNS)
+        return arrays
 
-    def load_pairs(self, split: str) -> zdata.ImageSet:
-        imageset = self.load_images(split)
-        if imageset.masks is None:
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        if images.masks is None:
             raise ZooError(
                 f"dataset {self.config.data} has no masks to translate from; "
                 f"{self.info.name} trains on 'shape_scenes', 'shapes' or an images/ + masks/ folder"
             )
-        return imageset
+        source, target = zdata.translation_pairs(images)
+        return {"source": source * 2.0 - 1.0, "target": target * 2.0 - 1.0}
 
     def real(self, batch: dict):
         return batch["target"]

@@ -24,9 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from zoo import models
+from zoo.data import stream
+from zoo.data.stream import Examples
 from zoo.errors import ZooError
 from zoo.files import (
     folder_lock,
@@ -168,9 +168,10 @@ class Trainer:
         strategy = make_strategy(self.config.strategy)  # first: multiworker must precede ops
         keras.utils.set_random_seed(self.config.seed)
         objective = objective_for(self.info, self.config)
-        train_arrays, validation = objective.load_data()
-        samples = len(next(iter(train_arrays.values())))
-        steps_per_epoch = self.config.steps_per_epoch or max(1, samples // self.config.batch_size)
+        examples, validation = objective.data()
+        steps_per_epoch = self.config.steps_per_epoch or max(
+            1, examples.count // self.config.batch_size
+        )
         self.chief = is_chief(strategy)
 
         if self.chief:
@@ -196,10 +197,18 @@ class Trainer:
             self.config.save(self.out / "config.json")
 
         global_step = int(step.numpy())
-        dataset = make_dataset(
-            train_arrays, self.config.batch_size, self.config.seed, start_step=global_step
-        )
-        iterator = iter(strategy.experimental_distribute_dataset(dataset))
+
+        def pipeline(context: tf.distribute.InputContext):
+            return make_dataset(
+                examples,
+                self.config.batch_size,
+                self.config.seed,
+                start_step=global_step,
+                context=context,
+                degrade=objective.degrade,
+            )
+
+        iterator = iter(strategy.distribute_datasets_from_function(pipeline))
 
         replica_step = objective.train_step
         if self.config.jit_compile:
@@ -324,28 +333,32 @@ def run_steps(
 
 
 def make_dataset(
-    arrays: dict[str, np.ndarray], global_batch: int, seed: int, *, start_step: int = 0
+    examples: Examples,
+    global_batch: int,
+    seed: int,
+    *,
+    start_step: int = 0,
+    context=None,
+    degrade=None,
 ):
-    """Shuffled, repeated, batched (the global batch) and prefetched tf.data pipeline.
+    """The input pipeline of ``context`` (a ``tf.distribute.InputContext``; None: the only
+    one) from global step ``start_step`` on: :func:`zoo.data.stream.batches`.
 
-    The seeded shuffle makes the batch sequence a function of the seed alone, and
-    ``start_step`` skips the batches already trained on: a resumed run sees the same
-    batches as an uninterrupted one.
+    The batches are a function of the seed alone, so a resumed run sees the batches an
+    uninterrupted one would; each pipeline (worker) reads its slice of every global batch.
     """
-    import tensorflow as tf
-
-    samples = len(next(iter(arrays.values())))
-    dataset = (
-        tf.data.Dataset.from_tensor_slices(arrays)
-        .shuffle(min(samples, 10_000), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(global_batch, drop_remainder=True)
-        .skip(start_step)
-        .prefetch(tf.data.AUTOTUNE)
+    if context is None:
+        return stream.batches(examples, global_batch, seed, start_step=start_step, degrade=degrade)
+    return stream.batches(
+        examples,
+        global_batch,
+        seed,
+        start_step=start_step,
+        pipeline=context.input_pipeline_id,
+        pipelines=context.num_input_pipelines,
+        replica_batch=context.get_per_replica_batch_size(global_batch),
+        degrade=degrade,
     )
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
 
 
 def save_model(model, out: Path) -> None:

@@ -5,7 +5,11 @@ per-example loss by the *global* batch (``tf.nn.compute_average_loss``), and the
 optimizer sums the gradients across replicas, so N replicas with N shards of a batch
 make the same update as one device with the whole batch.
 
-Data are prepared in numpy before any model is built, so bad data fails before training.
+Data are prepared before any model is built, so bad data fails before training. An image
+folder streams (:meth:`Objective.data`): each example is decoded, cut to the model's size and
+made into training arrays as the pipeline reads it, by the same :meth:`Objective.arrays_of`
+that prepares in-memory sources whole. Random degradations of the input (noise, blur) are
+made per example in the pipeline (:meth:`Objective.degrade`), from stateless generators.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from zoo import data as zdata
+from zoo.data.stream import Examples, skip_unreadable
 from zoo.models import create
 from zoo.registry import ModelInfo
 from zoo.train.config import TrainConfig
@@ -40,11 +45,69 @@ class Objective:
         self.options = config.options
         self.global_batch = config.batch_size
 
-    # --- data (numpy) ---
+    # --- data ---
+
+    def data(self) -> tuple[Examples, Arrays]:
+        """(training examples, validation arrays) for ``zoo train``.
+
+        An image folder streams (nothing is decoded before the pipeline reads it); other
+        sources are prepared in memory by :meth:`load_data`.
+        """
+        source, split = self.source("train")
+        if is_folder(source):
+            return self.streamed(source, split), self.arrays("test")
+        train, validation = self.load_data()
+        return Examples.in_memory(train, source), validation
 
     def load_data(self) -> tuple[Arrays, Arrays]:
-        """(train, validation) arrays keyed by the names ``train_step`` reads."""
+        """(train, validation) arrays in memory, keyed by the names ``train_step`` reads."""
+        return self.arrays("train"), self.arrays("test")
+
+    def arrays(self, split: str) -> Arrays:
+        """The arrays of ``split`` ("train", or "test": the validation samples)."""
+        if split == "train":
+            return self.arrays_of(self.load_images("train"), training=True)
+        test = self.load_images("test")
+        return self.arrays_of(test.take(min(VALIDATION_SAMPLES, len(test))), training=False)
+
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        """Training (or validation) arrays of images at the model's size; numpy, seeded."""
         raise NotImplementedError
+
+    def streamed(self, source: str, split: str) -> Examples:
+        """The folder's examples, each decoded when the pipeline reads it.
+
+        An example is one file's image (with its label or mask) at the model's size: a
+        random crop for patch tasks (``crops_per_image`` examples per file and epoch), else
+        the image resized to cover the size and center-cropped, as in-memory loading does.
+        """
+        height, width, channels = self.image_shape()
+        listing, read_file, skipped = folder_reader(source, split, channels)
+        per_file = self.options.get("crops_per_image", 128) if self.patches else 1
+        num_classes = len(listing.class_names) if listing.class_names else None
+
+        def read(index: int, rng: np.random.Generator) -> Arrays:
+            file, (image, mask) = read_file(index // per_file)
+            if self.patches:
+                images = zdata.random_crops([image], (height, width), 1, seed=rng_seed(rng))
+                masks = None
+            else:
+                images = np.clip(zdata.fit_image(image, (height, width)), 0.0, 1.0)[None]
+                masks = None if mask is None else zdata.fit_mask(mask, (height, width))[None]
+            labels = None if listing.labels is None else [listing.labels[file]]
+            one = zdata.ImageSet(
+                images, labels=labels, masks=masks, num_classes=num_classes, name=listing.name
+            )
+            return {key: value[0] for key, value in self.arrays_of(one, training=True).items()}
+
+        return Examples.streamed(len(listing) * per_file, read, listing.name, skipped)
+
+    def degrade(self, example: dict, seed) -> dict:
+        """An example's random training input, made in TensorFlow per example (traced).
+
+        ``seed`` is a shape-(2,) int64 tensor for stateless random ops; default: as it is.
+        """
+        return example
 
     # --- models (built inside strategy.scope()) ---
 
@@ -160,13 +223,21 @@ class Objective:
 
     def crops_whole_images(self, source: str) -> bool:
         """Whether a patch task cuts its patches from whole images of ``source``."""
-        return self.patches and (source == "photos" or Path(source).expanduser().is_dir())
+        return self.patches and (source == "photos" or is_folder(source))
+
+    def limit_of(self, split: str) -> int | None:
+        """How many images of ``split`` to load: validation reads few files from a folder."""
+        source, _ = self.source(split)
+        if split == "test" and is_folder(source):
+            return min(self.limit or VALIDATION_SAMPLES, VALIDATION_SAMPLES)
+        return self.limit
 
     def load_images(
         self, split: str, *, size: int | None = None, channels: int | None = None
     ) -> zdata.ImageSet:
         """The split at the model's image size; patch tasks crop photos and folders."""
         height, width, model_channels = self.image_shape()
+        limit = self.limit_of(split)
         source, split = self.source(split)
         crops = {}
         if self.crops_whole_images(source):
@@ -176,10 +247,36 @@ class Objective:
             split=split,
             image_size=(size, size) if size else (height, width),
             channels=channels or model_channels,
-            limit=self.limit,
+            limit=limit,
             seed=self.config.seed,
             **crops,
         )
+
+
+def folder_reader(source: str, split: str, channels: int | None = None):
+    """(listing, read_file, skipped) of a folder's split: ``read_file(i)`` is (file, (image,
+    mask)) of file i or, when it cannot be read, of the next readable one; ``skipped`` (a
+    set) collects the names of the files passed over."""
+    listing = zdata.list_folder(source, split)
+    skipped: set[str] = set()
+    read_file = skip_unreadable(
+        len(listing),
+        lambda i: listing.read(i, channels),
+        lambda i: str(listing.files[i]),
+        skipped,
+        listing.name,
+    )
+    return listing, read_file, skipped
+
+
+def is_folder(source: str) -> bool:
+    """Whether a data source names a folder (which streams) rather than a dataset."""
+    return source not in zdata.list_datasets() and Path(source).expanduser().is_dir()
+
+
+def rng_seed(rng: np.random.Generator) -> int:
+    """A seed for a seeded numpy helper, drawn from ``rng``."""
+    return int(rng.integers(2**63))
 
 
 def first_samples(arrays: Arrays, count: int = SAMPLE_COLUMNS) -> Arrays:

@@ -8,16 +8,19 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo import metrics
+from zoo.data.stream import Examples
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo
 from zoo.train import adversarial
 from zoo.train.config import TrainConfig
-from zoo.train.objective import VALIDATION_SAMPLES, Arrays, Objective, first_samples
-
-
-def _validation(imageset: zdata.ImageSet) -> zdata.ImageSet:
-    return imageset.take(min(VALIDATION_SAMPLES, len(imageset)))
-
+from zoo.train.objective import (
+    VALIDATION_SAMPLES,
+    Arrays,
+    Objective,
+    first_samples,
+    folder_reader,
+    rng_seed,
+)
 
 # === Pixel tasks ===
 
@@ -27,9 +30,8 @@ class Reconstruct(Objective):
 
     tasks = ("reconstruct",)
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
-        train, test = self.load_images("train"), _validation(self.load_images("test"))
-        return {"image": train.images}, {"image": test.images}
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        return {"image": images.images}
 
     def pair(self, batch: dict) -> tuple:
         return batch["image"], batch["image"]
@@ -43,24 +45,28 @@ class Reconstruct(Objective):
 
 
 class Denoise(Objective):
-    """Gaussian noise of ``noise_sigma`` (0-255 units), drawn afresh at every step."""
+    """Gaussian noise of ``noise_sigma`` (0-255 units), drawn afresh for every example."""
 
     tasks = ("denoise",)
     patches = True
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
-        train, test = self.load_images("train"), _validation(self.load_images("test"))
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        if training:
+            return {"clean": images.images}
         sigma = self.options.get("noise_sigma", 25)
-        noisy, clean = zdata.noisy_pairs(test.images, sigma, seed=self.config.seed)
-        return {"clean": train.images}, {"noisy": noisy, "clean": clean}
+        noisy, clean = zdata.noisy_pairs(images.images, sigma, seed=self.config.seed)
+        return {"noisy": noisy, "clean": clean}
 
-    def pair(self, batch: dict) -> tuple:
+    def degrade(self, example: dict, seed) -> dict:
         import tensorflow as tf
 
-        clean = batch["clean"]
+        clean = example["clean"]
         sigma = self.options.get("noise_sigma", 25) / 255.0
-        noisy = tf.clip_by_value(clean + tf.random.normal(tf.shape(clean)) * sigma, 0.0, 1.0)
-        return noisy, clean
+        noise = tf.random.stateless_normal(tf.shape(clean), seed) * sigma
+        return {"noisy": tf.clip_by_value(clean + noise, 0.0, 1.0), "clean": clean}
+
+    def pair(self, batch: dict) -> tuple:
+        return batch["noisy"], batch["clean"]
 
     def validate(self, validation: Arrays) -> dict[str, float]:
         return {"psnr": metrics.psnr(self.predict(validation["noisy"]), validation["clean"])}
@@ -91,31 +97,36 @@ class Deblur(Objective):
         """The bank as one (N, K, K) float32 array, K odd (see ``zdata.stack_kernels``)."""
         return zdata.stack_kernels(self.kernels())
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
-        sharp = self.load_images("train").images
-        reach = self.kernel_bank.shape[-1] // 2
-        if min(sharp.shape[1:3]) < reach:
-            raise ZooError(
-                f"deblur training crops of {sharp.shape[1]}x{sharp.shape[2]} are smaller than "
-                f"the largest blur kernel's reach ({reach} pixels); raise patch_size"
-            )
-        test = self.load_images("test").images[:VALIDATION_SAMPLES]
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        sharp = images.images
+        if training:
+            reach = self.kernel_bank.shape[-1] // 2
+            if min(sharp.shape[1:3]) < reach:
+                raise ZooError(
+                    f"deblur training crops of {sharp.shape[1]}x{sharp.shape[2]} are smaller "
+                    f"than the largest blur kernel's reach ({reach} pixels); raise patch_size"
+                )
+            return {"sharp": sharp}
         noise = self.options.get("noise_sigma", 2.55)
-        blurred, test_sharp = zdata.blurred_pairs(
-            test, self.kernels(), noise_sigma=noise, seed=self.config.seed
+        blurred, sharp = zdata.blurred_pairs(
+            sharp, self.kernels(), noise_sigma=noise, seed=self.config.seed
         )
-        return {"sharp": sharp}, {"blurred": blurred, "sharp": test_sharp}
+        return {"blurred": blurred, "sharp": sharp}
 
-    def pair(self, batch: dict) -> tuple:
+    def degrade(self, example: dict, seed) -> dict:
         import tensorflow as tf
 
-        sharp = tf.convert_to_tensor(batch["sharp"], dtype=tf.float32)
+        sharp = tf.convert_to_tensor(example["sharp"], dtype=tf.float32)
         bank = self.kernel_bank
-        index = tf.random.uniform([tf.shape(sharp)[0]], maxval=len(bank), dtype=tf.int32)
-        blurred = zdata.blur_tf(sharp, bank, index)
+        kernel_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        index = tf.random.stateless_uniform([1], kernel_seed, maxval=len(bank), dtype=tf.int32)
+        blurred = zdata.blur_tf(sharp[None], bank, index)[0]
         sigma = self.options.get("noise_sigma", 2.55) / 255.0
-        noisy = blurred + tf.random.normal(tf.shape(blurred)) * sigma
-        return tf.clip_by_value(noisy, 0.0, 1.0), sharp
+        noisy = blurred + tf.random.stateless_normal(tf.shape(blurred), noise_seed) * sigma
+        return {"blurred": tf.clip_by_value(noisy, 0.0, 1.0), "sharp": sharp}
+
+    def pair(self, batch: dict) -> tuple:
+        return batch["blurred"], batch["sharp"]
 
     def validate(self, validation: Arrays) -> dict[str, float]:
         return {"psnr": metrics.psnr(self.predict(validation["blurred"]), validation["sharp"])}
@@ -137,35 +148,58 @@ class SuperResolve(Objective):
     tasks = ("super_resolve",)
     patches = True
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
+    def arrays(self, split: str) -> Arrays:
+        scale, patch = self.options["scale"], self.patch()
+        source, source_split = self.source(split)
+        training = split == "train"
+        if self.crops_whole_images(source):
+            images, _ = zdata.whole_images(source, split=source_split, limit=self.limit_of(split))
+            per_image = self.options.get("crops_per_image", 128)
+            lr, hr = zdata.super_resolution_crops(
+                [zdata.rgb_to_y(image) for image in images],
+                scale,
+                patch,
+                per_image if training else -(-VALIDATION_SAMPLES // len(images)),
+                rescales=self.options.get("rescales", (1.0,)) if training else (1.0,),
+                seed=self.config.seed,
+            )
+        else:
+            images = self.load_images(split, size=patch, channels=3).images
+            lr, hr = zdata.super_resolution_pairs(zdata.rgb_to_y(images), scale)
+        if not training:
+            return {"lr": lr[:VALIDATION_SAMPLES], "hr": hr[:VALIDATION_SAMPLES]}
+        return self.augmented(lr, hr, self.config.seed)
+
+    def streamed(self, source: str, split: str) -> Examples:
+        """Each example: one file's Y channel, shrunk by one of ``rescales`` (drawn per
+        example), downscaled whole and cut into one aligned (lr, hr) crop, as in memory."""
+        scale, patch = self.options["scale"], self.patch()
+        listing, read_file, skipped = folder_reader(source, split)
+        per_file = self.options.get("crops_per_image", 128)
+        rescales = self.options.get("rescales", (1.0,))
+
+        def read(index: int, rng: np.random.Generator) -> Arrays:
+            _, (image, _) = read_file(index // per_file)
+            factor = rescales[int(rng.integers(len(rescales)))]
+            lr, hr = zdata.super_resolution_crops(
+                [zdata.rgb_to_y(image)], scale, patch, 1, rescales=(factor,), seed=rng_seed(rng)
+            )
+            arrays = self.augmented(lr, hr, rng_seed(rng))
+            return {key: value[0] for key, value in arrays.items()}
+
+        return Examples.streamed(len(listing) * per_file, read, listing.name, skipped)
+
+    def patch(self) -> int:
+        """The high-resolution patch side: ``patch_size`` rounded down to a multiple of scale."""
         scale = self.options["scale"]
-        patch = self.options.get("patch_size", 32) // scale * scale
-        arrays = []
-        for split in ("train", "test"):
-            source, source_split = self.source(split)
-            if self.crops_whole_images(source):
-                images, _ = zdata.whole_images(source, split=source_split, limit=self.limit)
-                training = split == "train"
-                lr, hr = zdata.super_resolution_crops(
-                    [zdata.rgb_to_y(image) for image in images],
-                    scale,
-                    patch,
-                    self.options.get("crops_per_image", 128)
-                    if training
-                    else -(-VALIDATION_SAMPLES // len(images)),
-                    rescales=self.options.get("rescales", (1.0,)) if training else (1.0,),
-                    seed=self.config.seed,
-                )
-            else:
-                images = self.load_images(split, size=patch, channels=3).images
-                lr, hr = zdata.super_resolution_pairs(zdata.rgb_to_y(images), scale)
-            if split == "test":
-                lr, hr = lr[:VALIDATION_SAMPLES], hr[:VALIDATION_SAMPLES]
-            elif self.options.get("augment"):
-                lr = zdata.random_dihedral(lr, seed=self.config.seed)
-                hr = zdata.random_dihedral(hr, seed=self.config.seed)
-            arrays.append({"lr": lr, "hr": hr})
-        return arrays[0], arrays[1]
+        return self.options.get("patch_size", 32) // scale * scale
+
+    def augmented(self, lr: np.ndarray, hr: np.ndarray, seed: int) -> Arrays:
+        """(lr, hr) flipped and turned alike (recipe option ``augment``), or as they are."""
+        if self.options.get("augment"):
+            lr = zdata.random_dihedral(lr, seed=seed)
+            hr = zdata.random_dihedral(hr, seed=seed)
+        return {"lr": lr, "hr": hr}
 
     def pair(self, batch: dict) -> tuple:
         return batch["lr"], batch["hr"]
@@ -195,27 +229,24 @@ class Segment(Objective):
 
     tasks = ("segment",)
 
-    def load_data(self) -> tuple[Arrays, Arrays]:
+    def arrays(self, split: str) -> Arrays:
         height, width, _ = self.image_shape()
         multiple = self.options.get("size_multiple", 1)
         if height % multiple or width % multiple:
             raise ZooError(
                 f"{self.info.name} takes sizes divisible by {multiple}; image_size is {height}"
             )
-        arrays = []
-        for split in ("train", "test"):
-            imageset = self.load_images(split)
-            images, masks = zdata.segmentation_pairs(imageset)
-            classes = self.info.output.shape[-1]
-            if masks.max() >= classes:
-                raise ZooError(
-                    f"masks hold class {int(masks.max())} but {self.info.name} predicts "
-                    f"{classes} classes; pass num_classes"
-                )
-            if split == "test":
-                images, masks = images[:VALIDATION_SAMPLES], masks[:VALIDATION_SAMPLES]
-            arrays.append({"image": images, "mask": masks.astype(np.int32)})
-        return arrays[0], arrays[1]
+        return super().arrays(split)
+
+    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
+        pixels, masks = zdata.segmentation_pairs(images)
+        classes = self.info.output.shape[-1]
+        if masks.max() >= classes:
+            raise ZooError(
+                f"masks hold class {int(masks.max())} but {self.info.name} predicts "
+                f"{classes} classes; pass num_classes"
+            )
+        return {"image": pixels, "mask": masks.astype(np.int32)}
 
     def per_example_loss(self, target, prediction):
         import keras

@@ -1,0 +1,153 @@
+"""The streaming input pipeline: order, exact resume, worker slices, folders read lazily."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo import data
+from zoo.data.stream import Examples, batches, first_batch
+from zoo.errors import ZooError
+from zoo.train.config import TrainConfig
+from zoo.train.objectives import objective_for
+
+
+def numbered(count: int) -> Examples:
+    return Examples.in_memory({"x": np.arange(count, dtype=np.int64)})
+
+
+def take(dataset, count: int) -> list[np.ndarray]:
+    return [batch["x"].numpy() for batch in dataset.take(count)]
+
+
+def test_each_epoch_is_a_fresh_permutation_of_every_example():
+    # 3 epochs of 12 examples in batches of 4: batches do not cross epochs here.
+    seen = np.concatenate(take(batches(numbered(12), 4, seed=3), 9)).reshape(3, 12)
+    for epoch in seen:
+        assert sorted(epoch) == list(range(12))
+    assert len({tuple(epoch) for epoch in seen}) == 3, "every epoch has its own order"
+    other_seed = np.concatenate(take(batches(numbered(12), 4, seed=4), 3))
+    assert not np.array_equal(other_seed, seen[0])
+
+
+def test_a_pipeline_started_at_step_k_yields_the_batches_from_k_on():
+    straight = take(batches(numbered(10), 4, seed=1), 6)
+    resumed = take(batches(numbered(10), 4, seed=1, start_step=3), 3)
+    np.testing.assert_array_equal(np.stack(resumed), np.stack(straight[3:]))
+
+
+def test_pipelines_read_disjoint_slices_that_join_into_the_global_batch():
+    whole = take(batches(numbered(16), 8, seed=2), 4)
+    halves = [take(batches(numbered(16), 8, seed=2, pipeline=i, pipelines=2), 4) for i in (0, 1)]
+    for step, batch in enumerate(whole):
+        np.testing.assert_array_equal(np.concatenate([h[step] for h in halves]), batch)
+    # two replicas on one pipeline: consecutive halves of each global batch
+    replicas = take(batches(numbered(16), 8, seed=2, replica_batch=4), 8)
+    np.testing.assert_array_equal(np.concatenate(replicas[:2]), whole[0])
+    with pytest.raises(ZooError, match="does not split"):
+        batches(numbered(16), 6, seed=2, pipelines=4)
+
+
+def write_images(folder: Path, count: int, size: int = 40) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(count):
+        pixels = rng.integers(0, 256, (size, size + index, 3), dtype=np.uint8)
+        paths.append(folder / f"image{index:02d}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+def objective(name: str, folder: Path, overrides: dict | None = None, **options):
+    info = zoo.info(name)
+    config = TrainConfig.from_recipe(
+        info,
+        data=str(folder),
+        options={**info.recipe.options, **options},
+        model_overrides=overrides,
+        seed=5,
+    )
+    return objective_for(info, config)
+
+
+def test_a_folder_streams_with_degradations_that_resume_bit_for_bit(tmp_path):
+    write_images(tmp_path / "images", 6)
+    denoise = objective("dae_tiny", tmp_path / "images", crops_per_image=4)
+    examples, _ = denoise.data()
+    assert examples.arrays is None and examples.count == 6 * 4, "read lazily, 4 crops a file"
+
+    def stream(start_step: int):
+        pipeline = batches(examples, 4, 5, start_step=start_step, degrade=denoise.degrade)
+        return [{k: v.numpy() for k, v in b.items()} for b in pipeline.take(4 - start_step)]
+
+    straight, resumed = stream(0), stream(2)
+    for key in ("noisy", "clean"):
+        np.testing.assert_array_equal(resumed[0][key], straight[2][key])
+        np.testing.assert_array_equal(resumed[1][key], straight[3][key])
+    noise = straight[0]["noisy"] - straight[0]["clean"]
+    assert 0.05 < noise.std() < 0.15, "sigma 25 of 255, clipped"
+    assert not np.allclose(noise[0], noise[1]), "each example draws its own noise"
+
+
+def test_unreadable_and_vanished_files_are_skipped_and_named_once(tmp_path):
+    paths = write_images(tmp_path / "images", 4)
+    paths[1].write_bytes(b"not an image")
+    examples, _ = objective("cae_tiny", tmp_path / "images").data()
+    paths[2].unlink()  # listed, then gone before the pipeline reads it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = first_batch(examples, 8, seed=0)
+    assert first["image"].shape[0] == 8 and np.isfinite(first["image"]).all()
+    assert examples.skipped == {str(paths[1]), str(paths[2])}
+    named = [str(w.message) for w in caught if "skipped unreadable" in str(w.message)]
+    assert len(named) == 2, named
+
+
+def test_super_resolution_crops_follow_the_evaluation_protocol(tmp_path):
+    (path,) = write_images(tmp_path / "images", 1, size=60)
+    sr = objective("fsrcnn_tiny", tmp_path / "images", rescales=[1.0], augment=False, patch_size=16)
+    examples, _ = sr.data()
+    batch = first_batch(examples, 6, seed=0)
+    whole = data.rgb_to_y(data.read_image(path))
+    (lr_whole,), (hr_whole,) = data.super_resolution_pairs([whole], 2)
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+        # find the crop in the whole image; the low-resolution crop is the whole image's
+        # MATLAB-style bicubic downscale at the same place (no crop-edge effects)
+        matches = [
+            (top, left)
+            for top in range(0, hr_whole.shape[0] - 15, 2)
+            for left in range(0, hr_whole.shape[1] - 15, 2)
+            if np.array_equal(hr_whole[top : top + 16, left : left + 16], hr)
+        ]
+        assert len(matches) == 1
+        top, left = matches[0]
+        np.testing.assert_array_equal(
+            lr, lr_whole[top // 2 : top // 2 + 8, left // 2 : left // 2 + 8]
+        )
+
+
+def test_streamed_class_folders_and_masks_keep_their_labels(tmp_path):
+    for label, name in enumerate(("cats", "dogs")):
+        folder = tmp_path / "classes" / name
+        folder.mkdir(parents=True)
+        Image.fromarray(np.full((32, 32, 3), 60 + 120 * label, np.uint8)).save(folder / "a.png")
+    examples, _ = objective("cgan_tiny", tmp_path / "classes", {"num_classes": 2}).data()
+    batch = first_batch(examples, 4, seed=0)
+    for image, label in zip(batch["image"], batch["label"], strict=True):
+        assert np.argmax(label) == (image.mean() > 0)  # dogs are brighter, in [-1, 1]
+
+    (tmp_path / "seg" / "images").mkdir(parents=True)
+    (tmp_path / "seg" / "masks").mkdir()
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 16:48] = 2
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "seg/images/a.png")
+    Image.fromarray(mask).save(tmp_path / "seg/masks/a.png")
+    examples, _ = objective("unet_tiny", tmp_path / "seg").data()
+    batch = first_batch(examples, 2, seed=0)
+    assert batch["mask"].dtype == np.int32 and set(np.unique(batch["mask"])) == {0, 2}
