@@ -13,7 +13,7 @@ first op, so each run of the distribution tests is a fresh process. Besides the 
 
 Usage: python tests/distributed_worker.py --model fsrcnn_tiny --strategy mirrored
     --out RUN --record REC [--logical-cpus 2] [--epochs 1 --steps 3 --batch-size 8 --seed 7]
-    [--resume]
+    [--resume] [--data FOLDER]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--data", help="a dataset or image folder (default: the recipe's)")
     args = parser.parse_args()
     record = Path(args.record)
     record.mkdir(parents=True, exist_ok=True)
@@ -110,6 +111,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "strategy": args.strategy,
+        "data": args.data,
     }
     loop.train(
         args.model,

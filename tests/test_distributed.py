@@ -5,7 +5,8 @@
   scale that Adam's normalised step hides).
 - MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 finish with identical
   weights, equal to the one-device run; only worker 0 writes the run folder; ``--resume``
-  continues on both workers.
+  continues on both workers. On a streamed image folder each worker reads its own half of
+  every global batch.
 - ``--strategy auto`` and ``is_chief`` read TF_CONFIG; a bad TF_CONFIG is a ZooError.
 
 Every training run is a separate process (tests/distributed_worker.py): logical devices and
@@ -246,6 +247,47 @@ def test_two_workers_train_identical_weights(two_workers, single_and_mirrored):
     assert_same(joined, single.recorded("batches"), rtol=0, atol=0)
     assert_weights_close(chief_weights, single.saved_weights(), **TOLERANCE)
     assert_same(chief.checkpoint(), single.checkpoint(), **TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def folder_runs(tmp_path_factory) -> tuple[Run, list[Run]]:
+    """A streamed image folder: one run on one device, and two workers, started together."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("folder")
+    folder = root / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(6):
+        pixels = rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+    data = ["--data", str(folder)]
+    single = Run(out=root / "single", record=root / "single-record")
+    ports = free_ports(2)
+    workers = [Run(out=root / f"run{i}", record=root / f"record{i}") for i in (0, 1)]
+    run_together(
+        [(single.args("default", *data), worker_env(root / "tmp"), root / "single.log")]
+        + [
+            (
+                run.args("multiworker", *data),
+                worker_env(root / f"tmp{i}", cluster(ports, i)),
+                root / f"worker{i}.log",
+            )
+            for i, run in enumerate(workers)
+        ]
+    )
+    return single, workers
+
+
+def test_two_workers_on_a_folder_each_decode_half_and_train_identical_weights(folder_runs):
+    single, (chief, worker) = folder_runs
+    halves = chief.recorded("batches"), worker.recorded("batches")
+    joined = {key: np.concatenate([half[key] for half in halves]) for key in halves[0]}
+    assert_same(joined, single.recorded("batches"), rtol=0, atol=0)
+    assert not np.array_equal(halves[0]["hr_0"], halves[1]["hr_0"])
+    chief_weights = chief.saved_weights()
+    assert_weights_close(as_list(worker.recorded("final")), chief_weights, rtol=0, atol=0)
+    assert_weights_close(chief_weights, single.saved_weights(), **TOLERANCE)
 
 
 def test_two_workers_resume_from_the_chiefs_checkpoint(two_workers):

@@ -183,6 +183,37 @@ class FolderListing:
     def __len__(self) -> int:
         return len(self.files)
 
+    def summary(self, sample: int = 64) -> str:
+        """One line without decoding: file count and bytes, and the sizes and modes that
+        the headers of ``sample`` files spread over the folder give."""
+        total = sum(path.stat().st_size for path in self.files if path.is_file())
+        picked = np.unique(np.linspace(0, len(self) - 1, min(sample, len(self))).astype(int))
+        sizes, modes, unreadable = [], set(), 0
+        for index in picked:
+            try:
+                with Image.open(self.files[index]) as image:
+                    sizes.append((image.width, image.height))
+                    modes.add(image.mode)
+            except Exception:  # Pillow raises many types for a bad file
+                unreadable += 1
+        text = f"{self.name}/{self.split}: {len(self):,} image files, {total / 1e6:,.1f} MB"
+        if self.class_names:
+            text += f", {len(self.class_names)} classes"
+        if self.masks is not None:
+            text += f", masks for {sum(m is not None for m in self.masks):,}"
+        seen = f"{len(picked)} headers"
+        if sizes:
+            (low_w, low_h), (high_w, high_h) = min(sizes), max(sizes)
+            shape = (
+                f"{low_w}x{low_h}"
+                if len(set(sizes)) == 1
+                else (f"{low_w}x{low_h} to {high_w}x{high_h}")
+            )
+            seen += f": {shape} {'/'.join(sorted(modes))}"
+        if unreadable:
+            seen += f", {unreadable} unreadable"
+        return f"{text} ({seen})"
+
     def read(self, index: int, channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(image float32 (H, W, C) in [0, 1], mask int32 (H, W) or None) of file ``index``.
 

@@ -18,6 +18,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 OPTIONS = {
     "augment": "bool",
     "beta_1": "number",
+    "cache": "name",
     "crops_per_image": "count",
     "gaussian_sigma": "range",
     "image_size": "count",

@@ -22,6 +22,7 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo.data.stream import Examples, skip_unreadable
+from zoo.errors import ZooError
 from zoo.models import create
 from zoo.registry import ModelInfo
 from zoo.train.config import TrainConfig
@@ -50,11 +51,15 @@ class Objective:
     def data(self) -> tuple[Examples, Arrays]:
         """(training examples, validation arrays) for ``zoo train``.
 
-        An image folder streams (nothing is decoded before the pipeline reads it); other
-        sources are prepared in memory by :meth:`load_data`.
+        An image folder streams (nothing is decoded before the pipeline reads it) unless
+        recipe option ``cache="memory"`` asks to decode it once, up front (small folders,
+        many epochs); other sources are prepared in memory by :meth:`load_data`.
         """
         source, split = self.source("train")
-        if is_folder(source):
+        cache = self.options.get("cache")
+        if cache not in (None, "memory"):
+            raise ZooError(f"cache={cache!r}: the one cache is 'memory' (decode the folder once)")
+        if is_folder(source) and cache is None:
             return self.streamed(source, split), self.arrays("test")
         train, validation = self.load_data()
         return Examples.in_memory(train, source), validation
@@ -238,10 +243,16 @@ class Objective:
         """The split at the model's image size; patch tasks crop photos and folders."""
         height, width, model_channels = self.image_shape()
         limit = self.limit_of(split)
+        validation = split == "test"
         source, split = self.source(split)
         crops = {}
         if self.crops_whole_images(source):
-            crops = {"crops_per_image": self.options.get("crops_per_image", 128)}
+            per_image = self.options.get("crops_per_image", 128)
+            if validation and is_folder(source):
+                # as many crops as validation takes, spread over up to that many files
+                files = min(len(zdata.list_folder(source, split)), VALIDATION_SAMPLES)
+                per_image = -(-VALIDATION_SAMPLES // files)
+            crops = {"crops_per_image": per_image}
         return zdata.load(
             source,
             split=split,
