@@ -7,6 +7,7 @@ import pytest
 import zoo
 from tests.harness import contains_layer
 from zoo import data as zdata
+from zoo.data.stream import Examples, first_batch
 from zoo.models import cae as cae_module
 from zoo.models import dae as dae_module
 from zoo.models.vae import Sampling, decoder_of, encoder_of
@@ -206,13 +207,19 @@ def test_deblur_pairs_are_blurred_afresh_at_every_step():
     objective = _deblur_objective()
     kernels = objective.kernels()
     sigma = objective.options["noise_sigma"] / 255.0
-    sharp = _uniform((16, 32, 32, 3), 0.15, 0.85, seed=2)  # blurs stay clear of the clip
-    blurred, returned = (np.asarray(a) for a in objective.pair({"sharp": sharp}))
-    again, _ = objective.pair({"sharp": sharp})
-    np.testing.assert_array_equal(returned, sharp)
+    images = _uniform((16, 32, 32, 3), 0.15, 0.85, seed=2)  # blurs stay clear of the clip
+    examples = Examples.in_memory({"sharp": images})
+    batch = first_batch(examples, 16, seed=0, degrade=objective.degrade)
+    blurred, sharp = objective.pair(batch)
+    assert sorted(sharp.mean(axis=(1, 2, 3))) == sorted(images.mean(axis=(1, 2, 3)))
+    again = first_batch(examples, 16, seed=0, degrade=objective.degrade)["blurred"]
+    np.testing.assert_array_equal(again, blurred)  # a function of the seed and position
+    other = first_batch(examples, 16, seed=1, degrade=objective.degrade)
+    order = [int(np.argmax((other["sharp"] == s).all(axis=(1, 2, 3)))) for s in sharp]
     assert blurred.shape == sharp.shape and blurred.dtype == np.float32
     assert blurred.min() >= 0.0 and blurred.max() <= 1.0
-    assert not np.allclose(blurred, again, atol=sigma)  # fresh noise, and mostly fresh kernels
+    # another seed: fresh noise, and mostly fresh kernels
+    assert not np.allclose(blurred, other["blurred"][order], atol=sigma)
     candidates = np.stack([zdata.convolve(sharp, k) for k in kernels], axis=1)  # (B, N, ...)
     residuals = (blurred[:, None] - candidates).std(axis=(2, 3, 4))  # (B, N)
     chosen = residuals.argmin(axis=1)
