@@ -13,7 +13,7 @@ first op, so each run of the distribution tests is a fresh process. Besides the 
 
 Usage: python tests/distributed_worker.py --model fsrcnn_tiny --strategy mirrored
     --out RUN --record REC [--logical-cpus 2] [--epochs 1 --steps 3 --batch-size 8 --seed 7]
-    [--resume] [--data FOLDER]
+    [--resume] [--data FOLDER --cache stream]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--data", help="a dataset or image folder (default: the recipe's)")
+    parser.add_argument("--cache", help="recipe option cache: auto, stream or memory")
     args = parser.parse_args()
     record = Path(args.record)
     record.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,7 @@ def main() -> None:
         "seed": args.seed,
         "strategy": args.strategy,
         "data": args.data,
+        "options": {"cache": args.cache} if args.cache else None,
     }
     loop.train(
         args.model,

@@ -676,3 +676,18 @@ def test_whole_images_of_a_folder_split_and_of_a_dataset(tmp_path):
     (tmp_path / "flat" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ZooError, match=r"cannot read image .*broken\.png"):
         data.whole_images(str(tmp_path / "flat"))
+
+
+def test_whole_images_of_a_folder_decode_one_at_a_time(tmp_path):
+    for i in range(3):
+        _save(tmp_path / f"{i}.png", np.full((8, 8 + i, 3), 40 * i, dtype=np.uint8))
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    _save(tmp_path / "1.png", noise)
+    complete = (tmp_path / "1.png").read_bytes()
+    (tmp_path / "1.png").write_bytes(complete[: len(complete) // 2])  # header intact, data cut
+    images, names = data.whole_images(str(tmp_path))
+    assert isinstance(images, data.ImageFiles) and len(images) == 3, "nothing decoded yet"
+    assert images[2].shape == (8, 10, 3) and images[0].max() == 0
+    assert len(images[1:]) == 2 and names == ["0.png", "1.png", "2.png"]
+    with pytest.raises(ZooError, match=r"cannot read image .*1\.png"):
+        images[1]

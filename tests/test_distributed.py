@@ -261,7 +261,7 @@ def folder_runs(tmp_path_factory) -> tuple[Run, list[Run]]:
     for index in range(6):
         pixels = rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / f"{index}.png")
-    data = ["--data", str(folder)]
+    data = ["--data", str(folder), "--cache", "stream"]
     single = Run(out=root / "single", record=root / "single-record")
     ports = free_ports(2)
     workers = [Run(out=root / f"run{i}", record=root / f"record{i}") for i in (0, 1)]

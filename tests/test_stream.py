@@ -69,7 +69,7 @@ def objective(name: str, folder: Path, overrides: dict | None = None, **options)
     config = TrainConfig.from_recipe(
         info,
         data=str(folder),
-        options={**info.recipe.options, **options},
+        options={**info.recipe.options, "cache": "stream", **options},
         model_overrides=overrides,
         seed=5,
     )
@@ -93,6 +93,19 @@ def test_a_folder_streams_with_degradations_that_resume_bit_for_bit(tmp_path):
     noise = straight[0]["noisy"] - straight[0]["clean"]
     assert 0.05 < noise.std() < 0.15, "sigma 25 of 255, clipped"
     assert not np.allclose(noise[0], noise[1]), "each example draws its own noise"
+
+
+def test_a_small_folder_is_prepared_in_memory_and_a_large_one_streams(tmp_path, monkeypatch):
+    from zoo.train import objective as objective_module
+
+    write_images(tmp_path / "images", 3)
+    small, _ = objective("cae_tiny", tmp_path / "images", cache="auto").data()
+    assert small.arrays is not None and small.count == 3, "3 images of 16x16 fit"
+    monkeypatch.setattr(objective_module, "MEMORY_CACHE_BYTES", 3 * 16 * 16 * 4 - 1)
+    large, _ = objective("cae_tiny", tmp_path / "images", cache="auto").data()
+    assert large.arrays is None and large.count == 3
+    with pytest.raises(ZooError, match="cache='disk'"):
+        objective("cae_tiny", tmp_path / "images", cache="disk").data()
 
 
 def test_unreadable_and_vanished_files_are_skipped_and_named_once(tmp_path):

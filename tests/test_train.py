@@ -244,6 +244,7 @@ def resumed(photo, tmp_path_factory) -> dict[str, Path]:
     """
     root = tmp_path_factory.mktemp("resume")
     settings = {"data": str(photo), "steps_per_epoch": 3, "batch_size": 4, "quiet": True}
+    settings["options"] = {"cache": "stream"}
     straight = train("fsrcnn_tiny", epochs=2, out=root / "straight", **settings)
     first = train("fsrcnn_tiny", epochs=1, out=root / "resumed", **settings)
     one_epoch = root / "one_epoch"
@@ -324,7 +325,8 @@ def test_resume_refuses_settings_it_would_ignore(resumed, tmp_path):
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, photo):
     run = tmp_path / "run"
-    settings = ["--data", str(photo), "--epochs", "2", "--steps-per-epoch", "40"]
+    settings = ["--data", str(photo), "--option", "cache=stream", "--epochs", "2"]
+    settings += ["--steps-per-epoch", "40"]
     settings += ["--batch-size", "4", "--checkpoint-every", "5", "--out", str(run)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     log = tmp_path / "first.log"
@@ -394,6 +396,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, photo):
     straight = train(
         "fsrcnn_tiny",
         data=str(photo),
+        options={"cache": "stream"},
         epochs=2,
         steps_per_epoch=40,
         batch_size=4,

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,9 @@ def default_data(run: TrainedModel) -> str:
 # === Test data ===
 
 
-def whole_images(source: str, *, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
+def whole_images(
+    source: str, *, limit: int | None = None
+) -> tuple[Sequence[np.ndarray], list[str]]:
     """(images, names) to evaluate on: every image of a folder, else the source's test split.
 
     Whole float32 (H, W, C) images in [0, 1] of various sizes (:func:`zoo.data.whole_images`).
@@ -272,9 +275,10 @@ def restoration_kernels(run: TrainedModel) -> list[np.ndarray]:
 
 
 def restoration_cases(
-    run: TrainedModel, images: list[np.ndarray], seed: int
-) -> list[tuple[int, int | None, np.ndarray, np.ndarray]]:
-    """``(image index, kernel index, clean, degraded)`` for every case ``zoo eval`` scores.
+    run: TrainedModel, images: Sequence[np.ndarray], seed: int
+) -> Iterator[tuple[int, int | None, np.ndarray, np.ndarray]]:
+    """``(image index, kernel index, clean, degraded)`` for every case ``zoo eval`` scores,
+    made one at a time (an image folder is read as it is scored).
 
     Denoising: each image with fresh noise (seed ``seed + index``). Deblurring: each image
     under every kernel of the run's bank, plus noise, so that every kind and strength of blur
@@ -283,23 +287,20 @@ def restoration_cases(
     """
     channels = model_channels(run.model)
     kernels = restoration_kernels(run) if run.info.task == "deblur" else [None]
-    cases = []
     for index, image in enumerate(images):
         clean = zdata.to_channels(image, channels)
         for k, kernel in enumerate(kernels):
             case_seed = seed + index * len(kernels) + k
             bank = None if kernel is None else [kernel]
             degraded = degrade(run, clean, case_seed, bank)
-            cases.append((index, None if kernel is None else k, clean, degraded))
-    return cases
+            yield index, None if kernel is None else k, clean, degraded
 
 
 def _restore(run: TrainedModel, source: str, limit: int | None, seed: int):
     multiple = size_multiple(run.model, run.options)
     images, _ = whole_images(source, limit=limit)
-    cases = restoration_cases(run, images, seed)
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
-    for _, _, clean, degraded in cases:
+    for _, _, clean, degraded in restoration_cases(run, images, seed):
         restored = np.clip(run_whole(run.model, degraded, multiple), 0.0, 1.0)
         for suffix, candidate in (("", restored), ("_input", degraded)):
             psnr, ssim = _pixel_scores(candidate, clean)
@@ -314,7 +315,7 @@ def _restore(run: TrainedModel, source: str, limit: int | None, seed: int):
             "kernels": len(restoration_kernels(run)),
             "noise_sigma": run.options.get("noise_sigma", 2.55),
         }
-    return len(cases), values, details
+    return len(scores["psnr"]), values, details
 
 
 # === Autoencoders ===

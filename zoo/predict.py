@@ -247,9 +247,10 @@ def vae_prior_samples(model: keras.Model, count: int, *, seed: int = 0) -> np.nd
 # === zoo predict ===
 
 
-def read_inputs(paths: Sequence[str | Path]) -> list[np.ndarray]:
-    """Every input decoded (float32 (H, W, C) in [0, 1]); the first unreadable one is a ZooError."""
-    return zdata.read_images(paths)
+def read_inputs(paths: Sequence[str | Path]) -> Sequence[np.ndarray]:
+    """The inputs as images decoded one at a time when indexed (float32 (H, W, C) in [0, 1]);
+    a missing file or one that is not an image is a ZooError now, before any is decoded."""
+    return zdata.ImageFiles(paths)
 
 
 def output_paths(inputs: Sequence[str | Path], out: Path) -> list[Path]:
@@ -277,8 +278,9 @@ def predict(
 ) -> list[Path]:
     """Run image-to-image ``model_name`` on image files; write ``out/<stem>.png`` for each.
 
-    Returns the written paths. Generators, missing or unreadable inputs and bad weights are
-    one-line ZooErrors, raised before anything is written.
+    Returns the written paths. Generators, missing inputs or files that are not images, and
+    bad weights are one-line ZooErrors, raised before anything is written; the images are
+    then read, run and written one at a time, so any number of files takes bounded memory.
     """
     from zoo.files import write_png
     from zoo.weights_io import load_run
@@ -296,9 +298,6 @@ def predict(
     multiple = None
     if info.task in ("denoise", "deblur", "segment"):
         multiple = size_multiple(run.model, run.options)
-    results = [
-        image_to_image(run.model, info, image, run.options, multiple=multiple) for image in images
-    ]
-    for target, result in zip(targets, results, strict=True):
-        write_png(target, result)
+    for target, image in zip(targets, images, strict=True):  # one image in memory at a time
+        write_png(target, image_to_image(run.model, info, image, run.options, multiple=multiple))
     return targets

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from zoo.data.embedded import (
 from zoo.data.folder import (
     IMAGE_EXTENSIONS,
     FolderListing,
+    ImageFiles,
     image_files,
     list_folder,
     load_folder,
@@ -166,12 +168,13 @@ def load(
 
 def whole_images(
     source: str, *, split: str = "all", limit: int | None = None
-) -> tuple[list[np.ndarray], list[str]]:
+) -> tuple[Sequence[np.ndarray], list[str]]:
     """(images, names): whole float32 (H, W, C) images in [0, 1] of various sizes, in order.
 
-    A folder: its images of ``split`` (see :func:`image_files`; an unreadable file is an
-    error). ``photos``: the photos of the split. Another source: its split at its own size.
-    ``limit`` keeps the first that many.
+    A folder: its images of ``split`` (see :func:`image_files`; a file that is not an image
+    is an error), decoded one at a time as they are indexed (:class:`ImageFiles`), so a
+    large folder is evaluated in bounded memory. ``photos``: the photos of the split.
+    Another source: its split at its own size. ``limit`` keeps the first that many.
     """
     check_split(split)
     _image.check_limit(limit)
@@ -180,7 +183,7 @@ def whole_images(
         images, names = photo_images(split), photo_names(split)
     elif path.is_dir():
         files = image_files(path, split)[:limit]
-        return read_images(files), [str(p.relative_to(path)) for p in files]
+        return ImageFiles(files), [str(p.relative_to(path)) for p in files]
     else:
         imageset = load(source, split=split, limit=limit)
         images = list(imageset.images)
@@ -198,6 +201,7 @@ __all__ = [
     "SHAPE_CLASSES",
     "SPLITS",
     "FolderListing",
+    "ImageFiles",
     "ImageSet",
     "blur_kernel",
     "blur_kernel_bank",

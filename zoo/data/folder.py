@@ -120,17 +120,47 @@ def image_files(path: str | Path, split: str = "all") -> list[Path]:
 
 def read_images(paths: Sequence[str | Path]) -> list[np.ndarray]:
     """Each file decoded (float32 (H, W, C) in [0, 1]); the first unreadable one is a ZooError."""
-    images = []
-    for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ZooError(f"cannot read image {path}: no such file")
-        try:
-            images.append(read_image(path))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-            raise ZooError(f"cannot read image {path}: {reason}") from None
-    return images
+    return [_read_or_fail(Path(path)) for path in paths]
+
+
+def _read_or_fail(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise ZooError(f"cannot read image {path}: no such file")
+    try:
+        return read_image(path)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise ZooError(f"cannot read image {path}: {reason}") from None
+
+
+class ImageFiles(Sequence[np.ndarray]):
+    """Image files that decode when indexed: a sequence of whole images held one at a time.
+
+    Made from a file list, it opens each file's header (no decoding), so a file that is
+    missing or not an image is a ZooError at once; ``files[i]`` decodes file i (float32
+    (H, W, C) in [0, 1]), and a slice is another ImageFiles.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], *, checked: bool = False) -> None:
+        self.paths = [Path(path) for path in paths]
+        if not checked:
+            for path in self.paths:
+                if not path.is_file():
+                    raise ZooError(f"cannot read image {path}: no such file")
+                try:
+                    with Image.open(path):
+                        pass
+                except (OSError, ValueError, SyntaxError) as error:
+                    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                    raise ZooError(f"cannot read image {path}: {reason or 'unreadable'}") from None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ImageFiles(self.paths[index], checked=True)
+        return _read_or_fail(self.paths[index])
 
 
 def _split_files(files: list[Path], root: Path, split: str) -> list[Path]:

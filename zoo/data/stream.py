@@ -83,6 +83,14 @@ class Examples:
     def __len__(self) -> int:
         return self.count
 
+    @property
+    def nbytes(self) -> int:
+        """What all ``count`` examples take in memory."""
+        each = sum(
+            int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in self.spec.values()
+        )
+        return self.count * each
+
 
 def batches(
     examples: Examples,

@@ -29,6 +29,8 @@ from zoo.train.config import TrainConfig
 
 Arrays = dict[str, np.ndarray]
 VALIDATION_SAMPLES = 64
+CACHES = ("auto", "stream", "memory")
+MEMORY_CACHE_BYTES = 1 << 30  # a folder whose training examples take more streams
 SAMPLE_COLUMNS = 8
 
 
@@ -51,16 +53,19 @@ class Objective:
     def data(self) -> tuple[Examples, Arrays]:
         """(training examples, validation arrays) for ``zoo train``.
 
-        An image folder streams (nothing is decoded before the pipeline reads it) unless
-        recipe option ``cache="memory"`` asks to decode it once, up front (small folders,
-        many epochs); other sources are prepared in memory by :meth:`load_data`.
+        An image folder streams (each file decoded when the pipeline reads it) when its
+        training examples would take more than :data:`MEMORY_CACHE_BYTES` in memory; a
+        smaller one is prepared once, up front, as other sources are (:meth:`load_data`).
+        Recipe option ``cache`` overrides the choice: "stream" or "memory" ("auto" chooses).
         """
         source, split = self.source("train")
-        cache = self.options.get("cache")
-        if cache not in (None, "memory"):
-            raise ZooError(f"cache={cache!r}: the one cache is 'memory' (decode the folder once)")
-        if is_folder(source) and cache is None:
-            return self.streamed(source, split), self.arrays("test")
+        cache = self.options.get("cache", "auto")
+        if cache not in CACHES:
+            raise ZooError(f"cache={cache!r}: expected one of {', '.join(CACHES)}")
+        if is_folder(source) and cache != "memory":
+            examples = self.streamed(source, split)
+            if cache == "stream" or examples.nbytes > MEMORY_CACHE_BYTES:
+                return examples, self.arrays("test")
         train, validation = self.load_data()
         return Examples.in_memory(train, source), validation
 
