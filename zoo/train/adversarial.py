@@ -29,6 +29,7 @@ class Adversarial(Objective):
     """DCGAN: latent z uniform in [-1, 1] -> image; one optimizer per network."""
 
     tasks = ("generate",)
+    draws_latents = True  # the generator's first input is a latent z
     # Set by build() from the recipe. Fine-tuning a trained generator (convert.optimize's
     # QAT) attaches the networks itself and continues where the schedule ends: no noise.
     instance_noise: float = 0.0
@@ -67,13 +68,26 @@ class Adversarial(Objective):
         super().start_epoch(epoch)
         self.noise_std.assign(self.instance_noise * (1.0 - epoch / self.config.epochs))
 
-    def noisy(self, images):
-        """``images`` plus N(0, noise_std) instance noise; unchanged without the option."""
+    def noisy(self, images, noise):
+        """``images`` plus ``noise_std`` x ``noise`` (N(0, 1) draws of the pipeline)."""
+        return images + self.noise_std * noise if noise is not None else images
+
+    def degrade(self, example: dict, seed) -> dict:
+        """The example's random draws, made in the pipeline so a resumed run repeats them:
+        the latent ``z`` (uniform in [-1, 1]) and, with ``instance_noise``, N(0, 1) noise
+        for the real and the fake image."""
         import tensorflow as tf
 
-        if not self.instance_noise:
-            return images
-        return images + self.noise_std * tf.random.normal(tf.shape(images))
+        latent, real, fake = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        draws = {}
+        if self.draws_latents:
+            size = self.config.model_overrides.get("latent_dim", self.info.inputs[0].shape[-1])
+            draws["z"] = tf.random.stateless_uniform((size,), latent, -1.0, 1.0)
+        if self.instance_noise:
+            shape = tf.shape(self.real(example))
+            draws["noise_real"] = tf.random.stateless_normal(shape, real)
+            draws["noise_fake"] = tf.random.stateless_normal(shape, fake)
+        return {**example, **draws}
 
     def optimizers(self) -> list:
         return [self.g_optimizer, self.d_optimizer]
@@ -106,14 +120,15 @@ class Adversarial(Objective):
         import tensorflow as tf
 
         real = self.real(batch)
-        z = tf.random.uniform((tf.shape(real)[0], self.latent_dim), -1.0, 1.0)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator(self.generator_inputs(z, batch), training=True)
+            fake = self.generator(self.generator_inputs(batch.get("z"), batch), training=True)
+            noisy_real = self.noisy(real, batch.get("noise_real"))
+            noisy_fake = self.noisy(fake, batch.get("noise_fake"))
             real_logits = self.discriminator(
-                self.discriminator_inputs(self.noisy(real), batch), training=True
+                self.discriminator_inputs(noisy_real, batch), training=True
             )
             fake_logits = self.discriminator(
-                self.discriminator_inputs(self.noisy(fake), batch), training=True
+                self.discriminator_inputs(noisy_fake, batch), training=True
             )
             d_loss = self.average(
                 _per_example(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
@@ -173,6 +188,7 @@ class Translate(Adversarial):
     """pix2pix: conditional PatchGAN on (source, target) plus ``l1_weight`` x L1."""
 
     tasks = ("translate",)
+    draws_latents = False  # the generator's input is the source image
 
     def arrays(self, split: str) -> Arrays:
         arrays = Objective.arrays(self, split)
