@@ -114,3 +114,47 @@ def test_demo_trains_converts_checks_benchmarks_and_points_to_the_grid(tmp_path)
     assert any(" int8 " in line and "XNNPACK" in line for line in lines)
     grid = Path(lines[-1].removeprefix("sample grid: "))
     assert lines[-1].startswith("sample grid: ") and grid.is_file() and grid.parent.parent == out
+
+
+def test_the_command_keeps_native_log_lines_off_stderr_unless_verbose(tmp_path):
+    """TensorFlow's start-up lines bypass TF_CPP_MIN_LOG_LEVEL; `zoo` filters them itself."""
+    import os
+    import subprocess
+    import sys
+
+    command = Path(sys.executable).parent / "zoo"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    args = ["train", "dae_tiny", "--epochs", "1", "--steps-per-epoch", "1", "--quiet"]
+    quiet = subprocess.run(
+        [str(command), *args, "--out", str(tmp_path / "quiet")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stderr == "" and quiet.stdout.strip() == str(tmp_path / "quiet")
+    verbose = subprocess.run(
+        [str(command), "--verbose", "build", "dae_tiny"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert verbose.returncode == 0 and "cpu_feature_guard" in verbose.stderr, verbose.stderr
+
+
+def test_native_log_lines_are_told_from_the_zoos_own():
+    from zoo.logs import is_noise
+
+    noise = [
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        b"I0000 00:00:1796398548.440448   21972 port.cc:153] oneDNN custom operations are on.\n",
+        b"W0000 00:00:1796398548.440448   21972 cudart_stub.cc:31] Could not find cuda drivers\n",
+        b"E0000 00:00:1796396539.397851    7254 cuda_platform.cc:52] failed call to cuInit: X\n",
+        b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
+        b"WARNING: [npu_registry.cc:34] NPU accelerator could not be loaded and registered\n",
+        "\u2514 Could not load shared library libLiteRtCompilerPlugin.so\n".encode(),
+    ]
+    kept = [
+        b"Error: unknown model 'nonsense'; see `zoo list`\n",
+        b"E0000 00:00:1796396539.397851    7254 gpu_delegate.cc:99] failed to apply\n",
+        b"Traceback (most recent call last):\n",
+        b"/work/zoo/train/loop.py:10: UserWarning: skipped unreadable image file a.png\n",
+    ]
+    assert all(is_noise(line) for line in noise)
+    assert not any(is_noise(line) for line in kept)

@@ -30,6 +30,7 @@ from zoo.cli.training import (
     train_command,
 )
 from zoo.errors import ZooError
+from zoo.logs import quiet_native_logs
 
 __all__ = ["main"]
 
@@ -46,14 +47,19 @@ class _ZooGroup(click.Group):
 
 @click.group(cls=_ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="deconv-zoo", prog_name="zoo")
-def main() -> None:
+@click.option(
+    "--verbose", is_flag=True, help="Keep TensorFlow's and LiteRT's native log lines on stderr."
+)
+def main(verbose: bool) -> None:
     """deconv-zoo: transposed-convolution generators, decoders and autoencoders.
 
     List, inspect and build the registered models; train, evaluate, sample and run
     them; look at the data; convert them to TFLite, check which phone delegates take
     the file, benchmark, optimize (QAT, pruning, clustering) and export a phone bundle.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
+    if not verbose:
+        quiet_native_logs()
 
 
 main.add_command(list_command)
