@@ -778,3 +778,48 @@ def test_resume_clears_what_a_killed_save_left_half_written(tmp_path):
     assert not any(path.exists() for path in stale)
     assert not list(run.rglob(".partial-*"))
     assert read_summary(run)["epochs_completed"] == 2
+
+
+def test_keras_callbacks_see_fits_hooks_and_early_stopping_ends_the_run(tmp_path):
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[tuple] = []
+
+        def on_train_begin(self, logs=None):
+            self.calls.append(("train_begin",))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.calls.append(("epoch_begin", epoch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls.append(("batch_end", batch, sorted(logs)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.calls.append(("epoch_end", epoch, logs["psnr"], self.model.name))
+
+        def on_train_end(self, logs=None):
+            self.calls.append(("train_end", logs["epoch"]))
+
+    recorder = Recorder()
+    # min_delta larger than any change: the second epoch is no improvement, and stops the run
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=1)
+    run = train(
+        "cae_tiny",
+        epochs=5,
+        steps_per_epoch=2,
+        batch_size=4,
+        out=tmp_path / "run",
+        quiet=True,
+        callbacks=[recorder, stopper],
+    )
+    kinds = [call[0] for call in recorder.calls]
+    assert kinds == ["train_begin"] + ["epoch_begin", "batch_end", "batch_end", "epoch_end"] * 2 + [
+        "train_end"
+    ]
+    assert recorder.calls[2] == ("batch_end", 0, ["loss"])
+    assert recorder.calls[3][1] == 1 and recorder.calls[4][3] == "cae_tiny"
+    assert recorder.calls[-1] == ("train_end", 2) and stopper.stopped_epoch == 1
+    summary = read_summary(run)
+    assert summary["epochs_completed"] == 2 and summary["finished"] is True
+    assert summary["stopped_early"] is True and (run / "model.weights.h5").is_file()

@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ def train(
     overrides: dict[str, Any] | None = None,
     quiet: bool = False,
     overwrite: bool = False,
+    callbacks: Sequence[Any] | None = None,
 ) -> Path:
     """Train registered ``model`` and return its run directory.
 
@@ -80,6 +81,12 @@ def train(
     reach the model builder (e.g. ``upsample="resize_conv"``). A folder that holds a run is
     refused unless ``resume`` continues it or ``overwrite`` replaces it; the run holds
     ``out/.lock`` while it trains, so a second run into the same folder is refused too.
+
+    ``callbacks`` are ``keras.callbacks.Callback`` objects, called as ``Model.fit`` calls
+    them: train, epoch and batch begin/end, with the step's losses as batch logs and the
+    epoch's row (losses, validation metrics, steps/s) as epoch logs; their ``model`` is the
+    trained model. A callback that sets ``model.stop_training`` (``EarlyStopping``) ends the
+    run after that epoch, which is then saved like a finished one.
     """
     info = models.info(model)
     check_options(options or {})
@@ -107,7 +114,7 @@ def train(
         else:
             _clear_for_a_new_run(out, overwrite=overwrite)
             config = TrainConfig.from_recipe(info, epochs=epochs, **settings)
-        return Trainer(config, out, quiet=quiet).run(resume=resume)
+        return Trainer(config, out, quiet=quiet, callbacks=callbacks).run(resume=resume)
 
 
 RUN_FILES = ("config.json", "summary.json", "metrics.csv", "model.keras", "model.weights.h5")
@@ -155,10 +162,18 @@ def _resumed_config(
 class Trainer:
     """Runs one TrainConfig into one run directory."""
 
-    def __init__(self, config: TrainConfig, out: Path, *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        out: Path,
+        *,
+        quiet: bool = False,
+        callbacks: Sequence[Any] | None = None,
+    ) -> None:
         self.config = config
         self.out = out
         self.quiet = quiet
+        self.callbacks = list(callbacks or [])
         self.info = models.info(config.model)
 
     def run(self, *, resume: bool) -> Path:
@@ -223,16 +238,27 @@ class Trainer:
             }
 
         log = RunLog(self.out, chief=self.chief, resume=resume)
+        hooks = keras.callbacks.CallbackList(self.callbacks, model=objective.model)
+        hooks.set_params({"epochs": self.config.epochs, "steps": steps_per_epoch, "verbose": 0})
+        objective.model.stop_training = False
+        hooks.on_train_begin()
+        row: dict = {}
         started = time.perf_counter()
         for epoch_index in range(int(epoch.numpy()), self.config.epochs):
             objective.start_epoch(epoch_index)
+            hooks.on_epoch_begin(epoch_index)
             done = min(max(global_step - epoch_index * steps_per_epoch, 0), steps_per_epoch)
             progress = progress_bar(steps_per_epoch, quiet=self.quiet)
             progress.update(done)
             epoch_started = time.perf_counter()
 
+            def one_step() -> dict:
+                hooks.on_train_batch_begin(global_step % steps_per_epoch)
+                return self._step(distributed_step, iterator)
+
             def after_step(losses: dict[str, float]) -> None:
                 nonlocal global_step
+                hooks.on_train_batch_end(global_step % steps_per_epoch, losses)
                 global_step += 1
                 step.assign(global_step)
                 if self.config.checkpoint_every and global_step % self.config.checkpoint_every == 0:
@@ -246,7 +272,7 @@ class Trainer:
                 )
 
             values = run_steps(
-                lambda: self._step(distributed_step, iterator),
+                one_step,
                 steps_per_epoch - done,
                 progress=progress,
                 after_step=after_step,
@@ -267,10 +293,22 @@ class Trainer:
             log.epoch(row, objective, validation, seconds=time.perf_counter() - started)
             if not self.quiet:
                 print(describe_epoch(row, self.config.epochs), flush=True)
+            hooks.on_epoch_end(epoch_index, dict(row))
+            if objective.model.stop_training:
+                if not self.quiet:
+                    print(f"stopped by a callback after epoch {epoch_index + 1}", flush=True)
+                break
 
+        hooks.on_train_end(dict(row))
         if self.chief:
             save_model(objective.model, self.out)
-            log.summary(global_step, self.config, seconds=time.perf_counter() - started, final=True)
+            log.summary(
+                global_step,
+                self.config,
+                seconds=time.perf_counter() - started,
+                final=True,
+                stopped_early=bool(objective.model.stop_training),
+            )
         else:
             scratch.cleanup()
         return self.out
@@ -405,7 +443,13 @@ class RunLog:
         self.summary(row["step"], objective.config, seconds=seconds, final=False)
 
     def summary(
-        self, global_step: int, config: TrainConfig, *, seconds: float, final: bool
+        self,
+        global_step: int,
+        config: TrainConfig,
+        *,
+        seconds: float,
+        final: bool,
+        stopped_early: bool = False,
     ) -> None:
         last = self.rows[-1] if self.rows else {}
         summary = {
@@ -417,6 +461,7 @@ class RunLog:
             "data": config.data,
             "seconds": round(self.seconds_before + seconds, 2),
             "finished": final,
+            "stopped_early": stopped_early,
         }
         write_text_atomically(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
