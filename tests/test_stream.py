@@ -180,3 +180,51 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(name, tmp_p
     uninterrupted, resumed = zoo.get(name, weights=straight), zoo.get(name, weights=first)
     for a, b in zip(uninterrupted.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def fake_tfds(monkeypatch, records: list[dict], *, indexable: bool = True):
+    """A tensorflow_datasets stand-in whose data_source is ``records`` (a list reads by index)."""
+    import sys
+    import types
+
+    info = types.SimpleNamespace(
+        features={"label": types.SimpleNamespace(names=["dark", "light"], num_classes=2)}
+    )
+
+    class Source(list):
+        dataset_info = info
+
+    def data_source(name, split, data_dir):
+        if not indexable:
+            raise ValueError(f"{name} has no ArrayRecord files")
+        return Source(records)
+
+    def load(name, split, with_info, shuffle_files, data_dir):
+        return records[:8], info
+
+    module = types.ModuleType("tensorflow_datasets")
+    module.data_source, module.load, module.as_numpy = data_source, load, lambda d: d
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", module)
+
+
+def test_a_tfds_set_streams_by_index_with_its_labels(monkeypatch):
+    records = [
+        {"image": np.full((20, 24, 3), 40 + 160 * (i % 2), np.uint8), "label": i % 2}
+        for i in range(10)
+    ]
+    fake_tfds(monkeypatch, records)
+    info = zoo.info("cgan_tiny")
+    config = TrainConfig.from_recipe(
+        info, data="tfds:toy", options={**info.recipe.options, "cache": "stream"},
+        model_overrides={"num_classes": 2},
+    )  # fmt: skip
+    examples, _ = objective_for(info, config).data()
+    assert examples.arrays is None and examples.count == 10 and examples.name == "tfds:toy"
+    batch = first_batch(examples, 10, seed=0)
+    assert batch["image"].shape == (10, 16, 16, 1)
+    for image, label in zip(batch["image"], batch["label"], strict=True):
+        assert np.argmax(label) == (image.mean() > 0)
+
+    fake_tfds(monkeypatch, records, indexable=False)
+    with pytest.raises(ZooError, match=r"cannot be read by index.*array_record.*cache=memory"):
+        objective_for(info, config).data()

@@ -78,7 +78,7 @@ from zoo.data.pairs import (
     translation_pairs,
     ycbcr_to_rgb,
 )
-from zoo.data.tfds import load_tfds
+from zoo.data.tfds import TfdsSource, load_tfds, tfds_source
 from zoo.errors import ZooError
 
 
@@ -203,6 +203,7 @@ __all__ = [
     "FolderListing",
     "ImageFiles",
     "ImageSet",
+    "TfdsSource",
     "blur_kernel",
     "blur_kernel_bank",
     "blur_tf",
@@ -244,6 +245,7 @@ __all__ = [
     "stack_kernels",
     "super_resolution_crops",
     "super_resolution_pairs",
+    "tfds_source",
     "to_channels",
     "translation_pairs",
     "whole_images",

@@ -244,23 +244,30 @@ class FolderListing:
             seen += f", {unreadable} unreadable"
         return f"{text} ({seen})"
 
-    def read(self, index: int, channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """(image float32 (H, W, C) in [0, 1], mask int32 (H, W) or None) of file ``index``.
+    def read(
+        self, index: int, channels: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+        """(image float32 (H, W, C) in [0, 1], mask int32 (H, W) or None, label or None) of
+        file ``index``. ``channels`` (1 or 3) converts; None keeps the file's.
 
-        ``channels`` (1 or 3) converts; None keeps the file's.
         Raises what Pillow raises for an unreadable file, and ValueError for an image
         whose mask is missing or of another size.
         """
         image = _image.to_channels(read_image(self.files[index]), channels)
+        label = None if self.labels is None else self.labels[index]
         if self.masks is None:
-            return image, None
+            return image, None, label
         mask_file = self.masks[index]
         if mask_file is None:
             raise ValueError(f"{self.files[index]} has no mask")
         mask = read_mask(mask_file)
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask {mask_file} is not the size of its image")
-        return image, mask
+        return image, mask, label
+
+    def item_name(self, index: int) -> str:
+        """How warnings name item ``index``: its path."""
+        return str(self.files[index])
 
 
 def list_folder(path: str | Path, split: str = "train") -> FolderListing:
@@ -373,7 +380,7 @@ def load_folder(
         if limit is not None and len(kept) >= limit:
             break
         try:
-            image, mask = listing.read(i)
+            image, mask, _ = listing.read(i)
         except ZooError:
             raise
         except Exception:  # Pillow raises many types for a bad file; all mean "unreadable"

@@ -1,5 +1,9 @@
 """``tfds:<name>``: a TensorFlow Datasets set, when the tensorflow-datasets package is installed.
 
+:func:`load_tfds` reads a split into memory; :func:`tfds_source` reads it by index, one record
+at a time (``tfds.data_source``, for sets prepared as ArrayRecord), which is how ``zoo train``
+streams a large set.
+
 Each example's ``image`` becomes a float32 image in [0, 1]; ``label`` (if any) the label, with
 class names from the dataset info; ``segmentation_mask`` (if any) the mask. ``limit`` becomes a
 TFDS slice (``train[:1000]``). TFDS downloads on first use: offline, a set that is not already
@@ -9,6 +13,8 @@ in its data folder fails with a one-line :class:`ZooError`.
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,13 +43,7 @@ def load_tfds(
 ) -> ImageSet:
     """tensorflow_datasets.load(name) as an ImageSet; ``tfds_split`` overrides the split name."""
     check_split(split)
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise ZooError(
-            f"install tensorflow-datasets to use tfds:{name} (pip install tensorflow-datasets)"
-        ) from None
-
+    tfds = _import_tfds(name)
     if tfds_split is None:
         parts = ["train", "test"] if split == "all" else [split]
         tfds_split = "+".join(f"{p}[:{limit}]" if limit else p for p in parts)
@@ -105,6 +105,82 @@ def load_tfds(
     if limit is not None and len(result) > limit:
         result = result.subset(_image.choose(len(result), limit, seed))
     return result
+
+
+@dataclass(frozen=True, eq=False)
+class TfdsSource:
+    """A TFDS split read by index: ``read(i)`` decodes record i only (like a folder listing)."""
+
+    name: str
+    split: str
+    records: Sequence[dict]
+    class_names: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def read(
+        self, index: int, channels: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+        """(image float32 (H, W, C) in [0, 1], mask int32 (H, W) or None, label or None)."""
+        example = self.records[index]
+        image = _image.with_channel_axis(_image.as_float(np.asarray(example["image"])), 3)
+        image = _image.to_channels(image, channels)
+        mask = example.get("segmentation_mask")
+        if mask is not None:
+            mask = np.asarray(mask, np.int32).reshape(image.shape[:2])
+        label = int(example["label"]) if "label" in example else None
+        return image, mask, label
+
+    def item_name(self, index: int) -> str:
+        return f"{self.name}[{index}]"
+
+
+def tfds_source(
+    name: str, *, split: str = "train", tfds_split: str | None = None, data_dir: str | None = None
+) -> TfdsSource:
+    """``tfds.data_source(name)``: the split read by index, nothing decoded up front.
+
+    Random access needs the set prepared as ArrayRecord; one in TFRecord files only is a
+    ZooError that says how to prepare it, or to read it into memory instead.
+    """
+    check_split(split)
+    tfds = _import_tfds(name)
+    if tfds_split is None:
+        tfds_split = "train+test" if split == "all" else split
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        records = tfds.data_source(name, split=tfds_split, data_dir=data_dir)
+        count = len(records)
+    except Exception as error:
+        raise ZooError(
+            f"tfds:{name} cannot be read by index ({_one_line(error)}); prepare it as "
+            f"ArrayRecord (tfds build {name} --file_format=array_record) to stream it, or "
+            "pass --option cache=memory to read it into memory"
+        ) from error
+    finally:
+        socket.setdefaulttimeout(previous)
+    if not count:
+        raise ZooError(f"tfds:{name} split {tfds_split} is empty")
+    feature = _feature(getattr(records, "dataset_info", None), "label")
+    names = getattr(feature, "names", None)
+    return TfdsSource(
+        name=f"tfds:{name}",
+        split=split,
+        records=records,
+        class_names=tuple(names) if names else None,
+    )
+
+
+def _import_tfds(name: str):
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ZooError(
+            f"install tensorflow-datasets to use tfds:{name} (pip install tensorflow-datasets)"
+        ) from None
+    return tfds
 
 
 def _feature(info, key: str):

@@ -62,7 +62,7 @@ class Objective:
         cache = self.options.get("cache", "auto")
         if cache not in CACHES:
             raise ZooError(f"cache={cache!r}: expected one of {', '.join(CACHES)}")
-        if is_folder(source) and cache != "memory":
+        if streams(source) and cache != "memory":
             examples = self.streamed(source, split)
             if cache == "stream" or examples.nbytes > MEMORY_CACHE_BYTES:
                 return examples, self.arrays("test")
@@ -85,32 +85,35 @@ class Objective:
         raise NotImplementedError
 
     def streamed(self, source: str, split: str) -> Examples:
-        """The folder's examples, each decoded when the pipeline reads it.
+        """The examples of a folder or a TFDS set, each decoded when the pipeline reads it.
 
-        An example is one file's image (with its label or mask) at the model's size: a
+        An example is one file's (or record's) image (with its label or mask) at the model's size: a
         random crop for patch tasks (``crops_per_image`` examples per file and epoch), else
         the image resized to cover the size and center-cropped, as in-memory loading does.
         """
         height, width, channels = self.image_shape()
-        listing, read_file, skipped = folder_reader(source, split, channels)
+        items, read_item, skipped = item_reader(source, split, channels)
         per_file = self.options.get("crops_per_image", 128) if self.patches else 1
-        num_classes = len(listing.class_names) if listing.class_names else None
+        num_classes = len(items.class_names) if items.class_names else None
 
         def read(index: int, rng: np.random.Generator) -> Arrays:
-            file, (image, mask) = read_file(index // per_file)
+            _, (image, mask, label) = read_item(index // per_file)
             if self.patches:
                 images = zdata.random_crops([image], (height, width), 1, seed=rng_seed(rng))
                 masks = None
             else:
                 images = np.clip(zdata.fit_image(image, (height, width)), 0.0, 1.0)[None]
                 masks = None if mask is None else zdata.fit_mask(mask, (height, width))[None]
-            labels = None if listing.labels is None else [listing.labels[file]]
             one = zdata.ImageSet(
-                images, labels=labels, masks=masks, num_classes=num_classes, name=listing.name
+                images,
+                labels=None if label is None else [label],
+                masks=masks,
+                num_classes=num_classes,
+                name=items.name,
             )
             return {key: value[0] for key, value in self.arrays_of(one, training=True).items()}
 
-        return Examples.streamed(len(listing) * per_file, read, listing.name, skipped)
+        return Examples.streamed(len(items) * per_file, read, items.name, skipped)
 
     def degrade(self, example: dict, seed) -> dict:
         """An example's random training input, made in TensorFlow per example (traced).
@@ -236,9 +239,9 @@ class Objective:
         return self.patches and (source == "photos" or is_folder(source))
 
     def limit_of(self, split: str) -> int | None:
-        """How many images of ``split`` to load: validation reads few files from a folder."""
+        """How many images of ``split`` to load: validation reads few from a streamed source."""
         source, _ = self.source(split)
-        if split == "test" and is_folder(source):
+        if split == "test" and streams(source):
             return min(self.limit or VALIDATION_SAMPLES, VALIDATION_SAMPLES)
         return self.limit
 
@@ -269,25 +272,30 @@ class Objective:
         )
 
 
-def folder_reader(source: str, split: str, channels: int | None = None):
-    """(listing, read_file, skipped) of a folder's split: ``read_file(i)`` is (file, (image,
-    mask)) of file i or, when it cannot be read, of the next readable one; ``skipped`` (a
-    set) collects the names of the files passed over."""
-    listing = zdata.list_folder(source, split)
+def item_reader(source: str, split: str, channels: int | None = None):
+    """(items, read_item, skipped) of a streamable source's split (a folder's files, or a
+    TFDS set's records): ``read_item(i)`` is (i', (image, mask, label)) of item i or, when
+    it cannot be read, of the next readable item i'; ``skipped`` (a set) collects the names
+    of the items passed over."""
+    if source.startswith("tfds:"):
+        items = zdata.tfds_source(source.removeprefix("tfds:"), split=split)
+    else:
+        items = zdata.list_folder(source, split)
     skipped: set[str] = set()
-    read_file = skip_unreadable(
-        len(listing),
-        lambda i: listing.read(i, channels),
-        lambda i: str(listing.files[i]),
-        skipped,
-        listing.name,
+    read_item = skip_unreadable(
+        len(items), lambda i: items.read(i, channels), items.item_name, skipped, items.name
     )
-    return listing, read_file, skipped
+    return items, read_item, skipped
 
 
 def is_folder(source: str) -> bool:
-    """Whether a data source names a folder (which streams) rather than a dataset."""
+    """Whether a data source names a folder rather than a dataset."""
     return source not in zdata.list_datasets() and Path(source).expanduser().is_dir()
+
+
+def streams(source: str) -> bool:
+    """Whether a source can stream: a folder, or a TFDS set (read by index)."""
+    return source.startswith("tfds:") or is_folder(source)
 
 
 def rng_seed(rng: np.random.Generator) -> int:

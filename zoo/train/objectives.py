@@ -18,7 +18,7 @@ from zoo.train.objective import (
     Arrays,
     Objective,
     first_samples,
-    folder_reader,
+    item_reader,
     rng_seed,
 )
 
@@ -174,12 +174,12 @@ class SuperResolve(Objective):
         """Each example: one file's Y channel, shrunk by one of ``rescales`` (drawn per
         example), downscaled whole and cut into one aligned (lr, hr) crop, as in memory."""
         scale, patch = self.options["scale"], self.patch()
-        listing, read_file, skipped = folder_reader(source, split)
+        items, read_item, skipped = item_reader(source, split)
         per_file = self.options.get("crops_per_image", 128)
         rescales = self.options.get("rescales", (1.0,))
 
         def read(index: int, rng: np.random.Generator) -> Arrays:
-            _, (image, _) = read_file(index // per_file)
+            _, (image, _, _) = read_item(index // per_file)
             factor = rescales[int(rng.integers(len(rescales)))]
             lr, hr = zdata.super_resolution_crops(
                 [zdata.rgb_to_y(image)], scale, patch, 1, rescales=(factor,), seed=rng_seed(rng)
@@ -187,7 +187,7 @@ class SuperResolve(Objective):
             arrays = self.augmented(lr, hr, rng_seed(rng))
             return {key: value[0] for key, value in arrays.items()}
 
-        return Examples.streamed(len(listing) * per_file, read, listing.name, skipped)
+        return Examples.streamed(len(items) * per_file, read, items.name, skipped)
 
     def patch(self) -> int:
         """The high-resolution patch side: ``patch_size`` rounded down to a multiple of scale."""
