@@ -6,6 +6,7 @@ each test trains for real and checks the files a user would look at.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -823,3 +824,59 @@ def test_keras_callbacks_see_fits_hooks_and_early_stopping_ends_the_run(tmp_path
     summary = read_summary(run)
     assert summary["epochs_completed"] == 2 and summary["finished"] is True
     assert summary["stopped_early"] is True and (run / "model.weights.h5").is_file()
+
+
+# === A full disk and a read-only folder (a small tmpfs; needs root) ===
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(where: Path, size: str, *, read_only: bool = False):
+    where.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip() or mount.returncode}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def zoo_command(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run(
+        [str(ZOO_COMMAND), *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+@pytest.mark.parametrize("size", ["60k", "150k"])
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path, size):
+    """60k fills while the epoch's files are written; 150k holds them but not the model."""
+    with mounted_tmpfs(tmp_path / "disk", size) as disk:
+        run = disk / "run"
+        result = zoo_command(
+            "train", "dae_tiny", "--epochs", "1", "--steps-per-epoch", "2", "--out", str(run)
+        )
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "space" in lines[0]
+        assert (run / "checkpoints" / "checkpoint").is_file()
+        assert not [p for p in run.rglob("*") if ".partial-" in p.name or "_temp" in p.name]
+        assert not (run / "model.weights.h5").exists()
+
+
+def test_a_read_only_out_is_one_line(tmp_path):
+    with mounted_tmpfs(tmp_path / "ro", "1m", read_only=True) as folder:
+        for args in (
+            ["train", "dae_tiny", "--epochs", "1", "--out", str(folder / "run")],
+            ["export", "dae_tiny", "--target", "cpu", "--out", str(folder / "bundle")],
+        ):
+            result = zoo_command(*args)
+            assert result.returncode == 1, result.stderr
+            (line,) = result.stderr.strip().splitlines()
+            assert line.startswith(f"Error: cannot write: {folder}/"), line
+            assert line.endswith(": Read-only file system"), line

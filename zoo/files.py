@@ -3,9 +3,11 @@ folders held by one process at a time."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +23,34 @@ def remove_partial_files(folder: Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+# Write failures the user fixes on the machine, not in the command: a full disk, a quota, a
+# read-only or forbidden folder. TensorFlow's file system raises its own errors with the
+# operating system's text.
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+_DISK_TEXTS = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
+def disk_error(error: BaseException) -> str | None:
+    """One line for a write that the machine refused (disk full, read-only, no permission),
+    or None for any other error."""
+    if isinstance(error, OSError) and error.errno in _DISK_ERRNOS:
+        where = f": {error.filename}" if error.filename else ""
+        return f"cannot write{where}: {error.strerror or os.strerror(error.errno)}"
+    text = str(error)
+    found = next((t for t in _DISK_TEXTS if t in text), None)
+    if found and type(error).__module__.startswith(("tensorflow", "h5py", "keras")):
+        return f"cannot write: {found}"
+    return None
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space for writing in ``folder`` (its nearest existing parent), in bytes."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:

@@ -30,19 +30,26 @@ from zoo.cli.training import (
     train_command,
 )
 from zoo.errors import ZooError
+from zoo.files import disk_error
 from zoo.logs import quiet_native_logs
 
 __all__ = ["main"]
 
 
 class _ZooGroup(click.Group):
-    """Turns ZooError into a one-line click error."""
+    """Turns ZooError, and a write the machine refused (disk full, read-only folder), into a
+    one-line click error."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ZooError as error:
             raise click.ClickException(str(error)) from None
+        except Exception as error:
+            message = disk_error(error)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=_ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -24,12 +24,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from zoo import models
 from zoo.data import stream
 from zoo.data.stream import Examples
 from zoo.errors import ZooError
 from zoo.files import (
+    disk_error,
     folder_lock,
+    free_bytes,
     remove_partial_files,
     write_atomically,
     write_png,
@@ -114,11 +118,35 @@ def train(
         else:
             _clear_for_a_new_run(out, overwrite=overwrite)
             config = TrainConfig.from_recipe(info, epochs=epochs, **settings)
-        return Trainer(config, out, quiet=quiet, callbacks=callbacks).run(resume=resume)
+        try:
+            return Trainer(config, out, quiet=quiet, callbacks=callbacks).run(resume=resume)
+        except Exception as error:
+            message = disk_error(error)
+            if message is None:
+                raise
+            remove_partial_files(out)
+            remove_checkpoint_leftovers(out / "checkpoints")
+            kept = _latest_checkpoint(out) or "none was written"
+            raise ZooError(f"{message}; the run's last checkpoint is kept: {kept}") from None
 
 
 RUN_FILES = ("config.json", "summary.json", "metrics.csv", "model.keras", "model.weights.h5")
 RUN_FOLDERS = ("checkpoints", "logs", "samples")
+
+
+def remove_checkpoint_leftovers(folder: Path) -> None:
+    """Remove what a checkpoint save cut short leaves (TensorFlow's temporary files)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if "_temp" in path.name or path.name.startswith("checkpoint.tmp"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _latest_checkpoint(out: Path) -> str | None:
+    import tensorflow as tf
+
+    return tf.train.latest_checkpoint(str(out / "checkpoints"))
 
 
 def _clear_for_a_new_run(out: Path, *, overwrite: bool) -> None:
@@ -301,6 +329,7 @@ class Trainer:
 
         hooks.on_train_end(dict(row))
         if self.chief:
+            check_room_for(objective.model, self.out)
             save_model(objective.model, self.out)
             log.summary(
                 global_step,
@@ -397,6 +426,21 @@ def make_dataset(
         replica_batch=context.get_per_replica_batch_size(global_batch),
         degrade=degrade,
     )
+
+
+def check_room_for(model, out: Path) -> None:
+    """A ZooError, before anything is written, when ``out`` cannot hold the final model.
+
+    Room for ``model.keras`` and ``model.weights.h5`` (each about the weights' size) and
+    their temporary copies, plus 1 MiB.
+    """
+    weights = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
+    needed, free = 4 * weights + (1 << 20), free_bytes(out)
+    if free < needed:
+        raise ZooError(
+            f"not enough free space in {out} for the final model ({needed / 1e6:.1f} MB "
+            f"needed, {free / 1e6:.1f} MB free); free some and run again with --resume"
+        )
 
 
 def save_model(model, out: Path) -> None:
