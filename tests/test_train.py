@@ -306,6 +306,13 @@ def test_resume_and_new_run_mistakes_are_one_line_errors(resumed, tmp_path):
     assert (run / "config.json").read_text() == config_before
     assert checkpoint_numbers(run) == [3]
 
+    finished = resumed["resumed"]  # 2 epochs completed
+    summary_before = (finished / "summary.json").read_text()
+    with pytest.raises(ZooError, match=r"completed 2 epochs; pass --epochs 3 or more") as error:
+        train("fsrcnn_tiny", epochs=1, resume=True, out=finished, quiet=True)
+    one_line(error.value)
+    assert (finished / "summary.json").read_text() == summary_before
+
     result = invoke("train", "fsrcnn_tiny", "--resume", "--epochs", "2")
     assert "--out" in assert_cli_error(result)
 

@@ -184,6 +184,12 @@ def _resumed_config(
             f"{_option_name(key)} (saved {getattr(config, key)!r})" for key in changed
         )
         raise ZooError(f"--resume continues {out} with its saved settings; these differ: {saved}")
+    completed = read_summary(out).get("epochs_completed", 0)
+    if epochs is not None and epochs < completed:
+        raise ZooError(
+            f"--epochs {epochs} is the new total, but {out} has completed {completed} epochs; "
+            f"pass --epochs {completed + 1} or more to train on"
+        )
     return config.with_total_epochs(epochs)
 
 
