@@ -621,6 +621,16 @@ def test_random_crops_deterministic():
     np.testing.assert_array_equal(a, b)
 
 
+def test_random_crops_warn_when_an_image_is_far_smaller_than_the_crop():
+    image = np.random.default_rng(0).uniform(0, 1, (30, 40, 3)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.random_crops([image[:7]], 12, 1)  # under 2x: no word
+    with pytest.warns(UserWarning, match=r"image of 1x1 was enlarged over 2x .* 12x12 crops"):
+        crops = data.random_crops([image[:1, :1]], 12, 1)
+    assert np.ptp(crops, axis=(1, 2)).max() < 1e-6, "a 1x1 image gives flat crops"
+
+
 def test_super_resolution_crops_are_cut_from_the_whole_image_pair():
     rng = np.random.default_rng(1)
     image = rng.uniform(0, 1, (60, 75, 1)).astype(np.float32)

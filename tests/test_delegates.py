@@ -317,6 +317,14 @@ def test_cli_strict_exit_codes(files):
     assert result.exit_code == 0, result.output
 
 
+def test_cli_mode_on_a_file_is_refused_not_ignored(files):
+    result = invoke("check", files["int8"], "--mode", "float16", "--no-accelerators")
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: --mode float16 converts a MODEL;")
+    assert "converted already" in line
+
+
 def test_cli_unreadable_file_is_a_one_line_error(files, tmp_path):
     for path in (files["truncated"], files["garbage"], tmp_path / "missing.tflite"):
         result = invoke("check", path)

@@ -123,9 +123,7 @@ def export_command(
 @click.option(
     "--mode",
     type=click.Choice(MODES),
-    default="float32",
-    show_default=True,
-    help="How a MODEL is converted.",
+    help="How a MODEL is converted [default: float32]; a FILE is converted already.",
 )
 @click.option(
     "--target",
@@ -144,7 +142,7 @@ def export_command(
 )
 def check_command(
     source: str,
-    mode: str,
+    mode: str | None,
     targets: tuple[str, ...],
     as_json: bool,
     accelerators: bool,
@@ -174,13 +172,20 @@ def check_command(
         report.require(targets or None)
 
 
-def _load_source(source: str, *, mode: str = "float32") -> tuple[Path | bytes, str]:
+def _load_source(source: str, *, mode: str | None = None) -> tuple[Path | bytes, str]:
     """What `zoo check` reads for its argument, and its label: a .tflite path as is, or
-    registered model ``source`` converted in ``mode`` (bytes)."""
+    registered model ``source`` converted in ``mode`` (bytes; default float32)."""
     path = Path(source)
     if path.exists() or path.suffix == ".tflite":
+        if mode is not None:
+            raise ZooError(
+                f"--mode {mode} converts a MODEL; {path} is converted already, so its "
+                "precision is the file's"
+            )
         return path, str(path)
     from convert.tflite import to_tflite
+
+    mode = mode or "float32"
 
     return to_tflite(source, mode=mode), f"{source} ({mode})"
 

@@ -19,6 +19,7 @@ All images are float32 in [0, 1], batches (N, H, W, C) unless said otherwise.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +52,20 @@ def random_crops(
 ) -> np.ndarray:
     """``per_image`` random (h, w) crops of each (H, W, C) image -> (N * per_image, h, w, C).
 
-    An image smaller than the crop is first enlarged (bicubic, aspect kept) to cover it.
+    An image smaller than the crop is first enlarged (bicubic, aspect kept) to cover it,
+    with a warning when that takes more than twice its size (its crops are nearly flat).
     """
     height, width = _image.parse_size(size)
     rng = np.random.default_rng(seed)
     crops = []
     for image in images:
         if image.shape[0] < height or image.shape[1] < width:
+            if 2 * image.shape[0] < height or 2 * image.shape[1] < width:
+                warnings.warn(
+                    f"an image of {image.shape[1]}x{image.shape[0]} was enlarged over 2x to "
+                    f"cover {width}x{height} crops: they are nearly flat",
+                    stacklevel=2,
+                )
             covered = _image.cover_size(image.shape[:2], (height, width))
             image = np.clip(_image.resize_image(image, covered, "bicubic"), 0.0, 1.0)
         tops = rng.integers(0, image.shape[0] - height + 1, per_image)
