@@ -288,17 +288,27 @@ def test_eval_super_resolution_on_a_folder_uses_every_image_whole(trained, tmp_p
 # === zoo sample ===
 
 
+def grid_size(columns: int, rows: int, side: int, *, labelled: bool) -> tuple[int, int]:
+    """(width, height) of an image_grid of side x side cells, enlarged to MIN_CELL."""
+    from zoo.train.grid import LABEL_WIDTH, MIN_CELL
+
+    cell = side * -(-MIN_CELL // side) + 2  # a whole enlargement, and 2-pixel gaps
+    return (LABEL_WIDTH if labelled else 0) + columns * cell + 2, rows * cell + 2
+
+
 def test_sample_writes_grids_of_the_expected_size(trained, tmp_path):
-    cell = 16 + 2  # the tiny generators' 16x16 images and image_grid's 2-pixel gaps
     out = sample("dcgan_tiny", trained("dcgan_tiny"), tmp_path / "dcgan.png", count=12)
-    assert Image.open(out).size == (8 * cell + 2, 2 * cell + 2)  # rows of 8
+    assert Image.open(out).size == grid_size(8, 2, 16, labelled=False)  # rows of 8
     out = sample("cgan_tiny", trained("cgan_tiny"), tmp_path / "cgan.png", count=3)
-    assert Image.open(out).size == (3 * cell + 2, 10 * cell + 2)  # a row per class
+    assert Image.open(out).size == grid_size(3, 10, 16, labelled=False)  # a row per class
     out = sample("dae_tiny", trained("dae_tiny"), tmp_path / "dae.png", count=4)
-    assert Image.open(out).size == (4 * 34 + 2, 3 * 34 + 2)  # noisy / denoised / clean, 32x32
+    assert Image.open(out).size == grid_size(4, 3, 32, labelled=True)  # noisy/denoised/clean
+    with Image.open(out) as image:
+        label_column = np.asarray(image.convert("L"))[:, :80]
+    assert (label_column < 128).sum() > 50, "the rows are labelled"
     out = sample("fsrcnn_tiny", trained("fsrcnn_tiny"), tmp_path / "sr.png", count=2)
-    patch = zoo.info("fsrcnn_tiny").recipe.options["patch_size"] + 2  # the recipe's patches
-    assert Image.open(out).size == (2 * patch + 2, 3 * patch + 2)  # bicubic / model / original
+    patch = zoo.info("fsrcnn_tiny").recipe.options["patch_size"]  # the recipe's patches
+    assert Image.open(out).size == grid_size(2, 3, patch, labelled=True)
     with pytest.raises(ZooError, match=r"\.png"):
         sample("dcgan_tiny", trained("dcgan_tiny"), tmp_path / "grid.jpg")
 

@@ -24,6 +24,7 @@ from zoo.predict import (
     upscale_color,
     vae_prior_samples,
 )
+from zoo.tasks import sample_row_labels
 from zoo.train.grid import image_grid
 from zoo.weights_io import load_run
 
@@ -53,7 +54,9 @@ def sample(
         raise ZooError("--count must be at least 1")
     run = load_run(model_name, weights)
     rows = sample_rows(run, count=count, seed=seed, data=data)
-    write_png(out, image_grid(rows))
+    prior = run.info.recipe.loss == "elbo"  # the VAE's rows are all prior samples
+    labels = None if prior else sample_row_labels(run.info.task, len(rows))
+    write_png(out, image_grid(rows, labels=labels))
     return out
 
 

@@ -30,6 +30,24 @@ PRIMARY_METRIC = {
 }
 
 
+# What the rows of an image-to-image task's sample grid show, top to bottom (training's
+# per-epoch grids and `zoo sample`).
+SAMPLE_ROWS = {
+    "super_resolve": ("bicubic", "model", "original"),
+    "denoise": ("noisy", "denoised", "clean"),
+    "deblur": ("blurred", "restored", "sharp"),
+    "reconstruct": ("input", "output"),
+    "segment": ("image", "predicted", "true"),
+    "translate": ("source", "generated", "target"),
+}
+
+
+def sample_row_labels(task: str, rows: int) -> list[str] | None:
+    """Labels of a task's ``rows`` sample rows, or None when its rows are all samples."""
+    names = SAMPLE_ROWS.get(task)
+    return list(names) if names and len(names) == rows else None
+
+
 def segmentation(*, multiple: int) -> dict[str, Any]:
     """RGB (H, W, 3) in [0, 1], H and W multiples of ``multiple`` -> softmax (H, W, classes)."""
     return {

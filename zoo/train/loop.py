@@ -39,6 +39,7 @@ from zoo.files import (
     write_png,
     write_text_atomically,
 )
+from zoo.tasks import sample_row_labels
 from zoo.train.config import TrainConfig, check_options
 from zoo.train.grid import image_grid
 from zoo.train.objectives import Objective, objective_for
@@ -482,7 +483,8 @@ class RunLog:
         row = {**row, "seconds": round(self.seconds_before + seconds, 2)}
         self.rows.append(row)
         write_text_atomically(self.out / "metrics.csv", rows_to_csv(self.rows))
-        grid = image_grid(objective.sample_rows(validation))
+        rows = objective.sample_rows(validation)
+        grid = image_grid(rows, labels=sample_row_labels(objective.info.task, len(rows)))
         write_png(self.out / "samples" / f"epoch_{row['epoch']:03d}.png", grid)
         with self.writer.as_default(step=row["step"]):
             for key, value in row.items():

@@ -269,8 +269,8 @@ class Segment(Objective):
         classes = self.info.output.shape[-1]
         return [
             list(first["image"]),
-            list(zdata.colorize_masks(first["mask"], classes)),
             list(zdata.colorize_masks(predicted, classes)),
+            list(zdata.colorize_masks(first["mask"], classes)),
         ]
 
 
