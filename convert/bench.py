@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from convert import flatbuffer
+from convert.delegates.checking import precision
 from zoo.errors import ZooError
 
 TFLITE_MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
@@ -240,8 +241,9 @@ def bench_file(
     """Time ``path`` once per thread count, each in a fresh process (no TensorFlow there).
 
     The mode, model name and input float ranges come from the zoo's metadata in the file
-    when present (``mode``/``ranges`` override them). Raises ZooError for a missing,
-    corrupt or unrunnable file.
+    when present (``mode``/``ranges`` override them); a file without it is labelled with the
+    precision its tensors show (float32, float16, dynamic, int8, int16x8). Raises ZooError
+    for a missing, corrupt or unrunnable file.
     """
     threads = parse_threads(threads)
     _check_counts(runs, warmup)
@@ -268,7 +270,7 @@ def bench_file(
             Latency(
                 target=target or path.name,
                 model=meta.get("name"),
-                mode=mode or meta.get("mode") or "-",
+                mode=mode or meta.get("mode") or precision(parsed),
                 threads=count,
                 runs=runs,
                 warmup=warmup,

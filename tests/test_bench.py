@@ -71,6 +71,20 @@ def test_files_rows_are_sane_and_threads_honoured(files):
     assert len(table) == 4 and all(len(line) == len(headers) for line in table)
 
 
+def test_a_file_without_zoo_metadata_is_labelled_by_its_tensors(tmp_path):
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(4)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    path = tmp_path / "plain.tflite"
+    path.write_bytes(converter.convert())
+    (row,) = bench([str(path)], runs=2, warmup=0).results
+    assert row.mode == "float16" and row.model is None
+    assert row.speedup is None, "no float32 row to compare with: not its own baseline"
+
+
 def test_without_xnnpack_no_delegate_runs(files):
     (row,) = bench([str(files["int8"])], runs=2, warmup=0, xnnpack=False).results
     check_row(row)
