@@ -11,9 +11,6 @@ as ``model.keras`` and ``model.weights.h5``, and ``summary.json``.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import json
 import math
 import re
 import shutil
@@ -24,8 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from zoo import models
 from zoo.data import stream
 from zoo.data.stream import Examples
@@ -33,16 +28,11 @@ from zoo.errors import ZooError
 from zoo.files import (
     disk_error,
     folder_lock,
-    free_bytes,
     remove_partial_files,
-    write_atomically,
-    write_png,
-    write_text_atomically,
 )
-from zoo.tasks import sample_row_labels
+from zoo.train.callbacks import Checkpoints, EpochLine, RunFiles, read_summary, run_callbacks
 from zoo.train.config import TrainConfig, check_options
-from zoo.train.grid import image_grid
-from zoo.train.objectives import Objective, objective_for
+from zoo.train.objectives import objective_for
 from zoo.train.strategy import chief_process, is_chief, make_strategy
 
 
@@ -272,13 +262,17 @@ class Trainer:
                 for key, value in losses.items()
             }
 
-        log = RunLog(self.out, chief=self.chief, resume=resume)
-        hooks = keras.callbacks.CallbackList(self.callbacks, model=objective.model)
+        callbacks = run_callbacks(
+            checkpoints=Checkpoints(manager, step, epoch, self.config.checkpoint_every),
+            user=self.callbacks,
+            files=RunFiles(self.out, objective, validation, resume=resume) if self.chief else None,
+            line=None if self.quiet else EpochLine(self.config.epochs),
+        )
+        hooks = keras.callbacks.CallbackList(callbacks, model=objective.model)
         hooks.set_params({"epochs": self.config.epochs, "steps": steps_per_epoch, "verbose": 0})
         objective.model.stop_training = False
         hooks.on_train_begin()
         row: dict = {}
-        started = time.perf_counter()
         for epoch_index in range(int(epoch.numpy()), self.config.epochs):
             objective.start_epoch(epoch_index)
             hooks.on_epoch_begin(epoch_index)
@@ -293,11 +287,10 @@ class Trainer:
 
             def after_step(losses: dict[str, float]) -> None:
                 nonlocal global_step
-                hooks.on_train_batch_end(global_step % steps_per_epoch, losses)
+                batch = global_step % steps_per_epoch
                 global_step += 1
                 step.assign(global_step)
-                if self.config.checkpoint_every and global_step % self.config.checkpoint_every == 0:
-                    manager.save(checkpoint_number=global_step)
+                hooks.on_train_batch_end(batch, losses)
 
             def stopped(key: str, value: float, _: int) -> str:
                 kept = manager.latest_checkpoint or "none was written yet"
@@ -316,8 +309,6 @@ class Trainer:
             totals = {key: sum(series) for key, series in values.items()}
             steps_run = max(steps_per_epoch - done, 1)
             steps_per_second = steps_run / (time.perf_counter() - epoch_started)
-            epoch.assign(epoch_index + 1)
-            manager.save(checkpoint_number=global_step)
             row = {
                 "epoch": epoch_index + 1,
                 "step": global_step,
@@ -325,27 +316,12 @@ class Trainer:
                 **objective.validate(validation),
                 "steps_per_second": steps_per_second,
             }
-            log.epoch(row, objective, validation, seconds=time.perf_counter() - started)
-            if not self.quiet:
-                print(describe_epoch(row, self.config.epochs), flush=True)
-            hooks.on_epoch_end(epoch_index, dict(row))
+            hooks.on_epoch_end(epoch_index, row)
             if objective.model.stop_training:
-                if not self.quiet:
-                    print(f"stopped by a callback after epoch {epoch_index + 1}", flush=True)
                 break
 
         hooks.on_train_end(dict(row))
-        if self.chief:
-            check_room_for(objective.model, self.out)
-            save_model(objective.model, self.out)
-            log.summary(
-                global_step,
-                self.config,
-                seconds=time.perf_counter() - started,
-                final=True,
-                stopped_early=bool(objective.model.stop_training),
-            )
-        else:
+        if scratch is not None:
             scratch.cleanup()
         return self.out
 
@@ -433,117 +409,3 @@ def make_dataset(
         replica_batch=context.get_per_replica_batch_size(global_batch),
         degrade=degrade,
     )
-
-
-def check_room_for(model, out: Path) -> None:
-    """A ZooError, before anything is written, when ``out`` cannot hold the final model.
-
-    Room for ``model.keras`` and ``model.weights.h5`` (each about the weights' size) and
-    their temporary copies, plus 1 MiB.
-    """
-    weights = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
-    needed, free = 4 * weights + (1 << 20), free_bytes(out)
-    if free < needed:
-        raise ZooError(
-            f"not enough free space in {out} for the final model ({needed / 1e6:.1f} MB "
-            f"needed, {free / 1e6:.1f} MB free); free some and run again with --resume"
-        )
-
-
-def save_model(model, out: Path) -> None:
-    """``model.keras`` (architecture and weights) and ``model.weights.h5``, each atomically."""
-    write_atomically(out / "model.keras", model.save)
-    write_atomically(out / "model.weights.h5", model.save_weights)
-
-
-def describe_epoch(row: dict[str, float], epochs: int) -> str:
-    values = "  ".join(
-        f"{key} {value:.4g}" for key, value in row.items() if key not in ("epoch", "step")
-    )
-    return f"epoch {row['epoch']}/{epochs}  step {row['step']}  {values}"
-
-
-class RunLog:
-    """The run's metrics CSV, TensorBoard events, sample grids and summary (chief only)."""
-
-    def __init__(self, out: Path, *, chief: bool, resume: bool) -> None:
-        import tensorflow as tf
-
-        self.out = out
-        self.chief = chief
-        self.rows: list[dict] = read_rows(out / "metrics.csv") if resume else []
-        self.seconds_before = read_summary(out).get("seconds", 0.0) if resume else 0.0
-        self.writer = tf.summary.create_file_writer(str(out / "logs")) if chief else None
-
-    def epoch(self, row: dict, objective: Objective, validation, *, seconds: float) -> None:
-        if not self.chief:
-            return
-        import tensorflow as tf
-
-        row = {**row, "seconds": round(self.seconds_before + seconds, 2)}
-        self.rows.append(row)
-        write_text_atomically(self.out / "metrics.csv", rows_to_csv(self.rows))
-        rows = objective.sample_rows(validation)
-        grid = image_grid(rows, labels=sample_row_labels(objective.info.task, len(rows)))
-        write_png(self.out / "samples" / f"epoch_{row['epoch']:03d}.png", grid)
-        with self.writer.as_default(step=row["step"]):
-            for key, value in row.items():
-                if key not in ("epoch", "step", "seconds"):
-                    tf.summary.scalar(key, value)
-            tf.summary.image("samples", grid[None])
-        self.writer.flush()
-        self.summary(row["step"], objective.config, seconds=seconds, final=False)
-
-    def summary(
-        self,
-        global_step: int,
-        config: TrainConfig,
-        *,
-        seconds: float,
-        final: bool,
-        stopped_early: bool = False,
-    ) -> None:
-        last = self.rows[-1] if self.rows else {}
-        summary = {
-            "model": config.model,
-            "epochs_completed": last.get("epoch", 0),
-            "epochs": config.epochs,
-            "global_step": global_step,
-            "metrics": {k: v for k, v in last.items() if k not in ("epoch", "step", "seconds")},
-            "data": config.data,
-            "seconds": round(self.seconds_before + seconds, 2),
-            "finished": final,
-            "stopped_early": stopped_early,
-        }
-        write_text_atomically(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
-
-
-def rows_to_csv(rows: list[dict]) -> str:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return [
-            {key: _number(value) for key, value in row.items() if value != ""}
-            for row in csv.DictReader(f)
-        ]
-
-
-def _number(text: str) -> float | int:
-    number = float(text)
-    return int(number) if number.is_integer() and "." not in text else number
-
-
-def read_summary(out: Path) -> dict:
-    try:
-        return json.loads((out / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
