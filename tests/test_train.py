@@ -812,7 +812,9 @@ def test_keras_callbacks_see_fits_hooks_and_early_stopping_ends_the_run(tmp_path
 
     recorder = Recorder()
     # min_delta larger than any change: the second epoch is no improvement, and stops the run
-    stopper = keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=1)
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="loss", min_delta=1e9, patience=1, restore_best_weights=True
+    )
     run = train(
         "cae_tiny",
         epochs=5,
@@ -832,6 +834,12 @@ def test_keras_callbacks_see_fits_hooks_and_early_stopping_ends_the_run(tmp_path
     summary = read_summary(run)
     assert summary["epochs_completed"] == 2 and summary["finished"] is True
     assert summary["stopped_early"] is True and (run / "model.weights.h5").is_file()
+    # the best epoch's weights (the first) are restored before the final model is saved
+    best, _, _, _ = restore("cae_tiny", str(run / "checkpoints" / "ckpt-2"))
+    last, _, _, _ = restore("cae_tiny", str(run / "checkpoints" / "ckpt-4"))
+    saved = saved_weights("cae_tiny", run)
+    assert_weights_close(saved, best.get_weights(), rtol=0, atol=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(saved, last.get_weights(), strict=True))
 
 
 # === A full disk and a read-only folder (a small tmpfs; needs root) ===
