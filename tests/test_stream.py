@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -228,3 +229,18 @@ def test_a_tfds_set_streams_by_index_with_its_labels(monkeypatch):
     fake_tfds(monkeypatch, records, indexable=False)
     with pytest.raises(ZooError, match=r"cannot be read by index.*array_record.*cache=memory"):
         objective_for(info, config).data()
+
+
+@pytest.mark.slow
+def test_the_streaming_benchmark_writes_its_figures(tmp_path, run_benchmark):
+    result = run_benchmark(
+        "data_streaming", "--sizes", "12,30", "--steps", "2", "--repeats", "1",
+        "--decode-batches", "2", "--root", str(tmp_path / "folders"),
+        "--results", str(tmp_path / "results"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "results" / "data_streaming.json").read_text())
+    assert [row["files"] for row in report["folders"]] == [12, 30]
+    assert all(row["peak_rss_mb"] > 100 for row in report["folders"])
+    assert report["throughput"]["ratio"] > 0 and report["decode_images_per_second"] > 0
+    assert (tmp_path / "results" / "data_streaming.md").read_text() in result.stdout
