@@ -391,3 +391,25 @@ def test_bit_flipped_files_get_a_report_or_one_line_never_a_traceback(tmp_path):
         else:
             outcomes["report"] += 1
     assert outcomes["report"] > 0 and outcomes["one line"] > 10, outcomes
+
+
+@pytest.mark.slow
+def test_bit_flipped_files_are_timed_or_one_line_never_a_traceback(tmp_path):
+    """zoo bench runs each file in a worker process: a file that crashes it is one line."""
+    from convert.tflite import convert_model
+
+    data = convert_model("fsrcnn_tiny", mode="int8", parity=False, representative_count=4)
+    tables, weights = _table_and_weight_bytes(data.flatbuffer)
+    rng = np.random.default_rng(1)
+    for flip in range(24):
+        position = rng.choice(tables if flip % 2 == 0 else weights)
+        flipped = bytearray(data.flatbuffer)
+        flipped[position] ^= 1 << int(rng.integers(8))
+        path = tmp_path / f"flip{flip}.tflite"
+        path.write_bytes(bytes(flipped))
+        result = CliRunner().invoke(main, ["bench", str(path), "--runs", "1", "--warmup", "0"])
+        crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+        assert result.exit_code in (0, 1) and not crashed, (flip, position, result.output[-500:])
+        if result.exit_code:
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), (flip, result.output)
