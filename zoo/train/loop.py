@@ -220,7 +220,9 @@ class Trainer:
             objective.build()
             step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = tf.train.Checkpoint(step=step, epoch=epoch, **objective.trackables())
+        checkpoint = tf.train.Checkpoint(
+            step=step, epoch=epoch, seeds=seed_states(objective), **objective.trackables()
+        )
         # Every worker must save (the save may sync them); a non-chief writes to a scratch
         # folder that is removed when the run ends, and on --resume reads the chief's.
         scratch = None if self.chief else tempfile.TemporaryDirectory(prefix="zoo-worker-")
@@ -380,6 +382,19 @@ def run_steps(
         if progress is not None:
             progress.add(1, [(key, sum(series) / len(series)) for key, series in values.items()])
     return values
+
+
+def seed_states(objective) -> list:
+    """The state of every Keras SeedGenerator in the objective's models (dropout, sampling
+    layers), in model order: checkpointed, so that a resumed run draws what an uninterrupted
+    one would (model weights files leave them out)."""
+    return [
+        variable
+        for model in objective.trackables().values()
+        if hasattr(model, "layers")
+        for variable in model.variables
+        if variable.path.endswith("seed_generator_state")
+    ]
 
 
 def make_dataset(
