@@ -701,3 +701,17 @@ def test_whole_images_of_a_folder_decode_one_at_a_time(tmp_path):
     assert len(images[1:]) == 2 and names == ["0.png", "1.png", "2.png"]
     with pytest.raises(ZooError, match=r"cannot read image .*1\.png"):
         images[1]
+
+
+def test_iter_folder_gives_load_folders_images_a_chunk_at_a_time(tmp_path):
+    for i in range(7):
+        _save(tmp_path / "images" / f"{i}.png", np.full((10 + i, 12, 3), 30 * i, dtype=np.uint8))
+        _save(tmp_path / "masks" / f"{i}.png", np.full((10 + i, 12), i % 3, dtype=np.uint8))
+    (tmp_path / "images" / "7.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match="skipped 1"):
+        whole = data.load_folder(tmp_path, split="all", image_size=8, channels=3)
+    with pytest.warns(UserWarning, match="skipped 1"):
+        chunks = list(data.iter_folder(tmp_path, split="all", image_size=8, channels=3, chunk=3))
+    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate([c.images for c in chunks]), whole.images)
+    np.testing.assert_array_equal(np.concatenate([c.masks for c in chunks]), whole.masks)

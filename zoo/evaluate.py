@@ -195,6 +195,24 @@ def _test_set(run: TrainedModel, source: str, limit: int | None, seed: int) -> z
     )
 
 
+def _test_chunks(
+    run: TrainedModel, source: str, limit: int | None, seed: int
+) -> Iterator[zdata.ImageSet]:
+    """:func:`_test_set`'s images, a few hundred at a time from a folder (bounded memory)."""
+    if source not in zdata.list_datasets() and Path(source).expanduser().is_dir():
+        height, width, channels = _image_shape(run)
+        yield from zdata.iter_folder(
+            source,
+            split="test",
+            image_size=(height, width),
+            channels=channels,
+            limit=limit,
+            seed=seed,
+        )
+    else:
+        yield _test_set(run, source, limit, seed)
+
+
 def _image_shape(run: TrainedModel) -> tuple[int, int, int]:
     """(H, W, C) of the model's images: fixed by the model, else the recipe's patch size."""
     model = run.model
@@ -341,61 +359,98 @@ def vae_elbo(model, images: np.ndarray, *, batch: int = 256) -> dict[str, float]
 
 
 def _reconstruct(run: TrainedModel, source: str, limit: int | None, seed: int):
-    images = _test_set(run, source, limit, seed).images
     info = run.info
-    outputs = to_unit(
-        run_batches(run.model, from_unit(images, info.input_range)), info.output_range
-    )
-    values = {
-        "mse": metrics.mse(outputs, images),
-        "psnr": _mean([metrics.psnr(o, i) for o, i in zip(outputs, images, strict=True)]),
-        "ssim": metrics.ssim(outputs, images),
-    }
-    if info.recipe.loss == "elbo":
-        values.update(vae_elbo(run.model, images))
-    return len(images), values, {}
+    scores = _Scores()
+    elbo: dict[str, float] = {}
+    for chunk in _test_chunks(run, source, limit, seed):
+        images = chunk.images
+        outputs = to_unit(
+            run_batches(run.model, from_unit(images, info.input_range)), info.output_range
+        )
+        scores.add(outputs, images)
+        if info.recipe.loss == "elbo":
+            for key, value in vae_elbo(run.model, images).items():
+                elbo[key] = elbo.get(key, 0.0) + value * len(images)
+    values = {"mse": scores.mse, "psnr": scores.psnr, "ssim": scores.ssim}
+    values.update({key: total / scores.count for key, total in elbo.items()})
+    return scores.count, values, {}
+
+
+class _Scores:
+    """Pixel scores summed over chunks of (prediction, target) images in [0, 1]."""
+
+    def __init__(self) -> None:
+        self.count = self.values = 0
+        self.squared = self.absolute = self.ssim_sum = 0.0
+        self.psnrs: list[float] = []
+
+    def add(self, predictions: np.ndarray, targets: np.ndarray) -> None:
+        difference = np.asarray(predictions, np.float64) - np.asarray(targets, np.float64)
+        self.squared += float(np.sum(difference**2))
+        self.absolute += float(np.sum(np.abs(difference)))
+        self.values += difference.size
+        self.psnrs += [metrics.psnr(p, t) for p, t in zip(predictions, targets, strict=True)]
+        self.ssim_sum += metrics.ssim(predictions, targets) * len(targets)
+        self.count += len(targets)
+
+    @property
+    def mse(self) -> float:
+        return self.squared / self.values
+
+    @property
+    def l1(self) -> float:
+        return self.absolute / self.values
+
+    @property
+    def psnr(self) -> float:
+        return _mean(self.psnrs)
+
+    @property
+    def ssim(self) -> float:
+        return self.ssim_sum / self.count
 
 
 # === Segmentation and translation ===
 
 
 def _segment(run: TrainedModel, source: str, limit: int | None, seed: int):
-    imageset = _test_set(run, source, limit, seed)
-    images, masks = zdata.segmentation_pairs(imageset)
     multiple = size_multiple(run.model, run.options)
-    height, width = images.shape[1:3]
-    if height % multiple or width % multiple:
-        raise ZooError(
-            f"{run.info.name} takes sizes divisible by {multiple}; the test images are "
-            f"{height}x{width}"
-        )
     classes = int(run.model.outputs[0].shape[-1])
-    predicted = run_batches(run.model, images).argmax(-1)
-    confusion = metrics.confusion_matrix(masks, predicted, classes)
-    names = imageset.class_names or tuple(str(c) for c in range(classes))
+    confusion = np.zeros((classes, classes), np.int64)
+    count, names = 0, None
+    for chunk in _test_chunks(run, source, limit, seed):
+        images, masks = zdata.segmentation_pairs(chunk)
+        height, width = images.shape[1:3]
+        if height % multiple or width % multiple:
+            raise ZooError(
+                f"{run.info.name} takes sizes divisible by {multiple}; the test images are "
+                f"{height}x{width}"
+            )
+        predicted = run_batches(run.model, images).argmax(-1)
+        confusion += metrics.confusion_matrix(masks, predicted, classes)
+        count, names = count + len(images), names or chunk.class_names
+    names = names or tuple(str(c) for c in range(classes))
     iou = metrics.class_iou(confusion)
     values = {
-        "miou": metrics.mean_iou(masks, predicted, classes),
-        "pixel_accuracy": metrics.pixel_accuracy(masks, predicted),
+        "miou": float(np.nanmean(iou)),  # over the classes seen in labels or predictions
+        "pixel_accuracy": float(np.trace(confusion) / confusion.sum()),
     }
     details = {
         "class_iou": {
             str(name): round(float(v), 4) for name, v in zip(names, iou, strict=False) if v == v
         }
     }
-    return len(images), values, details
+    return count, values, details
 
 
 def _translate(run: TrainedModel, source: str, limit: int | None, seed: int):
-    sources, targets = zdata.translation_pairs(_test_set(run, source, limit, seed))
     info = run.info
-    fake = to_unit(run_batches(run.model, from_unit(sources, info.input_range)), info.output_range)
-    values = {
-        "l1": float(np.mean(np.abs(fake - targets))),
-        "psnr": _mean([metrics.psnr(f, t) for f, t in zip(fake, targets, strict=True)]),
-        "ssim": metrics.ssim(fake, targets),
-    }
-    return len(sources), values, {}
+    scores = _Scores()
+    for chunk in _test_chunks(run, source, limit, seed):
+        sources, targets = zdata.translation_pairs(chunk)
+        fake = run_batches(run.model, from_unit(sources, info.input_range))
+        scores.add(to_unit(fake, info.output_range), targets)
+    return scores.count, {"l1": scores.l1, "psnr": scores.psnr, "ssim": scores.ssim}, {}
 
 
 # === Generators ===

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -370,42 +370,97 @@ def load_folder(
     if crops_per_image is not None and (size is None or crops_per_image < 1):
         raise ZooError("crops_per_image needs image_size and must be at least 1")
     listing = list_folder(path, split)
-    name = listing.name
+    decoded = _read_files(listing, _order(len(listing), limit, seed), limit)
+    if decoded.skipped:
+        warnings.warn(
+            f"skipped {decoded.skipped} unreadable image file(s) in {listing.name}", stacklevel=2
+        )
+    if not decoded.images:
+        what = "image with a mask" if listing.masks is not None else "image"
+        raise ZooError(f"no readable {what} in {listing.name} ({decoded.skipped} unreadable)")
+    return _finish(listing, decoded, size, channels, crops_per_image, seed)
 
-    decoded: list[np.ndarray] = []
-    decoded_masks: list[np.ndarray] = []
-    kept: list[int] = []
-    skipped = 0
-    for i in _order(len(listing), limit, seed):
-        if limit is not None and len(kept) >= limit:
+
+def iter_folder(
+    path: str | Path,
+    *,
+    split: str = "test",
+    image_size: int | tuple[int, int],
+    channels: int,
+    limit: int | None = None,
+    seed: int = 0,
+    chunk: int = 256,
+) -> Iterator[ImageSet]:
+    """The readable images of ``path``'s split, resized as :func:`load_folder` resizes them,
+    as ImageSets of up to ``chunk`` images decoded one chunk at a time: any number of files
+    in bounded memory. ``limit`` takes that many files, chosen as :func:`load_folder` does
+    (unreadable ones among them are skipped and counted)."""
+    check_split(split)
+    _image.check_channels(channels)
+    _image.check_limit(limit)
+    size = _image.parse_size(image_size)
+    listing = list_folder(path, split)
+    chosen = np.sort(_order(len(listing), limit, seed)[:limit])
+    skipped = yielded = 0
+    for first in range(0, len(chosen), chunk):
+        decoded = _read_files(listing, chosen[first : first + chunk], None)
+        skipped += decoded.skipped
+        if decoded.images:
+            yielded += len(decoded.images)
+            yield _finish(listing, decoded, size, channels, None, seed)
+    if skipped:
+        warnings.warn(f"skipped {skipped} unreadable image file(s) in {listing.name}", stacklevel=2)
+    if not yielded:
+        raise ZooError(f"no readable image in {listing.name} ({skipped} unreadable)")
+
+
+@dataclass
+class _Decoded:
+    images: list[np.ndarray]
+    masks: list[np.ndarray]
+    kept: list[int]
+    skipped: int
+
+
+def _read_files(listing: FolderListing, order: Sequence[int], limit: int | None) -> _Decoded:
+    """Files of ``listing`` in ``order`` until ``limit`` are read, sorted back by index;
+    unreadable ones skipped and counted."""
+    decoded = _Decoded([], [], [], 0)
+    for i in order:
+        if limit is not None and len(decoded.kept) >= limit:
             break
         try:
-            image, mask, _ = listing.read(i)
+            image, mask, _ = listing.read(int(i))
         except ZooError:
             raise
         except Exception:  # Pillow raises many types for a bad file; all mean "unreadable"
-            skipped += 1
+            decoded.skipped += 1
             continue
         if mask is not None:
-            decoded_masks.append(mask)
-        decoded.append(image)
-        kept.append(i)
+            decoded.masks.append(mask)
+        decoded.images.append(image)
+        decoded.kept.append(int(i))
+    order_back = np.argsort(decoded.kept, kind="stable")
+    decoded.images = [decoded.images[i] for i in order_back]
+    decoded.masks = [decoded.masks[i] for i in order_back] if decoded.masks else []
+    decoded.kept = [decoded.kept[i] for i in order_back]
+    return decoded
 
-    if skipped:
-        warnings.warn(f"skipped {skipped} unreadable image file(s) in {name}", stacklevel=2)
-    if not decoded:
-        what = "image with a mask" if listing.masks is not None else "image"
-        raise ZooError(f"no readable {what} in {name} ({skipped} unreadable)")
 
-    order = np.argsort(kept, kind="stable")
-    decoded = [decoded[i] for i in order]
-    decoded_masks = [decoded_masks[i] for i in order] if decoded_masks else []
-    kept = [kept[i] for i in order]
-
-    target_channels = channels or (3 if any(im.shape[-1] == 3 for im in decoded) else 1)
-    decoded = [_image.to_channels(im, target_channels) for im in decoded]
+def _finish(
+    listing: FolderListing,
+    decoded: _Decoded,
+    size: tuple[int, int] | None,
+    channels: int | None,
+    crops_per_image: int | None,
+    seed: int,
+) -> ImageSet:
+    """Decoded files -> an ImageSet: channels, then the size (as is, crops, or fitted)."""
+    name, images, masks, kept = listing.name, decoded.images, decoded.masks, decoded.kept
+    target_channels = channels or (3 if any(im.shape[-1] == 3 for im in images) else 1)
+    images = [_image.to_channels(im, target_channels) for im in images]
     if size is None:
-        shapes = sorted({im.shape[:2] for im in decoded})
+        shapes = sorted({im.shape[:2] for im in images})
         if len(shapes) > 1:
             listed = ", ".join(f"{h}x{w}" for h, w in shapes[:3])
             more = ", ..." if len(shapes) > 3 else ""
@@ -413,27 +468,27 @@ def load_folder(
                 f"images in {name} have different sizes ({listed}{more}); pass image_size"
             )
     elif crops_per_image:
-        if decoded_masks:
+        if masks:
             raise ZooError(f"crops_per_image does not take masks ({name} has masks/)")
-        decoded = list(random_crops(decoded, size, crops_per_image, seed=seed))
+        images = list(random_crops(images, size, crops_per_image, seed=seed))
         kept = [i for i in kept for _ in range(crops_per_image)]
     else:
-        decoded = [np.clip(_image.fit_image(im, size), 0.0, 1.0) for im in decoded]
-        decoded_masks = [_image.fit_mask(m, size) for m in decoded_masks]
+        images = [np.clip(_image.fit_image(im, size), 0.0, 1.0) for im in images]
+        masks = [_image.fit_mask(m, size) for m in masks]
 
-    masks = np.stack(decoded_masks) if decoded_masks else None
+    mask_array = np.stack(masks) if masks else None
     num_classes = None
     if listing.labels is not None:
         num_classes = len(listing.class_names)
-    elif masks is not None:
-        num_classes = int(masks.max()) + 1
+    elif mask_array is not None:
+        num_classes = int(mask_array.max()) + 1
     return ImageSet(
-        images=np.stack(decoded),
+        images=np.stack(images),
         labels=None if listing.labels is None else np.array([listing.labels[i] for i in kept]),
-        masks=masks,
+        masks=mask_array,
         num_classes=num_classes,
         name=name,
         class_names=listing.class_names,
         split=listing.split,
-        skipped=skipped,
+        skipped=decoded.skipped,
     )
