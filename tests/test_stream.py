@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -245,3 +246,23 @@ def test_the_streaming_benchmark_writes_its_figures(tmp_path, run_benchmark):
     assert all(row["peak_rss_mb"] > 100 for row in report["folders"])
     assert report["throughput"]["ratio"] > 0 and report["decode_images_per_second"] > 0
     assert (tmp_path / "results" / "data_streaming.md").read_text() in result.stdout
+
+
+def test_a_disk_cache_keeps_decoded_pixels_and_gives_the_same_batches(tmp_path):
+    write_images(tmp_path / "images", 5)
+    streamed, _ = objective("dae_tiny", tmp_path / "images", crops_per_image=2).data()
+    cache = tmp_path / "cache"
+    cached = objective(
+        "dae_tiny", tmp_path / "images", crops_per_image=2, cache="disk", cache_dir=str(cache)
+    )
+    first, _ = cached.data()
+    expected = first_batch(streamed, 10, seed=1)["clean"]
+    np.testing.assert_array_equal(first_batch(first, 10, seed=1)["clean"], expected)
+    stored = sorted(cache.glob("*.npy"))
+    assert len(stored) == 5 and not list(cache.glob(".partial-*")), "one file per image"
+    for path in (tmp_path / "images").iterdir():  # garbage of the same size and time:
+        times = path.stat()  # only the cache can give the pixels now
+        path.write_bytes(b"\0" * times.st_size)
+        os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+    again = cached.streamed(str(tmp_path / "images"), "train")  # the training examples
+    np.testing.assert_array_equal(first_batch(again, 10, seed=1)["clean"], expected)

@@ -27,6 +27,7 @@ reducing) and center-crops it; without it all images must already share one size
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ from zoo.data import _image
 from zoo.data.imageset import ImageSet, check_split
 from zoo.data.pairs import random_crops
 from zoo.errors import ZooError
+from zoo.files import write_atomically
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 TEST_FOLDERS = ("test", "val", "validation")
@@ -61,8 +63,24 @@ def _candidates(root: Path) -> list[Path]:
     )
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode one image file to float32 (H, W, 1) or (H, W, 3) in [0, 1]; raises on bad files."""
+def read_image(path: str | Path, cache: Path | None = None) -> np.ndarray:
+    """Decode one image file to float32 (H, W, 1) or (H, W, 3) in [0, 1]; raises on bad files.
+
+    With ``cache`` (a folder), the decoded pixels are kept there as ``.npy`` (keyed by the
+    file's path, size and time) and read back instead of decoding the file again.
+    """
+    path = Path(path)
+    array = _cached_pixels(path, cache) if cache is not None else _decode_pixels(path)
+    if array.ndim == 2:
+        array = array[..., None]
+    scaled = _image.as_float(array)
+    if scaled.shape[-1] in (2, 4):
+        scaled = _image.to_channels(scaled, None)
+    return scaled
+
+
+def _decode_pixels(path: Path) -> np.ndarray:
+    """The file's pixels as Pillow gives them (uint8, or wider for 16-bit), palettes expanded."""
     with Image.open(path) as image:
         image.load()
         mode = image.mode
@@ -72,13 +90,19 @@ def read_image(path: str | Path) -> np.ndarray:
             image = image.convert("RGB")
         elif mode == "1":
             image = image.convert("L")
-        array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[..., None]
-    scaled = _image.as_float(array)
-    if scaled.shape[-1] in (2, 4):
-        scaled = _image.to_channels(scaled, None)
-    return scaled
+        return np.asarray(image)
+
+
+def _cached_pixels(path: Path, cache: Path) -> np.ndarray:
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+    stored = cache / f"{hashlib.sha1(key).hexdigest()}.npy"
+    try:
+        return np.load(stored)
+    except (OSError, ValueError):
+        pixels = _decode_pixels(path)
+        write_atomically(stored, lambda temporary: np.save(temporary, pixels))
+        return pixels
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -209,6 +233,7 @@ class FolderListing:
     labels: tuple[int, ...] | None = None
     class_names: tuple[str, ...] | None = None
     masks: tuple[Path | None, ...] | None = None
+    cache: Path | None = None  # a folder of decoded pixels (see read_image)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -253,7 +278,7 @@ class FolderListing:
         Raises what Pillow raises for an unreadable file, and ValueError for an image
         whose mask is missing or of another size.
         """
-        image = _image.to_channels(read_image(self.files[index]), channels)
+        image = _image.to_channels(read_image(self.files[index], self.cache), channels)
         label = None if self.labels is None else self.labels[index]
         if self.masks is None:
             return image, None, label

@@ -19,6 +19,7 @@ OPTIONS = {
     "augment": "bool",
     "beta_1": "number",
     "cache": "name",
+    "cache_dir": "name",
     "crops_per_image": "count",
     "gaussian_sigma": "range",
     "image_size": "count",

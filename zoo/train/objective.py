@@ -15,6 +15,7 @@ made per example in the pipeline (:meth:`Objective.degrade`), from stateless gen
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,7 +30,8 @@ from zoo.train.config import TrainConfig
 
 Arrays = dict[str, np.ndarray]
 VALIDATION_SAMPLES = 64
-CACHES = ("auto", "stream", "memory")
+CACHES = ("auto", "stream", "memory", "disk")
+DISK_CACHE = Path("~/.cache/deconv-zoo/decoded")  # cache="disk" without cache_dir
 MEMORY_CACHE_BYTES = 1 << 30  # a folder whose training examples take more streams
 SAMPLE_COLUMNS = 8
 
@@ -56,7 +58,9 @@ class Objective:
         An image folder streams (each file decoded when the pipeline reads it) when its
         training examples would take more than :data:`MEMORY_CACHE_BYTES` in memory; a
         smaller one is prepared once, up front, as other sources are (:meth:`load_data`).
-        Recipe option ``cache`` overrides the choice: "stream" or "memory" ("auto" chooses).
+        Recipe option ``cache`` overrides the choice: "stream" or "memory" ("auto" chooses);
+        "disk" streams and keeps each decoded file's pixels under ``cache_dir`` (default
+        ``~/.cache/deconv-zoo/decoded``), so later epochs read them instead of decoding.
         """
         source, split = self.source("train")
         cache = self.options.get("cache", "auto")
@@ -64,7 +68,7 @@ class Objective:
             raise ZooError(f"cache={cache!r}: expected one of {', '.join(CACHES)}")
         if streams(source) and cache != "memory":
             examples = self.streamed(source, split)
-            if cache == "stream" or examples.nbytes > MEMORY_CACHE_BYTES:
+            if cache in ("stream", "disk") or examples.nbytes > MEMORY_CACHE_BYTES:
                 return examples, self.arrays("test")
         train, validation = self.load_data()
         return Examples.in_memory(train, source), validation
@@ -92,7 +96,7 @@ class Objective:
         the image resized to cover the size and center-cropped, as in-memory loading does.
         """
         height, width, channels = self.image_shape()
-        items, read_item, skipped = item_reader(source, split, channels)
+        items, read_item, skipped = item_reader(source, split, channels, self.disk_cache())
         per_file = self.options.get("crops_per_image", 128) if self.patches else 1
         num_classes = len(items.class_names) if items.class_names else None
 
@@ -114,6 +118,12 @@ class Objective:
             return {key: value[0] for key, value in self.arrays_of(one, training=True).items()}
 
         return Examples.streamed(len(items) * per_file, read, items.name, skipped)
+
+    def disk_cache(self) -> Path | None:
+        """The folder of decoded pixels with recipe option ``cache="disk"``, else None."""
+        if self.options.get("cache") != "disk":
+            return None
+        return Path(self.options.get("cache_dir") or DISK_CACHE).expanduser()
 
     def degrade(self, example: dict, seed) -> dict:
         """An example's random training input, made in TensorFlow per example (traced).
@@ -272,15 +282,15 @@ class Objective:
         )
 
 
-def item_reader(source: str, split: str, channels: int | None = None):
+def item_reader(source: str, split: str, channels: int | None = None, cache: Path | None = None):
     """(items, read_item, skipped) of a streamable source's split (a folder's files, or a
     TFDS set's records): ``read_item(i)`` is (i', (image, mask, label)) of item i or, when
     it cannot be read, of the next readable item i'; ``skipped`` (a set) collects the names
-    of the items passed over."""
+    of the items passed over. ``cache``: a folder's decoded pixels are kept there."""
     if source.startswith("tfds:"):
         items = zdata.tfds_source(source.removeprefix("tfds:"), split=split)
     else:
-        items = zdata.list_folder(source, split)
+        items = replace(zdata.list_folder(source, split), cache=cache)
     skipped: set[str] = set()
     read_item = skip_unreadable(
         len(items), lambda i: items.read(i, channels), items.item_name, skipped, items.name

@@ -174,7 +174,7 @@ class SuperResolve(Objective):
         """Each example: one file's Y channel, shrunk by one of ``rescales`` (drawn per
         example), downscaled whole and cut into one aligned (lr, hr) crop, as in memory."""
         scale, patch = self.options["scale"], self.patch()
-        items, read_item, skipped = item_reader(source, split)
+        items, read_item, skipped = item_reader(source, split, cache=self.disk_cache())
         per_file = self.options.get("crops_per_image", 128)
         rescales = self.options.get("rescales", (1.0,))
 
