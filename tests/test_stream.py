@@ -106,8 +106,8 @@ def test_a_small_folder_is_prepared_in_memory_and_a_large_one_streams(tmp_path, 
     monkeypatch.setattr(objective_module, "MEMORY_CACHE_BYTES", 3 * 16 * 16 * 4 - 1)
     large, _ = objective("cae_tiny", tmp_path / "images", cache="auto").data()
     assert large.arrays is None and large.count == 3
-    with pytest.raises(ZooError, match="cache='disk'"):
-        objective("cae_tiny", tmp_path / "images", cache="disk").data()
+    with pytest.raises(ZooError, match=r"cache='ram'.*auto, stream, memory, disk"):
+        objective("cae_tiny", tmp_path / "images", cache="ram").data()
 
 
 def test_unreadable_and_vanished_files_are_skipped_and_named_once(tmp_path):
@@ -186,12 +186,17 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(name, tmp_p
 
 
 def fake_tfds(monkeypatch, records: list[dict], *, indexable: bool = True):
-    """A tensorflow_datasets stand-in whose data_source is ``records`` (a list reads by index)."""
+    """A tensorflow_datasets stand-in holding ``records`` (a list reads by index), whose
+    builder gives them as a tf.data.Dataset with the images PNG-encoded."""
+    import io
     import sys
     import types
 
+    import tensorflow as tf
+
     info = types.SimpleNamespace(
-        features={"label": types.SimpleNamespace(names=["dark", "light"], num_classes=2)}
+        features={"label": types.SimpleNamespace(names=["dark", "light"], num_classes=2)},
+        splits={"train": types.SimpleNamespace(num_examples=len(records))},
     )
 
     class Source(list):
@@ -202,20 +207,36 @@ def fake_tfds(monkeypatch, records: list[dict], *, indexable: bool = True):
             raise ValueError(f"{name} has no ArrayRecord files")
         return Source(records)
 
-    def load(name, split, with_info, shuffle_files, data_dir):
-        return records[:8], info
+    def encoded(image: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    class Builder:
+        def __init__(self, name, data_dir):
+            self.info = info
+
+        def as_dataset(self, split, shuffle_files, decoders):
+            assert not shuffle_files and "image" in decoders  # raw bytes, in a fixed order
+            columns = {
+                "image": [encoded(r["image"]) for r in records],
+                "label": [r["label"] for r in records],
+            }
+            return tf.data.Dataset.from_tensor_slices(columns)
 
     module = types.ModuleType("tensorflow_datasets")
-    module.data_source, module.load, module.as_numpy = data_source, load, lambda d: d
+    module.data_source, module.builder = data_source, Builder
+    module.decode = types.SimpleNamespace(SkipDecoding=lambda: "skip")
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", module)
 
 
-def test_a_tfds_set_streams_by_index_with_its_labels(monkeypatch):
+@pytest.mark.parametrize("indexable", [True, False], ids=["by index", "tfrecord"])
+def test_a_tfds_set_streams_with_its_labels(monkeypatch, indexable):
     records = [
         {"image": np.full((20, 24, 3), 40 + 160 * (i % 2), np.uint8), "label": i % 2}
         for i in range(10)
     ]
-    fake_tfds(monkeypatch, records)
+    fake_tfds(monkeypatch, records, indexable=indexable)
     info = zoo.info("cgan_tiny")
     config = TrainConfig.from_recipe(
         info, data="tfds:toy", options={**info.recipe.options, "cache": "stream"},
@@ -223,14 +244,21 @@ def test_a_tfds_set_streams_by_index_with_its_labels(monkeypatch):
     )  # fmt: skip
     examples, _ = objective_for(info, config).data()
     assert examples.arrays is None and examples.count == 10 and examples.name == "tfds:toy"
-    batch = first_batch(examples, 10, seed=0)
+    assert (examples.records is None) == indexable
+    batches_seen = [first_batch(examples, 10, seed=0) for _ in range(2)]
+    np.testing.assert_array_equal(batches_seen[0]["image"], batches_seen[1]["image"])
+    batch = batches_seen[0]
     assert batch["image"].shape == (10, 16, 16, 1)
+    assert sorted(np.argmax(batch["label"], axis=1)) == [0] * 5 + [1] * 5, "each record once"
     for image, label in zip(batch["image"], batch["label"], strict=True):
         assert np.argmax(label) == (image.mean() > 0)
-
-    fake_tfds(monkeypatch, records, indexable=False)
-    with pytest.raises(ZooError, match=r"cannot be read by index.*array_record.*cache=memory"):
-        objective_for(info, config).data()
+    if not indexable:  # resumed: the pipeline from step 2 is the straight one's steps 2 and 3
+        straight = [b["image"].numpy() for b in batches(examples, 4, 5).take(4)]
+        resumed = [b["image"].numpy() for b in batches(examples, 4, 5, start_step=2).take(2)]
+        np.testing.assert_array_equal(np.stack(resumed), np.stack(straight[2:]))
+        halves = [batches(examples, 4, 5, pipeline=i, pipelines=2).take(4) for i in (0, 1)]
+        joined = [np.concatenate([a["image"], b["image"]]) for a, b in zip(*halves, strict=True)]
+        np.testing.assert_array_equal(np.stack(joined), np.stack(straight))
 
 
 @pytest.mark.slow

@@ -79,7 +79,14 @@ from zoo.data.pairs import (
     translation_pairs,
     ycbcr_to_rgb,
 )
-from zoo.data.tfds import TfdsSource, load_tfds, tfds_source
+from zoo.data.tfds import (
+    NotIndexableError,
+    TfdsRecords,
+    TfdsSource,
+    load_tfds,
+    tfds_records,
+    tfds_source,
+)
 from zoo.errors import ZooError
 
 
@@ -204,6 +211,8 @@ __all__ = [
     "FolderListing",
     "ImageFiles",
     "ImageSet",
+    "NotIndexableError",
+    "TfdsRecords",
     "TfdsSource",
     "blur_kernel",
     "blur_kernel_bank",
@@ -247,6 +256,7 @@ __all__ = [
     "stack_kernels",
     "super_resolution_crops",
     "super_resolution_pairs",
+    "tfds_records",
     "tfds_source",
     "to_channels",
     "translation_pairs",

@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -63,14 +64,14 @@ def _candidates(root: Path) -> list[Path]:
     )
 
 
-def read_image(path: str | Path, cache: Path | None = None) -> np.ndarray:
-    """Decode one image file to float32 (H, W, 1) or (H, W, 3) in [0, 1]; raises on bad files.
+def read_image(path: str | Path | BinaryIO, cache: Path | None = None) -> np.ndarray:
+    """Decode one image file (or open binary stream) to float32 (H, W, 1) or (H, W, 3) in
+    [0, 1]; raises on bad files.
 
     With ``cache`` (a folder), the decoded pixels are kept there as ``.npy`` (keyed by the
     file's path, size and time) and read back instead of decoding the file again.
     """
-    path = Path(path)
-    array = _cached_pixels(path, cache) if cache is not None else _decode_pixels(path)
+    array = _cached_pixels(Path(path), cache) if cache is not None else _decode_pixels(path)
     if array.ndim == 2:
         array = array[..., None]
     scaled = _image.as_float(array)
@@ -79,7 +80,7 @@ def read_image(path: str | Path, cache: Path | None = None) -> np.ndarray:
     return scaled
 
 
-def _decode_pixels(path: Path) -> np.ndarray:
+def _decode_pixels(path: str | Path | BinaryIO) -> np.ndarray:
     """The file's pixels as Pillow gives them (uint8, or wider for 16-bit), palettes expanded."""
     with Image.open(path) as image:
         image.load()

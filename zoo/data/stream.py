@@ -50,6 +50,8 @@ class Examples:
     read: Reader | None = None
     name: str = ""
     skipped: set[str] = field(default_factory=set)
+    records: Callable[[], Any] | None = None  # raw records in a fixed order (tf.data)
+    read_record: Callable[[dict, np.random.Generator], Arrays] | None = None
 
     @classmethod
     def in_memory(cls, arrays: Mapping[str, np.ndarray], name: str = "") -> Examples:
@@ -79,6 +81,23 @@ class Examples:
             name=name,
             skipped=set() if skipped is None else skipped,
         )
+
+    @classmethod
+    def from_records(
+        cls,
+        count: int,
+        records: Callable[[], Any],
+        read_record: Callable[[dict, np.random.Generator], Arrays],
+        name: str = "",
+    ) -> Examples:
+        """Examples made from the records of a ``tf.data.Dataset`` without random access
+        (``records()`` makes it, in a fixed order); the first is read now, for the spec."""
+        if count < 1:
+            raise ZooError(f"training data {name}: no examples")
+        first = next(iter(records().take(1).as_numpy_iterator()))
+        example = read_record(first, np.random.default_rng(0))
+        spec = {key: (np.shape(value), np.asarray(value).dtype) for key, value in example.items()}
+        return cls(count=count, spec=spec, name=name, records=records, read_record=read_record)
 
     def __len__(self) -> int:
         return self.count
@@ -120,23 +139,33 @@ def batches(
             f"of whole batches of {replica_batch}"
         )
     count, first = examples.count, pipeline * local
-    fetch = _fetcher(examples, seed)
 
-    def element(position):
-        index = position // local * global_batch + first + position % local
-        epoch_seed = tf.stack([tf.constant(seed, tf.int64), index // count])
-        example = tf.random.experimental.index_shuffle(index % count, epoch_seed, count - 1)
-        values = fetch(example, index)
-        if degrade is not None:
-            values = degrade(values, tf.stack([tf.constant(seed, tf.int64), index]))
-        return values
+    def degraded(values, index):
+        if degrade is None:
+            return values
+        return degrade(values, tf.stack([tf.constant(seed, tf.int64), index]))
 
-    dataset = (
-        tf.data.Dataset.counter(start_step * local)
-        .map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(replica_batch, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    if examples.records is not None:
+        fetch_record = _record_fetcher(examples, seed)
+        elements = _shuffled_records(examples, global_batch, seed, start_step, first, local)
+        elements = elements.map(
+            lambda index, record: degraded(fetch_record(record, index), index),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    else:
+        fetch = _fetcher(examples, seed)
+
+        def element(position):
+            index = position // local * global_batch + first + position % local
+            epoch_seed = tf.stack([tf.constant(seed, tf.int64), index // count])
+            example = tf.random.experimental.index_shuffle(index % count, epoch_seed, count - 1)
+            return degraded(fetch(example, index), index)
+
+        elements = tf.data.Dataset.counter(start_step * local).map(
+            element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    dataset = elements.batch(replica_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
@@ -168,6 +197,64 @@ def _fetcher(examples: Examples, seed: int):
     def fetch(example, index):
         dtypes = [tf.as_dtype(examples.spec[key][1]) for key in keys]
         values = tf.numpy_function(read_flat, [example, index], dtypes, stateful=False)
+        out = {}
+        for key, value in zip(keys, values, strict=True):
+            value.set_shape(examples.spec[key][0])
+            out[key] = value
+        return out
+
+    return fetch
+
+
+RECORD_SHUFFLE_BUFFER = 10_000  # raw records held to shuffle a set without random access
+
+
+def _shuffled_records(examples: Examples, global_batch: int, seed: int, start_step, first, local):
+    """(element index, raw record) of this pipeline's slice, from ``start_step`` on.
+
+    A set without random access is shuffled through a seeded buffer, reshuffled every epoch:
+    the order is a function of the seed, and a resumed run skips the raw records (not
+    decoded) of the steps already trained on.
+    """
+    import tensorflow as tf
+
+    buffer = min(examples.count, RECORD_SHUFFLE_BUFFER)
+    dataset = (
+        examples.records()
+        .shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .enumerate()
+        .skip(start_step * global_batch)
+        .batch(global_batch, drop_remainder=True)
+        .map(
+            lambda index, record: (
+                index[first : first + local],
+                {key: value[first : first + local] for key, value in record.items()},
+            )
+        )
+        .unbatch()
+    )
+    return dataset.map(lambda index, record: (tf.cast(index, tf.int64), record))
+
+
+def _record_fetcher(examples: Examples, seed: int):
+    """raw record, element index -> the example's tensors (``read_record`` in numpy)."""
+    import tensorflow as tf
+
+    keys = list(examples.spec)
+    read_record = examples.read_record
+
+    def fetch(record: dict, index):
+        names = sorted(record)
+
+        def read_flat(index: np.int64, *values) -> list[np.ndarray]:
+            rng = np.random.default_rng([seed, int(index)])
+            arrays = read_record(dict(zip(names, values, strict=True)), rng)
+            return [np.asarray(arrays[key], examples.spec[key][1]) for key in keys]
+
+        dtypes = [tf.as_dtype(examples.spec[key][1]) for key in keys]
+        inputs = [index, *(record[name] for name in names)]
+        values = tf.numpy_function(read_flat, inputs, dtypes, stateful=False)
         out = {}
         for key, value in zip(keys, values, strict=True):
             value.set_shape(examples.spec[key][0])

@@ -12,13 +12,16 @@ in its data folder fails with a one-line :class:`ZooError`.
 
 from __future__ import annotations
 
+import io
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from zoo.data import _image
+from zoo.data.folder import read_image
 from zoo.data.imageset import ImageSet, check_split
 from zoo.errors import ZooError
 
@@ -136,13 +139,69 @@ class TfdsSource:
         return f"{self.name}[{index}]"
 
 
+class NotIndexableError(ZooError):
+    """A TFDS set that cannot be read by index (prepared in TFRecord files only)."""
+
+
+@dataclass(frozen=True, eq=False)
+class TfdsRecords:
+    """A TFDS split as raw records in a fixed order: ``make()`` gives a ``tf.data.Dataset``
+    of ``{"image": encoded bytes, "label": ...}``, nothing decoded; ``read`` decodes one."""
+
+    name: str
+    split: str
+    count: int
+    make: Callable[[], Any]
+    class_names: tuple[str, ...] | None = None
+
+    def read(self, record: dict, channels: int | None = None) -> tuple[np.ndarray, int | None]:
+        """(image float32 (H, W, C) in [0, 1], label or None) of one raw record."""
+        image = read_image(io.BytesIO(bytes(record["image"])))
+        label = int(record["label"]) if "label" in record else None
+        return _image.to_channels(image, channels), label
+
+
+def tfds_records(
+    name: str, *, split: str = "train", tfds_split: str | None = None, data_dir: str | None = None
+) -> TfdsRecords:
+    """The split's raw records through ``tf.data`` (images left encoded, decoded one at a
+    time by the pipeline): any TFDS set streams this way, TFRecord files included."""
+    check_split(split)
+    tfds = _import_tfds(name)
+    if tfds_split is None:
+        tfds_split = "train+test" if split == "all" else split
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        count = int(builder.info.splits[tfds_split].num_examples)
+    except Exception as error:
+        raise ZooError(f"tfds:{name} could not be loaded: {_one_line(error)}") from error
+    if not count:
+        raise ZooError(f"tfds:{name} split {tfds_split} is empty")
+    decoders = {"image": tfds.decode.SkipDecoding()}
+
+    def make():
+        dataset = builder.as_dataset(split=tfds_split, shuffle_files=False, decoders=decoders)
+        return dataset.map(
+            lambda example: {k: example[k] for k in ("image", "label") if k in example}
+        )
+
+    names = getattr(_feature(builder.info, "label"), "names", None)
+    return TfdsRecords(
+        name=f"tfds:{name}",
+        split=split,
+        count=count,
+        make=make,
+        class_names=tuple(names) if names else None,
+    )
+
+
 def tfds_source(
     name: str, *, split: str = "train", tfds_split: str | None = None, data_dir: str | None = None
 ) -> TfdsSource:
     """``tfds.data_source(name)``: the split read by index, nothing decoded up front.
 
     Random access needs the set prepared as ArrayRecord; one in TFRecord files only is a
-    ZooError that says how to prepare it, or to read it into memory instead.
+    :class:`NotIndexableError` error (:func:`tfds_records` streams it in order instead).
     """
     check_split(split)
     tfds = _import_tfds(name)
@@ -154,7 +213,7 @@ def tfds_source(
         records = tfds.data_source(name, split=tfds_split, data_dir=data_dir)
         count = len(records)
     except Exception as error:
-        raise ZooError(
+        raise NotIndexableError(
             f"tfds:{name} cannot be read by index ({_one_line(error)}); prepare it as "
             f"ArrayRecord (tfds build {name} --file_format=array_record) to stream it, or "
             "pass --option cache=memory to read it into memory"

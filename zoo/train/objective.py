@@ -95,29 +95,50 @@ class Objective:
         random crop for patch tasks (``crops_per_image`` examples per file and epoch), else
         the image resized to cover the size and center-cropped, as in-memory loading does.
         """
-        height, width, channels = self.image_shape()
-        items, read_item, skipped = item_reader(source, split, channels, self.disk_cache())
+        channels = self.image_shape()[2]
+        try:
+            items, read_item, skipped = item_reader(source, split, channels, self.disk_cache())
+        except zdata.NotIndexableError:
+            return self.streamed_records(source.removeprefix("tfds:"), split)
         per_file = self.options.get("crops_per_image", 128) if self.patches else 1
         num_classes = len(items.class_names) if items.class_names else None
 
         def read(index: int, rng: np.random.Generator) -> Arrays:
             _, (image, mask, label) = read_item(index // per_file)
-            if self.patches:
-                images = zdata.random_crops([image], (height, width), 1, seed=rng_seed(rng))
-                masks = None
-            else:
-                images = np.clip(zdata.fit_image(image, (height, width)), 0.0, 1.0)[None]
-                masks = None if mask is None else zdata.fit_mask(mask, (height, width))[None]
-            one = zdata.ImageSet(
-                images,
-                labels=None if label is None else [label],
-                masks=masks,
-                num_classes=num_classes,
-                name=items.name,
-            )
-            return {key: value[0] for key, value in self.arrays_of(one, training=True).items()}
+            return self.example(image, mask, label, rng, num_classes)
 
         return Examples.streamed(len(items) * per_file, read, items.name, skipped)
+
+    def streamed_records(self, name: str, split: str) -> Examples:
+        """A TFDS set without random access, streamed in a seeded shuffle of its records
+        (one example per record and epoch), each decoded when the pipeline reads it."""
+        channels = self.image_shape()[2]
+        records = zdata.tfds_records(name, split=split)
+        num_classes = len(records.class_names) if records.class_names else None
+
+        def read_record(record: dict, rng: np.random.Generator) -> Arrays:
+            image, label = records.read(record, channels)
+            return self.example(image, None, label, rng, num_classes)
+
+        return Examples.from_records(records.count, records.make, read_record, records.name)
+
+    def example(self, image, mask, label, rng: np.random.Generator, num_classes) -> Arrays:
+        """One training example of a decoded image (and its mask or label) at the model's
+        size: a random crop (patch tasks) or the image fitted as in-memory loading fits it."""
+        height, width, _ = self.image_shape()
+        if self.patches:
+            images = zdata.random_crops([image], (height, width), 1, seed=rng_seed(rng))
+            masks = None
+        else:
+            images = np.clip(zdata.fit_image(image, (height, width)), 0.0, 1.0)[None]
+            masks = None if mask is None else zdata.fit_mask(mask, (height, width))[None]
+        one = zdata.ImageSet(
+            images,
+            labels=None if label is None else [label],
+            masks=masks,
+            num_classes=num_classes,
+        )
+        return {key: value[0] for key, value in self.arrays_of(one, training=True).items()}
 
     def disk_cache(self) -> Path | None:
         """The folder of decoded pixels with recipe option ``cache="disk"``, else None."""
