@@ -124,6 +124,26 @@ def test_unreadable_and_vanished_files_are_skipped_and_named_once(tmp_path):
     assert len(named) == 2, named
 
 
+@pytest.mark.filterwarnings("ignore:skipped")
+def test_a_streamed_run_skips_a_bad_file_and_counts_it(tmp_path):
+    from zoo.train import train
+
+    paths = write_images(tmp_path / "images", 5)
+    paths[3].write_bytes(b"not an image")
+    run = train(
+        "cae_tiny",
+        data=str(tmp_path / "images"),
+        options={"cache": "stream"},
+        epochs=1,
+        steps_per_epoch=2,  # 8 examples: the whole 5-file epoch is read
+        batch_size=4,
+        out=tmp_path / "run",
+        quiet=True,
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["finished"] and summary["unreadable_files_skipped"] == 1
+
+
 def test_super_resolution_crops_follow_the_evaluation_protocol(tmp_path):
     (path,) = write_images(tmp_path / "images", 1, size=60)
     sr = objective("fsrcnn_tiny", tmp_path / "images", rescales=[1.0], augment=False, patch_size=16)

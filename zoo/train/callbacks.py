@@ -8,8 +8,9 @@ restored the weights before the final model is saved.
 - :class:`Checkpoints`: a ``tf.train.CheckpointManager`` save every ``checkpoint_every``
   steps and at the end of every epoch (after the epoch counter moves on).
 - :class:`RunFiles` (the chief only): per epoch a ``metrics.csv`` row, TensorBoard scalars and
-  the sample grid (PNG and TensorBoard image) and ``summary.json``; at the end the model as
-  ``model.keras`` and ``model.weights.h5``, after checking there is room for them.
+  the sample grid (PNG and TensorBoard image) and ``summary.json`` (with the count of files a
+  streamed source skipped as unreadable); at the end the model as ``model.keras`` and
+  ``model.weights.h5``, after checking there is room for them.
 - :class:`EpochLine`: one printed line per epoch.
 """
 
@@ -54,11 +55,20 @@ class Checkpoints(keras.callbacks.Callback):
 class RunFiles(keras.callbacks.Callback):
     """The run folder's metrics CSV, TensorBoard events, sample grids, summary and model."""
 
-    def __init__(self, out: Path, objective: Objective, validation: dict, *, resume: bool) -> None:
+    def __init__(
+        self,
+        out: Path,
+        objective: Objective,
+        validation: dict,
+        *,
+        resume: bool,
+        skipped: set[str] | None = None,
+    ) -> None:
         import tensorflow as tf
 
         super().__init__()
         self.out, self.objective, self.validation = out, objective, validation
+        self.skipped = set() if skipped is None else skipped  # filled by a streamed source
         self.config: TrainConfig = objective.config
         self.rows: list[dict] = read_rows(out / "metrics.csv") if resume else []
         self.seconds_before = read_summary(out).get("seconds", 0.0) if resume else 0.0
@@ -105,6 +115,7 @@ class RunFiles(keras.callbacks.Callback):
             "seconds": self.seconds,
             "finished": final,
             "stopped_early": bool(final and getattr(self.model, "stop_training", False)),
+            "unreadable_files_skipped": len(self.skipped),
         }
         write_text_atomically(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
 

@@ -267,7 +267,9 @@ class Trainer:
         callbacks = run_callbacks(
             checkpoints=Checkpoints(manager, step, epoch, self.config.checkpoint_every),
             user=self.callbacks,
-            files=RunFiles(self.out, objective, validation, resume=resume) if self.chief else None,
+            files=RunFiles(self.out, objective, validation, resume=resume, skipped=examples.skipped)
+            if self.chief
+            else None,
             line=None if self.quiet else EpochLine(self.config.epochs),
         )
         hooks = keras.callbacks.CallbackList(callbacks, model=objective.model)
