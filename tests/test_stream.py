@@ -188,7 +188,15 @@ def test_streamed_class_folders_and_masks_keep_their_labels(tmp_path):
     assert batch["mask"].dtype == np.int32 and set(np.unique(batch["mask"])) == {0, 2}
 
 
-@pytest.mark.parametrize("name", ["dcgan_tiny", "dae_tiny", "pix2pix_tiny", "vae_tiny"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dcgan_tiny",
+        "dae_tiny",
+        pytest.param("pix2pix_tiny", marks=pytest.mark.slow),
+        pytest.param("vae_tiny", marks=pytest.mark.slow),
+    ],
+)
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(name, tmp_path):
     """The GAN's latents and instance noise, and the denoiser's noise, are drawn from the
     seed and the example's position; dropout's and the VAE sampler's generator states are
