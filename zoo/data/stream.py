@@ -17,7 +17,10 @@ reads from it:
 
 A streamed folder decodes files in parallel (``num_parallel_calls=AUTOTUNE``) and holds only
 the batches in flight; a file that cannot be read (or vanished since it was listed) is
-skipped for the next one, with a warning naming it once.
+skipped for the next one, with a warning naming it once. A source without random access (a
+TFDS set in TFRecord files: :meth:`Examples.from_records`) goes through a seeded shuffle
+buffer of its raw records instead, reshuffled every epoch; a resumed run skips the raw
+records of the steps already trained on, and the rest holds as above.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ Degrade = Callable[[dict, Any], dict]
 
 @dataclass(frozen=True, eq=False)
 class Examples:
-    """``count`` training examples, in ``arrays`` or read one by one with ``read``.
+    """``count`` training examples: in ``arrays``, read one by one with ``read``, or made
+    from the raw ``records`` of a dataset with ``read_record``.
 
-    ``read(index, rng)`` returns one example (a dict of arrays without a batch axis) and
-    draws its random choices from ``rng`` only. ``spec`` maps each key to (shape, dtype).
+    ``read(index, rng)`` and ``read_record(record, rng)`` return one example (a dict of
+    arrays without a batch axis) and draw its random choices from ``rng`` only. ``spec``
+    maps each key to (shape, dtype); ``skipped`` collects unreadable files' names.
     """
 
     count: int
