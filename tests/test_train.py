@@ -870,7 +870,7 @@ def zoo_command(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("size", ["60k", "150k"])
 def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path, size):
-    """60k fills while the epoch's files are written; 150k holds them but not the model."""
+    """Neither disk holds the epoch's files: the run stops before writing any of them."""
     with mounted_tmpfs(tmp_path / "disk", size) as disk:
         run = disk / "run"
         result = zoo_command(
@@ -879,8 +879,9 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path, size):
         assert result.returncode == 1
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert "space" in lines[0]
+        assert "space" in lines[0] and "--resume" in lines[0]
         assert (run / "checkpoints" / "checkpoint").is_file()
+        assert not (run / "metrics.csv").exists(), "nothing of the epoch is half-written"
         assert not [p for p in run.rglob("*") if ".partial-" in p.name or "_temp" in p.name]
         assert not (run / "model.weights.h5").exists()
 

@@ -85,10 +85,14 @@ class RunFiles(keras.callbacks.Callback):
 
         row = {**epoch_row(logs), "seconds": self.seconds}
         self.step = row["step"]
-        self.rows.append(row)
-        write_text_atomically(self.out / "metrics.csv", rows_to_csv(self.rows))
         rows = self.objective.sample_rows(self.validation)
         grid = image_grid(rows, labels=sample_row_labels(self.objective.info.task, len(rows)))
+        csv_text = rows_to_csv([*self.rows, row])
+        # the grid goes to a PNG and into the events file; room for both (as raw pixels, more
+        # than they take compressed), the CSV twice and a margin, or nothing of the epoch
+        check_room(self.out, 2 * grid.size + 2 * len(csv_text) + (1 << 16), "the epoch's files")
+        self.rows.append(row)
+        write_text_atomically(self.out / "metrics.csv", csv_text)
         write_png(self.out / "samples" / f"epoch_{row['epoch']:03d}.png", grid)
         with self.writer.as_default(step=row["step"]):
             for key, value in row.items():
@@ -160,11 +164,16 @@ def check_room_for(model, out: Path) -> None:
     their temporary copies, plus 1 MiB.
     """
     weights = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
-    needed, free = 4 * weights + (1 << 20), free_bytes(out)
+    check_room(out, 4 * weights + (1 << 20), "the final model")
+
+
+def check_room(out: Path, needed: int, what: str) -> None:
+    """A ZooError when ``out`` has less than ``needed`` bytes free for ``what``."""
+    free = free_bytes(out)
     if free < needed:
         raise ZooError(
-            f"not enough free space in {out} for the final model ({needed / 1e6:.1f} MB "
-            f"needed, {free / 1e6:.1f} MB free); free some and run again with --resume"
+            f"not enough free space in {out} for {what} ({needed / 1e6:.1f} MB needed, "
+            f"{free / 1e6:.1f} MB free); free some and run again with --resume"
         )
 
 
