@@ -182,35 +182,18 @@ def whole_images(
     return zdata.whole_images(source, split=split, limit=limit)
 
 
-def _test_set(run: TrainedModel, source: str, limit: int | None, seed: int) -> zdata.ImageSet:
-    """The test split at the model's (or recipe's) image size and channels."""
-    height, width, channels = _image_shape(run)
-    return zdata.load(
-        source,
-        split="test",
-        image_size=(height, width),
-        channels=channels,
-        limit=limit,
-        seed=seed,
-    )
-
-
 def _test_chunks(
     run: TrainedModel, source: str, limit: int | None, seed: int
 ) -> Iterator[zdata.ImageSet]:
-    """:func:`_test_set`'s images, a few hundred at a time from a folder (bounded memory)."""
+    """The test split at the model's (or recipe's) image size and channels: a folder a few
+    hundred images at a time (bounded memory), another source in one piece."""
+    height, width, channels = _image_shape(run)
+    settings = {"split": "test", "image_size": (height, width), "channels": channels}
+    settings.update(limit=limit, seed=seed)
     if source not in zdata.list_datasets() and Path(source).expanduser().is_dir():
-        height, width, channels = _image_shape(run)
-        yield from zdata.iter_folder(
-            source,
-            split="test",
-            image_size=(height, width),
-            channels=channels,
-            limit=limit,
-            seed=seed,
-        )
+        yield from zdata.iter_folder(source, **settings)
     else:
-        yield _test_set(run, source, limit, seed)
+        yield zdata.load(source, **settings)
 
 
 def _image_shape(run: TrainedModel) -> tuple[int, int, int]:

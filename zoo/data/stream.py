@@ -199,16 +199,7 @@ def _fetcher(examples: Examples, seed: int):
         values = read(int(example), rng)
         return [np.asarray(values[key], examples.spec[key][1]) for key in keys]
 
-    def fetch(example, index):
-        dtypes = [tf.as_dtype(examples.spec[key][1]) for key in keys]
-        values = tf.numpy_function(read_flat, [example, index], dtypes, stateful=False)
-        out = {}
-        for key, value in zip(keys, values, strict=True):
-            value.set_shape(examples.spec[key][0])
-            out[key] = value
-        return out
-
-    return fetch
+    return lambda example, index: _in_numpy(examples, read_flat, [example, index])
 
 
 RECORD_SHUFFLE_BUFFER = 10_000  # raw records held to shuffle a set without random access
@@ -244,7 +235,6 @@ def _shuffled_records(examples: Examples, global_batch: int, seed: int, start_st
 
 def _record_fetcher(examples: Examples, seed: int):
     """raw record, element index -> the example's tensors (``read_record`` in numpy)."""
-    import tensorflow as tf
 
     keys = list(examples.spec)
     read_record = examples.read_record
@@ -257,16 +247,22 @@ def _record_fetcher(examples: Examples, seed: int):
             arrays = read_record(dict(zip(names, values, strict=True)), rng)
             return [np.asarray(arrays[key], examples.spec[key][1]) for key in keys]
 
-        dtypes = [tf.as_dtype(examples.spec[key][1]) for key in keys]
-        inputs = [index, *(record[name] for name in names)]
-        values = tf.numpy_function(read_flat, inputs, dtypes, stateful=False)
-        out = {}
-        for key, value in zip(keys, values, strict=True):
-            value.set_shape(examples.spec[key][0])
-            out[key] = value
-        return out
+        return _in_numpy(examples, read_flat, [index, *(record[name] for name in names)])
 
     return fetch
+
+
+def _in_numpy(examples: Examples, function, inputs: list) -> dict:
+    """``function(*inputs)`` (numpy, returning one array per key of ``examples.spec``) as a
+    step of the pipeline: the example's tensors, with their static shapes."""
+    import tensorflow as tf
+
+    keys = list(examples.spec)
+    dtypes = [tf.as_dtype(examples.spec[key][1]) for key in keys]
+    values = tf.numpy_function(function, inputs, dtypes, stateful=False)
+    for key, value in zip(keys, values, strict=True):
+        value.set_shape(examples.spec[key][0])
+    return dict(zip(keys, values, strict=True))
 
 
 def skip_unreadable(
