@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -76,17 +77,21 @@ def latencies(
     return table, lowered
 
 
-def sweep(name: str, model, info, sizes: list[int]) -> list[dict]:
+SWEEP_FILES = (("float32", "auto"), ("float16", "auto"), ("float16", "none"))
+
+
+def sweep_files(name: str, model, info, sizes: list[int]) -> Iterator[dict]:
+    """The files the GPU sweep runs: the lowered float32 and float16 files and the plain
+    float16 file at each size of ``sizes`` the model converts at (fixed-size models: their
+    own), each with 2 inputs from the model's data. Yields ``size`` ("HxW", "-" for a
+    model without an image input), ``mode``, ``lowering``, ``flatbuffer`` and ``samples``."""
     from convert.representative import representative_inputs
-    from convert.runtime import measure
     from convert.tflite import convert_model
     from zoo.errors import ZooError
 
     free = any(None in spec.shape for spec in info.inputs)
-    chosen = [None] if not free else [(s, s) for s in sizes]
-    rows = []
-    for size in chosen:
-        for mode, lowering in (("float32", "auto"), ("float16", "auto"), ("float16", "none")):
+    for size in [(s, s) for s in sizes] if free else [None]:
+        for mode, lowering in SWEEP_FILES:
             try:
                 result = convert_model(
                     model, mode=mode, info=info, size=size, lowering=lowering, parity=False
@@ -94,28 +99,41 @@ def sweep(name: str, model, info, sizes: list[int]) -> list[dict]:
             except (ZooError, ValueError) as error:  # a size the architecture cannot take
                 print(f"{name} {size}: not convertible ({str(error)[:80]})", flush=True)
                 break
-            samples = representative_inputs(info, size=size, count=2, seed=1)
-            report = measure(result.flatbuffer, model=model, info=info, samples=samples, runs=1)
             shape = result.metadata["inputs"][0]["shape"]
-            row = {"size": f"{shape[1]}x{shape[2]}" if len(shape) == 4 else "-", "mode": mode}
-            row["lowering"] = lowering
-            for run in report.runs:
-                if run.available:
-                    row[run.accelerator] = {
-                        "accepted": run.accepted,
-                        "fully_accelerated": run.fully_accelerated,
-                        "relative_error": run.relative_error,
-                        "agrees": run.agrees,
-                        "reason": run.reason,
-                    }
-            row["gpu_device"] = next(r.device for r in report.runs if r.accelerator == "gpu")
-            gpu = row.get("gpu", {})
-            print(
-                f"{name} {row['size']} {mode} {lowering}: gpu "
-                f"{_error(gpu)} cpu {_error(row.get('cpu', {}))}",
-                flush=True,
-            )
-            rows.append(row)
+            yield {
+                "size": f"{shape[1]}x{shape[2]}" if len(shape) == 4 else "-",
+                "mode": mode,
+                "lowering": lowering,
+                "flatbuffer": result.flatbuffer,
+                "samples": representative_inputs(info, size=size, count=2, seed=1),
+            }
+
+
+def sweep(name: str, model, info, sizes: list[int]) -> list[dict]:
+    from convert.runtime import measure
+
+    rows = []
+    for file in sweep_files(name, model, info, sizes):
+        report = measure(
+            file["flatbuffer"], model=model, info=info, samples=file["samples"], runs=1
+        )
+        row = {key: file[key] for key in ("size", "mode", "lowering")}
+        for run in report.runs:
+            if run.available:
+                row[run.accelerator] = {
+                    "accepted": run.accepted,
+                    "fully_accelerated": run.fully_accelerated,
+                    "relative_error": run.relative_error,
+                    "agrees": run.agrees,
+                    "reason": run.reason,
+                }
+        row["gpu_device"] = next(r.device for r in report.runs if r.accelerator == "gpu")
+        print(
+            f"{name} {row['size']} {row['mode']} {row['lowering']}: gpu "
+            f"{_error(row.get('gpu', {}))} cpu {_error(row.get('cpu', {}))}",
+            flush=True,
+        )
+        rows.append(row)
     return rows
 
 
@@ -165,24 +183,39 @@ def markdown(table: dict, host: str) -> str:
             f"| {i8:.2f} | {i8 / f32:.2f} | {_figure(wide)} "
             f"| {lat['keras'] / f32:.2f}x; {_figure(wide and lat['keras'] / wide)}x |"
         )
+    sweeps = [(name, e) for name, row in table.items() for e in row.get("gpu_sweep", [])]
+    real = sorted({e["gpu_real_device"] for _, e in sweeps if "gpu_real_device" in e})
     lines += [
         "",
         "## Parity on LiteRT's accelerators (max |error| against Keras, % of the output range)",
         "",
         "Tolerance: on the CPU 0.01% for float32 files and 2% for float16; on the GPU 2% for "
-        "both (it may compute in float16, as on phones). The GPU accelerator is ML Drift over "
-        "WebGPU; the device is named per row (SwiftShader computes in float32).",
-        "",
-        "| model | size | file | CPU (XNNPACK) | GPU | GPU device |",
-        "|---|---|---|---:|---:|---|",
+        "both (it may compute in float16, as on phones), except for models that need float32 "
+        "arithmetic there (`gpu_float32`: DeconvNet, U-Net), which run with it and keep their "
+        "file's tolerance. The GPU accelerator is ML Drift over WebGPU; the device is named "
+        "per row (SwiftShader computes in float32).",
     ]
-    for name, row in table.items():
-        for entry in row.get("gpu_sweep", []):
-            file = f"{entry['mode']} {'lowered' if entry['lowering'] == 'auto' else 'plain'}"
-            lines.append(
-                f"| {name} | {entry['size']} | {file} | {_error(entry.get('cpu', {}))} "
-                f"| {_error(entry.get('gpu', {}))} | {entry.get('gpu_device', '-')} |"
-            )
+    if real:
+        lines += [
+            "",
+            "`real GPU`: the same files replayed by `python benchmarks/gpu_sweep.py` on "
+            + "; ".join(real)
+            + " (`(float32)`: with float32 arithmetic).",
+        ]
+    header = "| model | size | file | CPU (XNNPACK) | GPU | GPU device |"
+    lines += ["", header + (" real GPU |" if real else ""), "|---|---|---|---:|---:|---|"]
+    lines[-1] += "---:|" if real else ""
+    for name, entry in sweeps:
+        file = f"{entry['mode']} {'lowered' if entry['lowering'] == 'auto' else 'plain'}"
+        line = (
+            f"| {name} | {entry['size']} | {file} | {_error(entry.get('cpu', {}))} "
+            f"| {_error(entry.get('gpu', {}))} | {entry.get('gpu_device', '-')} |"
+        )
+        if real:
+            replayed = entry.get("gpu_real", {})
+            flag = " (float32)" if replayed.get("gpu_float32") else ""
+            line += f" {_error(replayed)}{flag} |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 

@@ -7,8 +7,9 @@ request holds ``path`` (the file), ``accelerator`` ("cpu", "gpu", "npu", or "ref
 LiteRT's builtin kernels through the Interpreter, no delegate), ``inputs`` (an
 .npz of the signature's inputs in the file's own dtypes, keyed ``"<sample>:<input name>"``),
 ``samples`` (how many), ``outputs`` (the .npz to write, keyed ``"<sample>:<output name>"``),
-``runs`` and ``warmup`` (timed on sample 0), ``threads`` and ``signature`` (its key; default
-the file's first, LiteRT's placeholder for a file without signatures). It prints one JSON
+``runs`` and ``warmup`` (timed on sample 0), ``threads``, ``signature`` (its key; default
+the file's first, LiteRT's placeholder for a file without signatures) and ``gpu_float32``
+(the GPU computes in float32: GpuOptions.enforce_f32). It prints one JSON
 line: ``accepted``, ``reason`` (the accelerator's first error line when it refused),
 ``fully_accelerated`` and ``times_ms``.
 """
@@ -41,6 +42,8 @@ def _compile(request: dict):
     options = Options(hardware_accelerators=accelerator)
     if request["accelerator"] == "cpu":
         options.cpu_options.num_threads = int(request["threads"])
+    if request["accelerator"] == "gpu" and request.get("gpu_float32"):
+        options.gpu_options.enforce_f32 = True
     with open(request["path"], "rb") as handle:
         data = handle.read()
     return CompiledModel.from_buffer(data, options=options)

@@ -303,6 +303,8 @@ def run_on_device(card: dict[str, Any]) -> str:
         "",
     ]
     lines += _TARGET_TEXT[target].format(file=file_name).splitlines()
+    if target in GPU_TARGETS and card["metadata"].get("gpu_float32"):
+        lines += ["", GPU_FLOAT32_TEXT]
     lines += ["", _BENCHMARK_TEXT.format(file=file_name, flags=_BENCHMARK_FLAGS[target])]
     return "\n".join(lines) + "\n"
 
@@ -321,6 +323,16 @@ model.run(inputs, outputs)
 val result = outputs[0].readFloat()
 ```
 """
+
+GPU_TARGETS = ("android-gpu", "ios-gpu")
+GPU_FLOAT32_TEXT = (
+    "**This model needs float32 arithmetic on the GPU.** GPU delegates compute in float16 "
+    "by default, and there its outputs leave Keras by more than 2% of their range (measured on "
+    "a real GPU: `benchmarks/results/accelerators.md`). Turn precision loss off: LiteRT's "
+    "GPU options `enforce_f32` (CompiledModel), `isPrecisionLossAllowed = false` "
+    "(TensorFlowLiteSwift's Metal delegate), or the classic GPU delegate's "
+    "`TFLITE_GPU_INFERENCE_PRIORITY_MAX_PRECISION`."
+)
 
 _TARGET_TEXT = {
     "android-gpu": _ANDROID.replace("{accelerator}", "GPU"),

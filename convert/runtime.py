@@ -63,6 +63,7 @@ TARGET_ACCELERATOR = {
 TOLERANCE = {"float32": 1e-4, "float16": 0.02, "dynamic": 0.01, "int8": 0.01, "int16x8": 0.01}
 # LiteRT's GPU accelerator may compute in float16 whatever the file holds (GpuOptions'
 # enforce_f32 is off by default, as on phones): a float file there gets float16's tolerance.
+# A model marked ``gpu_float32`` runs there with enforce_f32 and keeps its file's tolerance.
 GPU_FLOAT_TOLERANCE = 0.02
 REFERENCE_MODES = ("dynamic", "int8", "int16x8")
 
@@ -243,11 +244,14 @@ def run_file(
     threads: int = 1,
     timeout: float = 600,
     signature: str = SIGNATURE_KEY,
+    gpu_float32: bool = False,
 ) -> tuple[AcceleratorRun, list[dict[str, np.ndarray]]]:
     """Run ``data`` on ``device`` for each of ``samples`` (the signature's inputs by name, in
     the file's dtypes), timing the first; the verdict and each sample's raw outputs by name
-    (none when refused)."""
-    base = AcceleratorRun(device.accelerator, device.label(), False, software=device.software)
+    (none when refused). ``gpu_float32``: the GPU computes in float32, not float16."""
+    gpu_float32 = gpu_float32 and device.accelerator == "gpu"
+    label = device.label() + (", float32 arithmetic" if gpu_float32 else "")
+    base = AcceleratorRun(device.accelerator, label, False, software=device.software)
     if not device.available:
         base.available, base.reason = False, device.reason
         return base, []
@@ -265,6 +269,7 @@ def run_file(
             "warmup": warmup,
             "threads": threads,
             "signature": signature,
+            "gpu_float32": gpu_float32,
         }
         env = {**os.environ, **dict(device.environment), "XDG_RUNTIME_DIR": folder}
         try:
@@ -478,8 +483,12 @@ def measure(
     mode = precision(parsed)
     output_name = next(iter(signature.outputs))
 
+    gpu_float32 = info is not None and info.gpu_float32
+
     def outputs_of(device: Device) -> tuple[AcceleratorRun, np.ndarray | None]:
-        run, raw = run_file(data, feeds, device, runs=runs, signature=signature.key)
+        run, raw = run_file(
+            data, feeds, device, runs=runs, signature=signature.key, gpu_float32=gpu_float32
+        )
         if not run.accepted:
             return run, None
         return run, np.concatenate(
@@ -499,12 +508,13 @@ def measure(
         run, actual = outputs_of(device)
         if actual is not None:
             spread = next(v for v in (expected, judge[1], actual) if v is not None)
-            width = _width(info, spread)
+            width = output_width(info, spread)
             if expected is not None:
                 _compare(run, expected, actual, info, width)
             if judge[1] is not None:
                 run.judge, run.tolerance = judge[0], TOLERANCE.get(mode, 0.01)
-                if device.accelerator == "gpu" and mode not in REFERENCE_MODES:
+                computes_float16 = device.accelerator == "gpu" and not gpu_float32
+                if computes_float16 and mode not in REFERENCE_MODES:
                     run.tolerance = max(run.tolerance, GPU_FLOAT_TOLERANCE)
                 run.statistic = "mean" if mode in REFERENCE_MODES else "max"
                 error = np.abs(judge[1] - actual)
@@ -545,7 +555,7 @@ def _quantize_for(array: np.ndarray, tensor: flatbuffer.Tensor) -> np.ndarray:
     return quantize(array, tensor.dtype, tensor.quantization)
 
 
-def _width(info, values: np.ndarray) -> float:
+def output_width(info, values: np.ndarray) -> float:
     """The output's value range: declared where bounded, else the values' own spread."""
     if info is not None and info.output.bounded:
         low, high = info.output.value_range

@@ -214,6 +214,7 @@ def convert_model(
         "lowering": lowering,
         "lowered": lowered,
         **({"weights_dtype": "float32", "note": SWITCH_NOTE} if weights_mode != mode else {}),
+        **({"gpu_float32": True} if info.gpu_float32 else {}),
         **(extra_metadata or {}),
     }
     result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)

@@ -164,3 +164,14 @@ def test_accelerator_measurements_reach_the_card():
     assert "## On LiteRT's accelerators" not in cards.card_markdown(
         cards.card(name, numerics={}, peers={}, accelerators={})
     )
+    assert "real GPU" not in text
+    # A replay on a real GPU (benchmarks/gpu_sweep.py merge) adds its column
+    for entry, error in zip(row["gpu_sweep"], (0.8, 0.9, 0.006), strict=True):
+        entry["gpu_real"] = {**run, "relative_error": error}
+        entry["gpu_real_device"] = "gpu (Vulkan driver nvidia_icd.json), NVIDIA H200"
+    entry = cards.card(name, numerics={}, peers={}, accelerators={"models": {name: row}})
+    text = cards.card_markdown(entry)
+    assert "| file | CPU (XNNPACK) | GPU (ML Drift) | real GPU |" in text
+    assert "| float16, lowered | 0.04% | 0.05% | 0.6% |" in text
+    assert "| float16, TRANSPOSE_CONV kept | 0.04% | refused: no adapter | 90% |" in text
+    assert "Real GPU: gpu (Vulkan driver nvidia_icd.json), NVIDIA H200" in text

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from convert import flatbuffer
-from convert.export import export, load_card, verify
+from convert.export import export, load_card, run_on_device, verify
+from convert.tflite import convert_model
 from zoo.cli import main
 from zoo.errors import ZooError
 
@@ -41,6 +42,7 @@ def test_android_gpu_bundle_is_float16_and_gpu_clean(tmp_path):
     text = (out / "RUN_ON_DEVICE.md").read_text()
     assert "Accelerator.GPU" in text and "fsrcnn_tiny_float16.tflite" in text
     assert "--use_gpu=true" in text
+    assert "float32 arithmetic" not in text  # FSRCNN is right in the GPU's float16
     assert "| float16 | 1 |" in (out / "model_card.md").read_text()
     # The GPU bundle's file is lowered (CONV_2D + DEPTH_TO_SPACE), and the card says so.
     assert card["lowering"]["mode"] == "auto" and card["lowering"]["lowered"] == 1
@@ -137,3 +139,15 @@ def test_cli_export_errors_are_one_line(tmp_path, args, message):
     assert message in result.output.lower()
     assert "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_that_needs_float32_on_the_gpu_says_how_to_ask_for_it():
+    metadata = convert_model("deconvnet_tiny", mode="float16", parity=False).metadata
+    assert metadata["gpu_float32"] is True
+    golden = {"inputs": {"image": "golden_input_image.npy"}, "output": "golden_output.npy"}
+    golden |= {"output_dtype": "float32", "tolerance": 0.02}
+    card = {"file": "deconvnet_tiny_float16.tflite", "golden": golden, "metadata": metadata}
+    for target in ("android-gpu", "ios-gpu"):
+        text = run_on_device({**card, "target": target})
+        assert "needs float32 arithmetic on the GPU" in text and "enforce_f32" in text
+    assert "float32 arithmetic" not in run_on_device({**card, "target": "cpu"})

@@ -100,6 +100,16 @@ def test_bad_options_are_zoo_errors():
         zoo.get_discriminator("fsrcnn_tiny")
 
 
+@pytest.mark.parametrize("name", zoo.list_models("*_tiny"))
+def test_unknown_overrides_are_refused_before_building_naming_the_valid_ones(name):
+    """Every variant checks its overrides against its family builder's keywords."""
+    with pytest.raises(zoo.ZooError, match=r"takes no option no_such_option \(options: .*\)"):
+        zoo.get(name, no_such_option=1)
+    if zoo.info(name).has_discriminator:
+        with pytest.raises(zoo.ZooError, match="no_such_option"):
+            zoo.get_discriminator(name, no_such_option=1)
+
+
 def test_importing_zoo_and_the_cli_leaves_tensorflow_unloaded():
     code = "import sys, zoo, zoo.cli; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     result = subprocess.run(

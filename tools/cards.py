@@ -302,20 +302,25 @@ def _accelerators_section(entry: dict[str, Any]) -> list[str]:
         ]
     sweep = row.get("gpu_sweep", [])
     if sweep:
+        real = sweep[0].get("gpu_real_device")
         lines += [
             "Largest error against Keras, as a share of the output range, over the sizes "
             f"{', '.join(sorted({e['size'] for e in sweep}, key=_area))}:",
             "",
-            "| file | CPU (XNNPACK) | GPU (ML Drift) |",
-            "|---|---:|---:|",
+            "| file | CPU (XNNPACK) | GPU (ML Drift) |" + (" real GPU |" if real else ""),
+            "|---|---:|---:|" + ("---:|" if real else ""),
         ]
         for mode, lowering in (("float32", "auto"), ("float16", "auto"), ("float16", "none")):
             entries = [e for e in sweep if e["mode"] == mode and e["lowering"] == lowering]
             if entries:
                 label = f"{mode}, {'lowered' if lowering == 'auto' else 'TRANSPOSE_CONV kept'}"
                 cpu, gpu = _worst(entries, "cpu"), _worst(entries, "gpu")
-                lines.append(f"| {label} | {cpu} | {gpu} |")
-        lines += ["", f"GPU device: {sweep[0].get('gpu_device', '-')}.", ""]
+                lines.append(
+                    f"| {label} | {cpu} | {gpu} |"
+                    + (f" {_worst(entries, 'gpu_real')} |" if real else "")
+                )
+        lines += ["", f"GPU device: {sweep[0].get('gpu_device', '-')}."]
+        lines += [f"Real GPU: {real} (`benchmarks/gpu_sweep.py`)." if real else "", ""]
     return lines
 
 

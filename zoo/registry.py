@@ -83,6 +83,9 @@ class ModelInfo:
     export_size: tuple[int, int] | None = None
     description: str = ""
     has_discriminator: bool = False
+    # Its outputs need float32 arithmetic on a GPU: in float16 its max-unpooling switches
+    # (DeconvNet) or its deep activations (U-Net) leave Keras by more than 2% of the range.
+    gpu_float32: bool = False
 
     @property
     def input_range(self) -> tuple[float, float]:
@@ -120,6 +123,7 @@ class _Entry:
     builder: Callable[..., keras.Model]
     info: ModelInfo
     discriminator: Callable[..., keras.Model] | None
+    family_builder: Callable[..., keras.Model] | None  # whose keywords overrides may set
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -138,11 +142,16 @@ def register(
     baseline: bool = False,
     export_size: tuple[int, int] | None = None,
     discriminator: Callable[..., keras.Model] | None = None,
+    gpu_float32: bool = False,
+    family_builder: Callable[..., keras.Model] | None = None,
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
     """Decorator that registers a variant builder under its function name.
 
     ``discriminator`` builds the adversarial partner of a generator (same keyword
-    overrides as the generator). Registering a name twice raises :class:`ZooError`.
+    overrides as the generator); ``gpu_float32`` marks a model whose numbers need a GPU
+    that computes in float32; ``family_builder`` is the builder the variant calls, whose
+    keyword arguments (``name`` aside) the variant's ``**overrides`` may set.
+    Registering a name twice raises :class:`ZooError`.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
@@ -166,8 +175,9 @@ def register(
             export_size=export_size,
             description=doc,
             has_discriminator=discriminator is not None,
+            gpu_float32=gpu_float32,
         )
-        _REGISTRY[name] = _Entry(builder, info, discriminator)
+        _REGISTRY[name] = _Entry(builder, info, discriminator, family_builder)
         return builder
 
     return decorator
@@ -226,7 +236,8 @@ def create(name: str, **overrides: Any) -> keras.Model:
     ``overrides`` reach the family builder (for example ``channels=3`` or
     ``upsample="resize_conv"``); an override the family does not take is a ZooError.
     """
-    return _call_builder(_entry(name).builder, name, overrides)
+    entry = _entry(name)
+    return _call_builder(entry.builder, name, overrides, entry.family_builder)
 
 
 def get_discriminator(name: str, **overrides: Any) -> keras.Model:
@@ -237,18 +248,22 @@ def get_discriminator(name: str, **overrides: Any) -> keras.Model:
     return _call_builder(entry.discriminator, f"{name}_discriminator", overrides)
 
 
-def _call_builder(builder: Callable[..., keras.Model], name: str, overrides: dict) -> keras.Model:
+def _call_builder(
+    builder: Callable[..., keras.Model],
+    name: str,
+    overrides: dict,
+    family_builder: Callable[..., keras.Model] | None = None,
+) -> keras.Model:
+    """``builder(**overrides)`` once every override is a keyword that ``family_builder``
+    (default: the builder itself) takes; an unknown one is a ZooError listing the valid ones."""
     import inspect
 
-    accepted = inspect.signature(builder).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    if not takes_any:
-        unknown = sorted(set(overrides) - set(accepted))
+    parameters = inspect.signature(family_builder or builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        valid = sorted(set(parameters) - {"name"})
+        unknown = sorted(set(overrides) - set(valid))
         if unknown:
-            raise ZooError(f"{name} takes no option {', '.join(unknown)}")
-    try:
-        return builder(**overrides)
-    except TypeError as error:
-        if "unexpected keyword argument" in str(error):
-            raise ZooError(f"{name}: {error}") from None
-        raise
+            raise ZooError(
+                f"{name} takes no option {', '.join(unknown)} (options: {', '.join(valid)})"
+            )
+    return builder(**overrides)

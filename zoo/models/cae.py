@@ -155,6 +155,7 @@ def _register(*, image_size: int, channels: int, num_params: int, dataset: str, 
     shape = (image_size, image_size, channels)
     return register(
         family="cae",
+        family_builder=cae,
         task="reconstruct",
         inputs=[TensorSpec("image", shape, description="image in [0, 1]")],
         output=TensorSpec("reconstruction", shape, description="reconstructed image"),

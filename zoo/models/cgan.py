@@ -108,6 +108,7 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
         discriminator = configured(cgan_discriminator, config, f"{builder.__name__}_discriminator")
         return register(
             family="cgan",
+            family_builder=cgan_generator,
             task="generate_conditional",
             inputs=[
                 latent_spec(latent_dim),

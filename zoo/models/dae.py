@@ -61,6 +61,7 @@ def _register(
     shape = (None, None, channels)
     return register(
         family="dae",
+        family_builder=cae,
         task="denoise",
         inputs=[TensorSpec("noisy", shape, description="noisy image in [0, 1]")],
         output=TensorSpec("denoised", shape, description="denoised image"),

@@ -43,6 +43,7 @@ families reuse them.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import keras
@@ -240,6 +241,7 @@ def configured(build, config: dict, name: str):
     def builder(**overrides) -> keras.Model:
         return build(name=name, **{**config, **overrides})
 
+    builder.__signature__ = inspect.signature(build)  # the keywords an override may set
     return builder
 
 
@@ -260,6 +262,7 @@ def _register(
         discriminator = configured(dcgan_discriminator, config, f"{builder.__name__}_discriminator")
         return register(
             family="dcgan",
+            family_builder=dcgan_generator,
             task="generate",
             inputs=[latent_spec(latent_dim)],
             output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),

@@ -95,6 +95,7 @@ def _register(*, channels: int, num_params: int, epochs: int, patch_size: int):
     shape = (None, None, channels)
     return register(
         family="deblur",
+        family_builder=deblur_net,
         task="deblur",
         inputs=[TensorSpec("blurred", shape, description="blurred noisy image in [0, 1]")],
         output=TensorSpec("sharp", shape, description="deblurred image, clipped to [0, 1]"),

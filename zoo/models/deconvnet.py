@@ -137,7 +137,12 @@ def _create(name: str, **kwargs) -> keras.Model:
 
 def _register(num_params: int, stages: int):
     return register(
-        family="deconvnet", num_params=num_params, paper=PAPER, **segmentation(multiple=2**stages)
+        family="deconvnet",
+        family_builder=build_deconvnet,
+        num_params=num_params,
+        paper=PAPER,
+        gpu_float32=True,  # measured on a real GPU: benchmarks/results/accelerators.md
+        **segmentation(multiple=2**stages),
     )
 
 

@@ -56,7 +56,14 @@ def _create(name: str, **kwargs) -> keras.Model:
 def _register(scale: int, num_params: int):
     # the paper trains on 17r x 17r high-resolution sub-images
     contract = super_resolution(scale=scale, patch_size=17 * scale)
-    return register(family="espcn", num_params=num_params, paper=PAPER, baseline=True, **contract)
+    return register(
+        family="espcn",
+        family_builder=espcn,
+        num_params=num_params,
+        paper=PAPER,
+        baseline=True,
+        **contract,
+    )
 
 
 # === Variants ===

@@ -137,7 +137,11 @@ def _create(name: str, **kwargs) -> keras.Model:
 
 def _register(num_params: int):
     return register(
-        family="fcn", num_params=num_params, paper=PAPER, **segmentation(multiple=2**STAGES)
+        family="fcn",
+        family_builder=fcn,
+        num_params=num_params,
+        paper=PAPER,
+        **segmentation(multiple=2**STAGES),
     )
 
 

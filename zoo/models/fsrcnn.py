@@ -105,7 +105,9 @@ def _register(scale: int, num_params: int):
         crops_per_image=1024,
         rescales=[1.0, 0.9, 0.8, 0.7, 0.6],
     )
-    return register(family="fsrcnn", num_params=num_params, paper=PAPER, **contract)
+    return register(
+        family="fsrcnn", family_builder=fsrcnn, num_params=num_params, paper=PAPER, **contract
+    )
 
 
 # === Variants ===

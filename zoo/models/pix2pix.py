@@ -146,6 +146,7 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
         )
         return register(
             family="pix2pix",
+            family_builder=pix2pix_generator,
             task="translate",
             inputs=[TensorSpec("source", shape, value_range=(-1.0, 1.0), description="shape mask")],
             output=TensorSpec("image", shape, value_range=(-1.0, 1.0)),

@@ -85,7 +85,12 @@ def _create(name: str, **kwargs) -> keras.Model:
 
 def _register(num_params: int, depth: int):
     return register(
-        family="unet", num_params=num_params, paper=PAPER, **segmentation(multiple=2**depth)
+        family="unet",
+        family_builder=build_unet,
+        num_params=num_params,
+        paper=PAPER,
+        gpu_float32=True,  # measured on a real GPU: benchmarks/results/accelerators.md
+        **segmentation(multiple=2**depth),
     )
 
 

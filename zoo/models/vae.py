@@ -160,6 +160,7 @@ def _register(
     shape = (image_size, image_size, channels)
     return register(
         family="vae",
+        family_builder=vae,
         task="reconstruct",
         inputs=[TensorSpec("image", shape, description="image in [0, 1]")],
         output=TensorSpec("reconstruction", shape, description="decoded z_mean at inference"),
