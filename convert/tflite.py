@@ -28,10 +28,12 @@ inputs (drawn from the model's data) and :class:`Parity` records the agreement.
 ``lowering="auto"`` (the default) converts a copy whose transposed convolutions are
 CONV_2D + DEPTH_TO_SPACE (:mod:`convert.lowering`): exact, several times faster on XNNPACK,
 right on LiteRT's GPU accelerator where its TRANSPOSE_CONV is not, and per-phase scales in
-int8. ``lowering="cpu"`` also rewrites an int8 file's PReLUs into ReLU convolutions,
-which XNNPACK runs in int8 (it has no int8 PRELU; NPUs do, and keep the smaller file of
-``auto``). ``lowering="none"`` keeps TRANSPOSE_CONV (the Edge TPU compiler has no
-DEPTH_TO_SPACE). The metadata records ``"lowering"`` and ``"lowered"`` (the count).
+int8. ``lowering="cpu"`` (for XNNPACK) also rewrites an int8 file's PReLUs into ReLU
+convolutions, which XNNPACK runs in int8 (it has no int8 PRELU; NPUs do, and keep the smaller
+file of ``auto``), and gives a float file's k4 s2-like layers one convolution per output
+phase, without the shared kernel's zero taps. ``lowering="none"`` keeps TRANSPOSE_CONV
+(the Edge TPU compiler has no DEPTH_TO_SPACE). The metadata records ``"lowering"`` and
+``"lowered"`` (the count).
 
 ``equalize=True`` converts a cross-layer-equalized copy (:mod:`convert.equalize`, Nagel et
 al. 2019) instead of the model itself: the same function, with channel ranges evened out
@@ -64,9 +66,12 @@ if TYPE_CHECKING:
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 # ``auto``: every transposed convolution lowered (:mod:`convert.lowering`; every target but
-# the Edge TPU); ``cpu``: int8 PReLUs split for XNNPACK too; ``none``: TRANSPOSE_CONV kept.
+# the Edge TPU); ``cpu``: for XNNPACK, int8 PReLUs split too and float files given one
+# convolution per output phase where the shared kernel has zero taps; ``none``:
+# TRANSPOSE_CONV kept.
 LOWERINGS = ("auto", "cpu", "none")
 INTEGER_MODES = ("int8", "int16x8")
+FLOAT_MODES = ("float32", "float16")
 SWITCH_NOTE = (
     "float16 file with float32 weights: float16 weights move which position holds each "
     "pooling window's maximum, and the unpooling switches with it (labels change); the GPU "
@@ -260,7 +265,8 @@ def _has_switches(model) -> bool:
 
 def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], mode: str):
     """The model the converter reads under ``lowering``, and how many transposed
-    convolutions were lowered. ``cpu`` in int8 splits PReLUs too."""
+    convolutions were lowered. ``cpu`` in int8 splits PReLUs too, and in float modes gives
+    each output phase its own convolution where that saves work."""
     if lowering == "none":
         return model, 0
     if quantization_aware:  # a tfmot (tf_keras) graph: its fake quantization stays as trained
@@ -268,8 +274,10 @@ def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], m
         return model, 0
     from convert.lowering import lower_transpose_convs  # Keras, as for every conversion
 
-    split = lowering == "cpu" and mode == "int8"
-    lowered, count, reasons = lower_transpose_convs(model, split_prelus=split)
+    cpu = lowering == "cpu"
+    lowered, count, reasons = lower_transpose_convs(
+        model, split_prelus=cpu and mode == "int8", per_phase=cpu and mode in FLOAT_MODES
+    )
     if count:
         notes.append(f"lowered {count} TRANSPOSE_CONV to CONV_2D + DEPTH_TO_SPACE")
     notes += reasons

@@ -10,7 +10,12 @@ import pytest
 
 import zoo
 from convert import flatbuffer
-from convert.lowering import LoweredConv2DTranspose, axis_plan, lower_transpose_convs
+from convert.lowering import (
+    LoweredConv2DTranspose,
+    axis_plan,
+    lower_transpose_convs,
+    phases_save_work,
+)
 from convert.parity import Runner
 from convert.tflite import convert_model
 
@@ -33,16 +38,45 @@ def _transpose_model(k: int, s: int, padding: str, n: int, activation=None) -> k
     return model
 
 
+@pytest.mark.parametrize("per_phase", [False, True], ids=["shared", "per-phase"])
 @pytest.mark.parametrize(("k", "s", "padding", "n"), CASES)
-def test_lowered_layer_equals_conv2d_transpose(k, s, padding, n):
+def test_lowered_layer_equals_conv2d_transpose(k, s, padding, n, per_phase):
     model = _transpose_model(k, s, padding, n)
-    lowered, count, notes = lower_transpose_convs(model)
+    lowered, count, notes = lower_transpose_convs(model, per_phase=per_phase)
     assert count == 1 and not notes
     assert not any(isinstance(la, keras.layers.Conv2DTranspose) for la in lowered.layers)
+    (layer,) = [la for la in lowered.layers if isinstance(la, LoweredConv2DTranspose)]
+    assert layer.per_phase == (per_phase and phases_save_work(layer.plans))
     x = np.random.default_rng(0).uniform(-1, 1, (1, n, n + 1, 3)).astype(np.float32)
     expected, actual = np.asarray(model(x)), np.asarray(lowered(x))
     assert actual.shape == expected.shape
     np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+def test_phases_take_only_their_own_taps():
+    """k4 s2 "same" (the zoo's up-blocks): each phase needs 2 of the shared kernel's 3 rows,
+    so per-phase convolutions do 16 taps' work instead of 36; FSRCNN's k9 s3 wastes none."""
+    plan = axis_plan(4, 2, "same")
+    assert [plan.phase_span(r) for r in range(2)] == [(0, 1), (1, 2)]
+    assert plan.phase_taps() == 4 and phases_save_work((plan, plan))
+    plan = axis_plan(9, 3, "same")
+    assert plan.phase_taps() == 9 and not phases_save_work((plan, plan))
+
+
+def test_cpu_lowering_gives_float_files_one_convolution_per_phase():
+    """`--lowering cpu` (XNNPACK): a float file of a k4 s2 model convolves each phase on its
+    own window (no zero taps: a smaller file), exactly; its int8 file keeps one convolution."""
+    keras.utils.set_random_seed(0)
+    shared = convert_model("dae_tiny", mode="float32", lowering="auto")
+    split = convert_model("dae_tiny", mode="float32", lowering="cpu")
+    assert split.parity.max_abs_error <= 1e-5
+    assert "CONCATENATION" in _ops(split.flatbuffer) and "TRANSPOSE_CONV" not in _ops(
+        split.flatbuffer
+    )
+    assert "CONCATENATION" not in _ops(shared.flatbuffer)
+    assert _weights(split.flatbuffer) < 0.7 * _weights(shared.flatbuffer)  # encoder included
+    int8 = convert_model("dae_tiny", mode="int8", lowering="cpu")
+    assert "CONCATENATION" not in _ops(int8.flatbuffer)
 
 
 def test_tap_ranges_of_the_zoos_layers():
@@ -81,6 +115,11 @@ def test_unlowerable_layers_stay_with_a_note():
 
 def _ops(data: bytes) -> dict[str, int]:
     return flatbuffer.read(data).op_versions
+
+
+def _weights(data: bytes) -> int:
+    """How many constant values the file's graph holds."""
+    return sum(int(np.prod(t.shape)) for t in flatbuffer.read(data).tensors[0] if t.constant)
 
 
 @pytest.mark.parametrize("mode", ["float32", "float16", "int8"])

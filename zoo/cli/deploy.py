@@ -45,7 +45,8 @@ _ACCELERATORS_HELP = (
     default="auto",
     show_default=True,
     help="auto: transposed convolutions as CONV_2D + DEPTH_TO_SPACE (exact, faster); cpu: "
-    "also int8 PReLUs as ReLU convolutions (XNNPACK); none: keep TRANSPOSE_CONV.",
+    "for XNNPACK, also int8 PReLUs as ReLU convolutions and float files' phases as "
+    "convolutions of their own; none: keep TRANSPOSE_CONV.",
 )
 @click.option("--accelerators/--no-accelerators", default=True, help=_ACCELERATORS_HELP)
 @click.option(
