@@ -131,12 +131,18 @@ def lowered_kernel(kernel: np.ndarray, plans: tuple[AxisPlan, AxisPlan]) -> np.n
     return out
 
 
+MAX_PHASES = 16
+
+
 def phases_save_work(plans: tuple[AxisPlan, AxisPlan]) -> bool:
     """Whether one convolution per phase does less work than the shared kernel (every
-    phase has taps)."""
+    phase has taps, and there are at most ``MAX_PHASES`` of them: each is an op of its own,
+    so FCN-32s's 1,024 phases keep the shared kernel)."""
     ph, pw = plans
     rows, cols = ph.phase_taps(), pw.phase_taps()
-    return rows is not None and cols is not None and rows * cols < ph.taps * pw.taps * ph.stride**2
+    if rows is None or cols is None or ph.stride * pw.stride > MAX_PHASES:
+        return False
+    return rows * cols < ph.taps * pw.taps * ph.stride * pw.stride
 
 
 def lowerable(layer: keras.layers.Layer) -> str | None:

@@ -61,6 +61,8 @@ def test_phases_take_only_their_own_taps():
     assert plan.phase_taps() == 4 and phases_save_work((plan, plan))
     plan = axis_plan(9, 3, "same")
     assert plan.phase_taps() == 9 and not phases_save_work((plan, plan))
+    plan = axis_plan(64, 32, "same")  # FCN-32s: zero taps, but 1,024 phases
+    assert plan.phase_taps() == 64 < 3 * 32 and not phases_save_work((plan, plan))
 
 
 def test_cpu_lowering_gives_float_files_one_convolution_per_phase():
