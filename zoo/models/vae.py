@@ -156,6 +156,7 @@ def _register(
     dataset: str,
     epochs: int,
     kl_warmup_epochs: int,
+    lr_schedule: str | None = None,
 ):
     shape = (image_size, image_size, channels)
     return register(
@@ -177,6 +178,7 @@ def _register(
                 "latent_dim": latent_dim,
                 "kl_warmup_epochs": kl_warmup_epochs,
                 "likelihood": "bernoulli",
+                **({"lr_schedule": lr_schedule} if lr_schedule else {}),
             },
         ),
     )
@@ -191,8 +193,9 @@ def _register(
     latent_dim=16,
     num_params=429_409,
     dataset="digits",
-    epochs=50,
+    epochs=300,  # 11 steps an epoch on 1,437 digits: 3,300 steps to converge
     kl_warmup_epochs=10,
+    lr_schedule="cosine",
 )
 def vae_digits(**overrides) -> keras.Model:
     """32x32 gray digits, a 16-dimensional latent, conv (32, 64, 128) encoder/decoder."""
