@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +158,7 @@ def test_shipped_classifier_matches_its_manifest_and_reaches_95_percent():
     record = classifier.manifest()
     assert classifier.sha256_of(classifier.WEIGHTS) == record["sha256"]
     assert classifier.WEIGHTS.stat().st_size < 500_000
-    assert "python -m zoo.classifier" in record["command"]
+    assert "python tools/train_classifier.py" in record["command"]
     test = zdata.load("digits", split="test")
     model = classifier.load_classifier()
     accuracy = float(np.mean(classifier.predict_labels(test.images, model=model) == test.labels))
@@ -399,3 +401,26 @@ def test_get_loads_trained_weights(tmp_path):
     np.testing.assert_array_equal(np.asarray(trained(x)), np.asarray(fresh(x)))
     with pytest.raises(zoo.ZooError, match="not found"):
         zoo.get("fsrcnn_tiny", weights=tmp_path / "missing")
+
+
+def test_the_classifier_trainer_writes_weights_and_a_manifest_that_load(tmp_path):
+    """tools/train_classifier.py, one epoch: the weights load through the manifest's hash."""
+    out = tmp_path / "digit_classifier.weights.h5"
+    script = Path(__file__).resolve().parents[1] / "tools" / "train_classifier.py"
+    command = [sys.executable, str(script), "--out", str(out), "--epochs", "1"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    record = json.loads(out.with_name("digit_classifier.json").read_text())
+    assert record["sha256"] == classifier.sha256_of(out)
+    assert record["command"].endswith("--epochs 1 --seed 0")
+    assert 0.3 < record["test_accuracy"] <= 1.0
+    model = classifier.build_classifier()
+    model.load_weights(out)
+    labels = classifier.predict_labels(
+        zdata.load("digits", split="test", limit=8).images, model=model
+    )
+    assert labels.shape == (8,)
+    with pytest.raises(ZooError, match="hash check"):  # not the shipped file's hash
+        classifier.load_classifier(out)
+    bad = subprocess.run([*command[:3], str(tmp_path / "x.h5")], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--out must end in .weights.h5" in bad.stderr

@@ -12,9 +12,9 @@ manifest beside them (``digit_classifier.json``) records their sha256, the comma
 made them, and their measured test accuracy and Frechet-distance floor. The hash is
 checked on every load: a changed file is a ZooError, never a silent different metric.
 
-Rebuild (a minute on a CPU)::
+Rebuild (a minute on a CPU; the trainer is a maintainer's script, outside the package)::
 
-    python -m zoo.classifier --out zoo/weights/digit_classifier.weights.h5
+    python tools/train_classifier.py --out zoo/weights/digit_classifier.weights.h5
 
 Input ``image``: (B, 32, 32, 1) in [0, 1]. Outputs: ``features`` (B, 64) >= 0 and
 ``probs`` (B, 10) softmax. :func:`features` and :func:`predict_labels` take any
@@ -23,9 +23,7 @@ Input ``image``: (B, 32, 32, 1) in [0, 1]. Outputs: ``features`` (B, 64) >= 0 an
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +32,7 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo.errors import ZooError
-from zoo.files import sha256_of, write_atomically, write_text_atomically
+from zoo.files import sha256_of
 
 if TYPE_CHECKING:
     import keras
@@ -46,7 +44,7 @@ IMAGE_SIZE = (32, 32)
 NUM_CLASSES = 10
 FEATURE_DIM = 64
 BATCH = 256
-REBUILD = "python -m zoo.classifier --out zoo/weights/digit_classifier.weights.h5"
+REBUILD = "python tools/train_classifier.py --out zoo/weights/digit_classifier.weights.h5"
 
 
 # === Functional Model ===
@@ -151,101 +149,3 @@ def features(images: np.ndarray, *, model: keras.Model | None = None) -> np.ndar
 def predict_labels(images: np.ndarray, *, model: keras.Model | None = None) -> np.ndarray:
     """Predicted digit (N,) int of images (N, H, W, 1 | 3) in [0, 1]."""
     return _outputs(images, model)[1].argmax(-1)
-
-
-# === Training (the script that made the shipped file) ===
-
-
-def train_classifier(
-    *, epochs: int = 20, batch_size: int = 32, learning_rate: float = 2e-3, seed: int = 0
-) -> tuple[keras.Model, dict]:
-    """Train on the digits train split (random shifts up to 2 pixels, Adam with a cosine
-    learning-rate decay to 0); returns (model, report).
-
-    The report holds the test accuracy and the Frechet distances train-vs-test (the floor
-    a perfect generator reaches) and uniform-noise-vs-test.
-    """
-    import keras
-    import tensorflow as tf
-
-    from zoo.metrics import frechet_distance
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    train = zdata.load("digits", split="train")
-    test = zdata.load("digits", split="test")
-    model = build_classifier()
-    # augmentation lives only in this training wrapper, not in the shipped model
-    shift = 2 / IMAGE_SIZE[0]
-    image = keras.Input((*IMAGE_SIZE, 1))
-    moved = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed)(image)
-    trainable = keras.Model(image, model(moved)[1])
-    steps = epochs * -(-len(train) // batch_size)
-    trainable.compile(
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-        ),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    trainable.fit(
-        train.images,
-        train.labels,
-        batch_size=batch_size,
-        epochs=epochs,
-        shuffle=True,
-        validation_data=(test.images, test.labels),
-        verbose=2,
-    )
-    train_features = features(train.images, model=model)
-    test_features = features(test.images, model=model)
-    noise = np.random.default_rng(seed).uniform(0.0, 1.0, train.images.shape).astype(np.float32)
-    accuracy = float(np.mean(predict_labels(test.images, model=model) == test.labels))
-    report = {
-        "test_accuracy": round(accuracy, 4),
-        "frechet_distance_train_vs_test": round(frechet_distance(train_features, test_features), 4),
-        "frechet_distance_noise_vs_test": round(
-            frechet_distance(features(noise, model=model), test_features), 4
-        ),
-        "train_samples": len(train),
-        "test_samples": len(test),
-    }
-    return model, report
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m zoo.classifier --out FILE``: train, save, and write the manifest beside it."""
-    import keras
-    import tensorflow as tf
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=WEIGHTS, help="weights file (.weights.h5)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if not str(args.out).endswith(".weights.h5"):
-        parser.error("--out must end in .weights.h5")
-    started = time.perf_counter()
-    model, report = train_classifier(epochs=args.epochs, seed=args.seed)
-    write_atomically(args.out, model.save_weights)
-    command = "python -m zoo.classifier --out " + str(args.out)
-    if args.epochs != 20 or args.seed != 0:
-        command += f" --epochs {args.epochs} --seed {args.seed}"
-    record = {
-        "file": args.out.name,
-        "sha256": sha256_of(args.out),
-        "bytes": args.out.stat().st_size,
-        "command": command,
-        "data": "digits (zoo.data.load('digits')): 1438 train / 359 test, 32x32 gray in [0, 1]",
-        **report,
-        "seconds": round(time.perf_counter() - started, 1),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
-    manifest_path = args.out.with_name(args.out.name.removesuffix(".weights.h5") + ".json")
-    write_text_atomically(manifest_path, json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-
-
-if __name__ == "__main__":
-    main()
