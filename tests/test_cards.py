@@ -175,3 +175,7 @@ def test_accelerator_measurements_reach_the_card():
     assert "| float16, lowered | 0.04% | 0.05% | 0.6% |" in text
     assert "| float16, TRANSPOSE_CONV kept | 0.04% | refused: no adapter | 90% |" in text
     assert "Real GPU: gpu (Vulkan driver nvidia_icd.json), NVIDIA H200" in text
+    assert "Needs float32 arithmetic on a GPU" not in text
+    entry = cards.card("deconvnet", numerics={}, peers={}, accelerators={"models": {name: row}})
+    entry["accelerators"] = row  # the same measurements, under a model that needs float32
+    assert "**Needs float32 arithmetic on a GPU.**" in cards.card_markdown(entry)

@@ -101,6 +101,7 @@ def card(
         "inputs": [_spec(spec) for spec in info.inputs],
         "output": _spec(info.output),
         "num_params": info.num_params,
+        "gpu_float32": info.gpu_float32,
         "export_size": list(info.export_size) if info.export_size else None,
         "dataset": info.dataset,
         "recipe": {
@@ -288,6 +289,14 @@ def _accelerators_section(entry: dict[str, Any]) -> list[str]:
     if not row:
         return []
     lines = ["## On LiteRT's accelerators", ""]
+    if entry.get("gpu_float32"):
+        lines += [
+            "**Needs float32 arithmetic on a GPU.** GPUs compute in float16 by default, and "
+            "there this model leaves Keras by more than 2% of its output range (measured on a "
+            "real GPU, `benchmarks/results/gpu_replays/`); the GPU rows below ran with float32 "
+            "arithmetic, and `zoo export --target android-gpu|ios-gpu` says how to ask for it.",
+            "",
+        ]
     latency = row.get("latency")
     if latency:
         lines += [
