@@ -121,7 +121,7 @@ def export(
             info, target, file_name, chosen, report, latencies, mode, golden, weights, threads
         )
         _write(staging / "model_card.json", json.dumps(card, indent=2, default=_plain) + "\n")
-        _write(staging / "model_card.md", card_markdown(card))
+        _write(staging / "model_card.md", bundle_card_markdown(card))
         _write(staging / "RUN_ON_DEVICE.md", run_on_device(card))
         _replace(staging, out)
     finally:
@@ -227,8 +227,8 @@ def _card(
 # === Text ===
 
 
-def card_markdown(card: dict[str, Any]) -> str:
-    """The model card as Markdown."""
+def bundle_card_markdown(card: dict[str, Any]) -> str:
+    """The phone bundle's model_card.md: the exported file, its parity, delegates and latency."""
     meta = card["metadata"]
     parity = card["parity"]
     lines = [

@@ -42,7 +42,7 @@ def test_every_full_model_has_a_card_and_a_readme_row():
 @pytest.mark.parametrize("name", pretrained.shipped())
 def test_a_shipped_model_card_states_its_weights_metrics_and_sample(name):
     record = pretrained.manifest(name)
-    text = cards.card_markdown(cards.card(name))
+    text = cards.model_card_markdown(cards.card(name))
     assert all(file["sha256"] in text for file in record["files"]) and record["command"] in text
     for key in record["metrics"]:
         assert f"| {key} |" in text
@@ -56,7 +56,7 @@ def test_a_card_without_weights_says_so_and_how_to_train():
     name = "fsrcnn_tiny"  # every full model ships weights; a tiny one never does
     assert name not in pretrained.shipped()
     entry = cards.card(name, numerics={}, peers={})
-    text = cards.card_markdown(entry)
+    text = cards.model_card_markdown(entry)
     assert entry["weights"] is None and entry["image"] is None
     assert "No shipped weights yet" in text and "zoo train" in text
     for spec in zoo.info(name).inputs:
@@ -86,15 +86,15 @@ def test_precision_rows_reach_the_card_and_the_table():
         },
     }
     entry = cards.card(name, numerics={"models": {name: row}}, peers={}, accelerators={})
-    text = cards.card_markdown(entry)
+    text = cards.model_card_markdown(entry)
     assert "| int8 (post-training) | 29.5 |" in text and "int8 QAT (10 steps)" in text
     assert "(2.00x)" in text and "fully integer: yes" in text
     assert "+0.5 / +0.2" in cards.models_table([entry])
 
     del row["metrics"]["int8_qat"]  # measured with --qat-steps 0
     entry = cards.card(name, numerics={"models": {name: row}}, peers={})
-    assert "| int8 (post-training) | 29.5 |" in cards.card_markdown(entry)
-    assert "int8 QAT" not in cards.card_markdown(entry)
+    assert "| int8 (post-training) | 29.5 |" in cards.model_card_markdown(entry)
+    assert "int8 QAT" not in cards.model_card_markdown(entry)
     assert "+0.5 / no QAT" in cards.models_table([entry])
 
 
@@ -155,13 +155,13 @@ def test_accelerator_measurements_reach_the_card():
         ],
     }
     entry = cards.card(name, numerics={}, peers={}, accelerators={"models": {name: row}})
-    text = cards.card_markdown(entry)
+    text = cards.model_card_markdown(entry)
     assert "## On LiteRT's accelerators" in text
     assert "Keras 50 ms; float32 file 9 ms (TRANSPOSE_CONV kept: 80 ms)" in text
     assert "| float16, lowered | 0.04% | 0.05% |" in text
     assert "| float16, TRANSPOSE_CONV kept | 0.04% | refused: no adapter |" in text
     assert "over the sizes 16x16, 32x32:" in text
-    assert "## On LiteRT's accelerators" not in cards.card_markdown(
+    assert "## On LiteRT's accelerators" not in cards.model_card_markdown(
         cards.card(name, numerics={}, peers={}, accelerators={})
     )
     assert "real GPU" not in text
@@ -170,7 +170,7 @@ def test_accelerator_measurements_reach_the_card():
         entry["gpu_real"] = {**run, "relative_error": error}
         entry["gpu_real_device"] = "gpu (Vulkan driver nvidia_icd.json), NVIDIA H200"
     entry = cards.card(name, numerics={}, peers={}, accelerators={"models": {name: row}})
-    text = cards.card_markdown(entry)
+    text = cards.model_card_markdown(entry)
     assert "| file | CPU (XNNPACK) | GPU (ML Drift) | real GPU |" in text
     assert "| float16, lowered | 0.04% | 0.05% | 0.6% |" in text
     assert "| float16, TRANSPOSE_CONV kept | 0.04% | refused: no adapter | 90% |" in text
@@ -178,4 +178,4 @@ def test_accelerator_measurements_reach_the_card():
     assert "Needs float32 arithmetic on a GPU" not in text
     entry = cards.card("deconvnet", numerics={}, peers={}, accelerators={"models": {name: row}})
     entry["accelerators"] = row  # the same measurements, under a model that needs float32
-    assert "**Needs float32 arithmetic on a GPU.**" in cards.card_markdown(entry)
+    assert "**Needs float32 arithmetic on a GPU.**" in cards.model_card_markdown(entry)

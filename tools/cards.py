@@ -144,7 +144,8 @@ def _peer_rows(name: str, peers: dict) -> list[dict[str, Any]]:
 # === Markdown ===
 
 
-def card_markdown(entry: dict[str, Any]) -> str:
+def model_card_markdown(entry: dict[str, Any]) -> str:
+    """docs/models/<name>.md: the registry's contract, the shipped weights and the measurements."""
     name = entry["name"]
     lines = [
         f"# {name}",
@@ -451,7 +452,7 @@ def generated_files(names: list[str] | None = None) -> dict[Path, str]:
     ]
     files: dict[Path, str] = {}
     for entry in entries:
-        files[DOCS / f"{entry['name']}.md"] = card_markdown(entry)
+        files[DOCS / f"{entry['name']}.md"] = model_card_markdown(entry)
         files[DOCS / f"{entry['name']}.json"] = json.dumps(entry, indent=2, default=str) + "\n"
     readme = README.read_text()
     readme = replace_between(readme, TABLE_MARKERS, models_table(entries))
