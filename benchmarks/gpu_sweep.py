@@ -1,6 +1,6 @@
 """The GPU parity sweep on a machine without TensorFlow: pack the files here, replay them there.
 
-A real GPU's Vulkan driver may sit on a machine that has LiteRT but no TensorFlow (a lent
+A real GPU's Vulkan driver may sit on a machine that has LiteRT but no TensorFlow (a
 GPU server, a board). ``pack`` converts every shipped model at each size, as
 ``benchmarks/accelerators.py``'s sweep does, and stores each file with its inputs and its
 Keras model's outputs. ``replay`` needs only numpy, Pillow and ai-edge-litert: it runs every
