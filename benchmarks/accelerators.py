@@ -203,8 +203,8 @@ def markdown(table: dict, host: str) -> str:
             + " (`(float32)`: with float32 arithmetic).",
         ]
     header = "| model | size | file | CPU (XNNPACK) | GPU | GPU device |"
-    lines += ["", header + (" real GPU |" if real else ""), "|---|---|---|---:|---:|---|"]
-    lines[-1] += "---:|" if real else ""
+    rule = "|---|---|---|---:|---:|---|" + ("---:|" if real else "")
+    lines += ["", header + (" real GPU |" if real else ""), rule]
     for name, entry in sweeps:
         file = f"{entry['mode']} {'lowered' if entry['lowering'] == 'auto' else 'plain'}"
         line = (

@@ -45,7 +45,7 @@ def pack(folder: Path, names: list[str], sizes: list[int]) -> list[dict]:
     import zoo
     from benchmarks.accelerators import shipped_models, sweep_files
     from convert import flatbuffer
-    from convert.runtime import output_width
+    from convert.runtime import keras_outputs, output_width
 
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -56,12 +56,7 @@ def pack(folder: Path, names: list[str], sizes: list[int]) -> list[dict]:
         for file in sweep_files(name, model, info, sizes):
             stem = f"{name}_{file['size']}_{file['mode']}_{file['lowering']}".replace("-", "any")
             samples = file["samples"]
-            expected = np.concatenate(
-                [
-                    np.asarray(model(s[0] if len(s) == 1 else list(s), training=False))
-                    for s in samples
-                ]
-            )
+            expected = keras_outputs(model, samples)
             signature = next(
                 s
                 for s in flatbuffer.read(file["flatbuffer"]).signatures
@@ -95,7 +90,7 @@ def pack(folder: Path, names: list[str], sizes: list[int]) -> list[dict]:
 def replay_one(folder: Path, entry: dict, device, runs: int, gpu_float32: bool = False) -> dict:
     """One packed file on ``device``: its verdict and its error against Keras."""
     from convert.flatbuffer import SIGNATURE_KEY
-    from convert.runtime import GPU_FLOAT_TOLERANCE, TOLERANCE, run_file
+    from convert.runtime import run_file, tolerance
 
     with np.load(folder / f"{entry['stem']}.npz") as stored:
         expected = stored["expected"]
@@ -117,12 +112,8 @@ def replay_one(folder: Path, entry: dict, device, runs: int, gpu_float32: bool =
         error = np.abs(expected.astype(np.float32) - actual)
         row["relative_error"] = float(error.max()) / entry["width"]
         row["mean_abs_error"] = float(error.mean())
-        # as convert.runtime.measure judges the GPU: float16's tolerance unless it computed
-        # in float32, where the file's own applies
-        tolerance = TOLERANCE[entry["mode"]]
-        row["agrees"] = row["relative_error"] <= (
-            tolerance if gpu_float32 else max(tolerance, GPU_FLOAT_TOLERANCE)
-        )
+        allowed = tolerance(entry["mode"], "gpu", gpu_float32=gpu_float32)
+        row["agrees"] = row["relative_error"] <= allowed
     return row
 
 

@@ -167,7 +167,8 @@ class LoweredConv2DTranspose(keras.layers.Layer):
     Built from a trained Conv2DTranspose with :meth:`from_layer`; ``scale``/``shift`` fold a
     following BatchNormalization (per output channel, after the bias). ``per_phase``: one
     CONV_2D per output phase on its own slice of the padded input, concatenated (the same
-    numbers without the shared kernel's zero taps).
+    numbers without the shared kernel's zero taps), where that saves work
+    (:func:`phases_save_work`).
     """
 
     def __init__(
@@ -182,13 +183,13 @@ class LoweredConv2DTranspose(keras.layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.per_phase = per_phase
         self.filters = filters
         self.kernel_size = tuple(kernel_size)
         self.stride = stride
         self.padding = padding
         self.activation = keras.activations.get(activation)
         self.plans = tuple(axis_plan(k, stride, padding) for k in self.kernel_size)
+        self.per_phase = per_phase and phases_save_work(self.plans)
 
     @classmethod
     def from_layer(
@@ -349,17 +350,15 @@ def lower_transpose_convs(
 
     def clone(layer):
         if id(layer) in targets:
-            plans = tuple(axis_plan(k, layer.strides[0], layer.padding) for k in layer.kernel_size)
-            phases = per_phase and phases_save_work(plans)
             bn = folded_into.get(id(layer))
             if bn is None:
                 activation = keras.activations.serialize(layer.activation)
                 return LoweredConv2DTranspose.from_layer(
-                    layer, activation=activation, per_phase=phases
+                    layer, activation=activation, per_phase=per_phase
                 )
             scale, shift = _norm_affine(bn)
             return LoweredConv2DTranspose.from_layer(
-                layer, scale=scale, shift=shift, per_phase=phases
+                layer, scale=scale, shift=shift, per_phase=per_phase
             )
         if id(layer) in folded:
             return FoldedNormalization(name=f"{layer.name}_folded")

@@ -475,11 +475,7 @@ def measure(
         }
         for sample in samples
     ]
-    expected = None
-    if model is not None and info is not None:
-        expected = np.concatenate(
-            [np.asarray(model(s[0] if len(s) == 1 else list(s), training=False)) for s in samples]
-        )
+    expected = keras_outputs(model, samples) if model is not None and info is not None else None
     mode = precision(parsed)
     output_name = next(iter(signature.outputs))
 
@@ -512,16 +508,30 @@ def measure(
             if expected is not None:
                 _compare(run, expected, actual, info, width)
             if judge[1] is not None:
-                run.judge, run.tolerance = judge[0], TOLERANCE.get(mode, 0.01)
-                computes_float16 = device.accelerator == "gpu" and not gpu_float32
-                if computes_float16 and mode not in REFERENCE_MODES:
-                    run.tolerance = max(run.tolerance, GPU_FLOAT_TOLERANCE)
+                run.judge = judge[0]
+                run.tolerance = tolerance(mode, device.accelerator, gpu_float32=gpu_float32)
                 run.statistic = "mean" if mode in REFERENCE_MODES else "max"
                 error = np.abs(judge[1] - actual)
                 run.judged_error = float(error.mean() if run.statistic == "mean" else error.max())
                 run.judged_error /= width
         results.append(run)
     return RuntimeReport(source=source, mode=mode, runs=results, note=note)
+
+
+def keras_outputs(model, samples: list[list[np.ndarray]]) -> np.ndarray:
+    """``model``'s outputs on ``samples`` (lists of batch-1 inputs), concatenated."""
+    return np.concatenate(
+        [np.asarray(model(s[0] if len(s) == 1 else list(s), training=False)) for s in samples]
+    )
+
+
+def tolerance(mode: str, accelerator: str, *, gpu_float32: bool = False) -> float:
+    """How far a ``mode`` file's outputs on ``accelerator`` may be from their judge, as a
+    share of the output range: the GPU gets float16's unless it computes in float32."""
+    allowed = TOLERANCE.get(mode, 0.01)
+    if accelerator == "gpu" and not gpu_float32 and mode not in REFERENCE_MODES:
+        return max(allowed, GPU_FLOAT_TOLERANCE)
+    return allowed
 
 
 def _signature(parsed) -> flatbuffer.Signature:

@@ -154,8 +154,14 @@ def test_accelerator_measurements_reach_the_card():
             sweep("16x16", "auto", {**run, "relative_error": 0.0005}),
         ],
     }
-    entry = cards.card(name, numerics={}, peers={}, accelerators={"models": {name: row}})
-    text = cards.model_card_markdown(entry)
+
+    def card_text(model: str) -> str:
+        accelerators = {"models": {model: row}}
+        return cards.model_card_markdown(
+            cards.card(model, numerics={}, peers={}, accelerators=accelerators)
+        )
+
+    text = card_text(name)
     assert "## On LiteRT's accelerators" in text
     assert "Keras 50 ms; float32 file 9 ms (TRANSPOSE_CONV kept: 80 ms)" in text
     assert "| float16, lowered | 0.04% | 0.05% |" in text
@@ -166,16 +172,14 @@ def test_accelerator_measurements_reach_the_card():
     )
     assert "real GPU" not in text
     # A replay on a real GPU (benchmarks/gpu_sweep.py merge) adds its column
-    for entry, error in zip(row["gpu_sweep"], (0.8, 0.9, 0.006), strict=True):
-        entry["gpu_real"] = {**run, "relative_error": error}
-        entry["gpu_real_device"] = "gpu (Vulkan driver nvidia_icd.json), NVIDIA H200"
-    entry = cards.card(name, numerics={}, peers={}, accelerators={"models": {name: row}})
-    text = cards.model_card_markdown(entry)
+    for measured, error in zip(row["gpu_sweep"], (0.8, 0.9, 0.006), strict=True):
+        measured["gpu_real"] = {**run, "relative_error": error}
+        measured["gpu_real_device"] = "gpu (Vulkan driver nvidia_icd.json), NVIDIA H200"
+    text = card_text(name)
     assert "| file | CPU (XNNPACK) | GPU (ML Drift) | real GPU |" in text
     assert "| float16, lowered | 0.04% | 0.05% | 0.6% |" in text
     assert "| float16, TRANSPOSE_CONV kept | 0.04% | refused: no adapter | 90% |" in text
     assert "Real GPU: gpu (Vulkan driver nvidia_icd.json), NVIDIA H200" in text
     assert "Needs float32 arithmetic on a GPU" not in text
-    entry = cards.card("deconvnet", numerics={}, peers={}, accelerators={"models": {name: row}})
-    entry["accelerators"] = row  # the same measurements, under a model that needs float32
-    assert "**Needs float32 arithmetic on a GPU.**" in cards.model_card_markdown(entry)
+    # the same measurements under a model that needs float32 arithmetic on a GPU
+    assert "**Needs float32 arithmetic on a GPU.**" in card_text("deconvnet")
