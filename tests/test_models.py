@@ -51,6 +51,22 @@ def test_residual_fsrcnn_adds_a_frozen_bilinear_upsampling_of_its_input():
     assert detail.shape == (2, 24, 24, 1)
 
 
+def test_relu_fsrcnn_fuses_its_activations_into_the_convolutions():
+    """``activation="relu"`` keeps every kernel and drops only the PReLU slopes, and each
+    ReLU rides on its convolution, so an int8 file needs no split (no int8 PRELU anywhere)."""
+    prelu = zoo.get("fsrcnn_tiny")
+    relu = zoo.get("fsrcnn_tiny", activation="relu")
+    assert not contains_layer(relu, keras.layers.PReLU)
+    slopes = sum(int(np.prod(w.shape)) for w in prelu.weights if w.path.endswith("alpha"))
+    assert relu.count_params() == prelu.count_params() - slopes > 0
+    convs = [la for la in relu.layers if type(la) is keras.layers.Conv2D]
+    assert convs and all(la.activation is keras.activations.relu for la in convs)
+    lr = np.random.default_rng(0).uniform(size=(1, 10, 10, 1)).astype("float32")
+    assert relu(lr).shape == prelu(lr).shape == (1, 20, 20, 1)
+    with pytest.raises(zoo.ZooError, match="activation"):
+        zoo.get("fsrcnn_tiny", activation="gelu")
+
+
 def test_fsrcnn_weight_counts_match_the_paper():
     def kernel_weights(model):
         return sum(int(np.prod(w.shape)) for w in model.weights if w.path.endswith("kernel"))

@@ -3,7 +3,8 @@
 Dong, Loy, Tang 2016, "Accelerating the Super-Resolution Convolutional Neural Network".
 The network works on the low-resolution image and upsamples only at the end:
 feature extraction 5x5 (d) -> shrink 1x1 (s) -> m mapping 3x3 (s) -> expand 1x1 (d)
--> a 9x9 transposed convolution with stride = scale. PReLU after every convolution.
+-> a 9x9 transposed convolution with stride = scale. PReLU after every convolution
+(``activation="relu"``: ReLU, for fast int8 files).
 
 Input: the Y channel (BT.601) in [0, 1], (B, H, W, 1), any H and W.
 Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
@@ -24,10 +25,12 @@ from __future__ import annotations
 
 import keras
 
+from zoo.errors import ZooError
 from zoo.layers import bilinear_upsample, up_block
 from zoo.registry import register
 from zoo.tasks import super_resolution
 
+ACTIVATIONS = ("prelu", "relu")
 PAPER = "Dong, Loy, Tang 2016, Accelerating the Super-Resolution CNN (arXiv:1608.00367)"
 
 
@@ -44,19 +47,24 @@ def fsrcnn(
     channels: int = 1,
     upsample: str = "transpose",
     residual: bool = False,
+    activation: str = "prelu",
     name: str = "fsrcnn",
 ) -> keras.Model:
     """FSRCNN(d, s, m): (B, H, W, channels) in [0, 1] -> (B, H*scale, W*scale, channels).
 
     ``residual``: the output is bilinear(input) + the network's output.
+    ``activation``: ``"prelu"`` (the paper's) or ``"relu"``, which an int8 file fuses into
+    its convolutions (XNNPACK has no int8 PRELU; see :func:`convert.lowering.prelu_pairs`).
     """
+    if activation not in ACTIVATIONS:
+        raise ZooError(f"activation={activation!r}; expected one of {', '.join(ACTIVATIONS)}")
     kernel_size = kernel_size or last_kernel_size(scale)
     inputs = keras.Input((None, None, channels), name="lr")
-    x = _conv_prelu(inputs, d, 5, name="extract")
-    x = _conv_prelu(x, s, 1, name="shrink")
+    x = _conv_act(inputs, d, 5, activation, name="extract")
+    x = _conv_act(x, s, 1, activation, name="shrink")
     for i in range(m):
-        x = _conv_prelu(x, s, 3, name=f"map{i + 1}")
-    x = _conv_prelu(x, d, 1, name="expand")
+        x = _conv_act(x, s, 3, activation, name=f"map{i + 1}")
+    x = _conv_act(x, d, 1, activation, name="expand")
     outputs = up_block(
         x,
         channels,
@@ -72,15 +80,18 @@ def fsrcnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _conv_prelu(x, filters: int, kernel_size: int, *, name: str):
+def _conv_act(x, filters: int, kernel_size: int, activation: str, *, name: str):
     x = keras.layers.Conv2D(
         filters,
         kernel_size,
         padding="same",
+        activation="relu" if activation == "relu" else None,
         kernel_initializer="he_normal",
         name=name,
     )(x)
-    return keras.layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(x)
+    if activation == "prelu":
+        x = keras.layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(x)
+    return x
 
 
 def last_kernel_size(scale: int) -> int:
