@@ -36,11 +36,11 @@ def measure(name: str, *, weights: str, data: str, limit: int | None) -> dict[st
     from convert import check
     from convert.quality import metric_cost, precision_metrics
     from convert.tflite import convert_model
-    from zoo.tasks import PRIMARY_METRIC
+    from zoo.tasks import get_task
     from zoo.weights_io import load_run
 
     run = load_run(name, weights)
-    metric, _ = PRIMARY_METRIC[run.info.task]
+    metric = get_task(run.info.task).metric
     values = precision_metrics(run, modes=MODES, data=data, limit=limit)
     files = {
         mode: convert_model(run.model, mode=mode, info=run.info, parity=False).flatbuffer

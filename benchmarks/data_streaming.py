@@ -112,8 +112,8 @@ def decode_rate(folder: Path, batches: int) -> float:
     """Images/s of the streamed pipeline alone (decode, crop, noise), batches of 32."""
     import zoo
     from zoo.data.stream import batches as stream_batches
+    from zoo.tasks import objective_for
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
 
     info = zoo.info(MODEL)
     objective = objective_for(info, TrainConfig.from_recipe(info, data=str(folder)))

@@ -306,12 +306,12 @@ def task_figures(run, calibration, source: str, limit: int | None) -> dict[str, 
     """``zoo eval``'s metrics of Keras and of the zoo's int8 file (calibrated on the same
     samples), and the cost on the primary metric (> 0 a loss)."""
     from convert.quality import file_model, metric_cost, task_metrics
-    from zoo.tasks import PRIMARY_METRIC
+    from zoo.tasks import get_task
 
     keras_values = task_metrics(run.model, run, data=source, limit=limit)
     stand_in = file_model(run, "int8", samples=calibration)
     int8_values = task_metrics(stand_in, run, data=source, limit=limit)
-    metric = PRIMARY_METRIC[run.info.task][0]
+    metric = get_task(run.info.task).metric
     cost = None
     if metric in keras_values and metric in int8_values:
         cost = metric_cost(run.info.task, keras_values[metric], int8_values[metric])

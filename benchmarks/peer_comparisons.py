@@ -16,7 +16,7 @@ Three comparisons, each a dict of rows (one per method) that ``benchmarks/peers.
   pixels shaved), with each model's cost: parameters, multiply-accumulates
   (:func:`zoo.arithmetic.model_macs`) and host TFLite latency (:func:`convert.bench.bench_model`).
 - deblurring: the learned model against scikit-image's ``richardson_lucy`` and ``wiener``
-  on exactly the inputs ``zoo eval`` uses (:func:`zoo.evaluate.degrade`: each test image
+  on exactly the inputs ``zoo eval`` uses (:func:`zoo.tasks.restoration.cases`: each test image
   blurred by a kernel of the run's bank, drawn per image, plus the run's noise). The
   classical methods are non-blind: they get each image's true kernel, which favours them.
 - denoising: the learned model against ``denoise_tv_chambolle`` and ``denoise_nl_means``
@@ -118,8 +118,9 @@ def _learned_row(run, scores: dict[str, float], size: tuple[int, int]) -> dict[s
 
 
 def _restoration_setup(run, task: str, data: str | None, limit: int | None):
-    from zoo.evaluate import default_data, whole_images
-    from zoo.predict import model_channels, size_multiple
+    from zoo.evaluate import default_data
+    from zoo.inference import model_channels, size_multiple
+    from zoo.tasks.base import whole_images
 
     if run.info.task != task:
         raise ZooError(f"{run.info.name} is a {run.info.task} model, not a {task} model")
@@ -148,21 +149,21 @@ def deblur_comparison(
     ``grids`` replaces the default grids (method -> values). Returns the rows (blurred input,
     each method, the learned model), per-image scores, the tunings and the learned margin.
     """
-    from zoo.evaluate import restoration_cases, restoration_kernels
-    from zoo.predict import run_whole
+    from zoo.inference import run_whole
+    from zoo.tasks import deblur, restoration
     from zoo.weights_io import load_run
 
     run = load_run(model, weights)
     source, images, names, channels, multiple = _restoration_setup(run, "deblur", data, limit)
-    kernels = restoration_kernels(run)
-    noise = float(run.options.get("noise_sigma", 2.55))
+    kernels = deblur.kernels(run.options)
+    noise = float(deblur.noise_sigma(run.options))
     held_out, held_out_names = held_out_images(
         source, count=tune_images, size=tune_size, seed=seed, channels=channels
     )
     grids = dict(grids or {})
     tunings: dict[int, dict[str, Tuning]] = {}
     per_image = []
-    for index, k, clean, blurred in restoration_cases(run, images, seed):
+    for index, k, clean, blurred in restoration.cases(run, images, seed, kernels, deblur.degrade):
         name = names[index]
         kernel = kernels[k]
         if k not in tunings:
@@ -266,8 +267,8 @@ def denoise_comparison(
     seed ``seed`` + image index. Each classical parameter is tuned once (globally) on
     ``tune_images`` held-out images with noise of the same sigma.
     """
-    from zoo.evaluate import restoration_cases
-    from zoo.predict import run_whole
+    from zoo.inference import run_whole
+    from zoo.tasks import denoise, restoration
     from zoo.weights_io import load_run
 
     run = load_run(model, weights)
@@ -280,7 +281,7 @@ def denoise_comparison(
     grids = dict(grids or {})
     tunings = {m: tune_denoise(m, pairs, sigma=sigma, grid=grids.get(m)) for m in methods}
     per_image = []
-    for index, _, clean, noisy in restoration_cases(run, images, seed):
+    for index, _, clean, noisy in restoration.cases(run, images, seed, [None], denoise.degrade):
         name = names[index]
         outputs = {"noisy": noisy}
         for method, tuning in tunings.items():
@@ -350,15 +351,15 @@ def _export(run) -> tuple[int, int]:
 
 def bicubic_scores(data: str | Path, scale: int, *, limit: int | None = None) -> dict[str, float]:
     """Mean Y-PSNR and SSIM of bicubic upscaling on ``data`` by ``zoo eval``'s SR protocol."""
-    from zoo.evaluate import whole_images
+    from zoo.tasks.base import whole_images
 
     images, _ = whole_images(str(data), limit=limit)
     return _bicubic(images, scale)
 
 
 def _bicubic(images: Sequence[np.ndarray], scale: int) -> dict[str, float]:
-    from zoo.evaluate import sr_pair
-    from zoo.predict import bicubic_upscale
+    from zoo.inference import bicubic_upscale
+    from zoo.tasks.super_resolve import sr_pair
 
     scores = []
     for image in images:
@@ -390,7 +391,8 @@ def super_resolution_comparison(
     listed under ``skipped``.
     """
     from zoo.arithmetic import model_macs
-    from zoo.evaluate import evaluate_model, whole_images
+    from zoo.evaluate import evaluate_model
+    from zoo.tasks.base import whole_images
     from zoo.weights_io import load_run
 
     folder = Path(data).expanduser()

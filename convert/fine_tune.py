@@ -54,8 +54,8 @@ def load_job(
 ) -> FineTuneJob:
     import keras
 
+    from zoo.tasks import objective_for
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
     from zoo.weights_io import load_run
 
     info = models.info(name)

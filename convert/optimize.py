@@ -20,7 +20,7 @@ the order they run, each followed by ``steps`` fine-tuning steps:
   int8 post-training quantization would use), not tfmot's [-6, 6]: a short fine-tune could
   not move them that far.
 
-Fine-tuning uses the model's own training objective (:mod:`zoo.train.objectives`): its data,
+Fine-tuning uses the model's own training objective (:func:`zoo.tasks.objective_for`): its data,
 its input/target pairs and its per-example loss; a GAN generator trains against its
 discriminator (restored from the run's checkpoint when ``weights`` is a run folder, else
 freshly built). The VAE fine-tunes its reconstruction term only (the pixel loss through the
@@ -62,7 +62,7 @@ from convert.tflite import input_shapes
 from zoo import models
 from zoo.errors import ZooError
 from zoo.evaluate import jsonable
-from zoo.tasks import PRIMARY_METRIC
+from zoo.tasks import get_task
 
 DEFAULT_STEPS = 200
 REPRESENTATIVE_SAMPLES = 32
@@ -320,7 +320,7 @@ def optimize(
             "discriminator": job.discriminator_source,
             "fixed_biases": job.fixed_biases,
         },
-        "metric": PRIMARY_METRIC[job.info.task][0],
+        "metric": get_task(job.info.task).metric,
         "eval_data": source,
         "eval_limit": eval_limit,
         "metrics": metrics,

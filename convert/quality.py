@@ -25,7 +25,7 @@ import numpy as np
 
 from convert.parity import Runner
 from convert.tflite import input_shapes
-from zoo.tasks import PRIMARY_METRIC
+from zoo.tasks import get_task
 
 if TYPE_CHECKING:
     from zoo.weights_io import TrainedModel
@@ -123,8 +123,8 @@ def task_metrics(
     from zoo.weights_io import TrainedModel
 
     config = run.config
-    if run.info.task in ("denoise", "deblur") and "size_multiple" not in config.options:
-        from zoo.predict import size_multiple
+    if get_task(run.info.task).fully_convolutional and "size_multiple" not in config.options:
+        from zoo.inference import size_multiple
 
         multiple = size_multiple(run.model, config.options)
         config = replace(config, options={**config.options, "size_multiple": multiple})
@@ -159,5 +159,5 @@ def precision_metrics(
 def metric_cost(task: str, reference: float, value: float) -> float:
     """How much worse ``value`` is than ``reference`` on ``task``'s primary metric (dB for
     PSNR; > 0 is worse)."""
-    higher_is_better = PRIMARY_METRIC[task][1]
+    higher_is_better = get_task(task).higher_is_better
     return reference - value if higher_is_better else value - reference

@@ -1,6 +1,6 @@
 """Inputs drawn from a model's own training data: calibration for int8 and parity checks.
 
-The training objective of the model's task (``zoo.train.objectives``) already knows how a
+The training objective of the model's task (:func:`zoo.tasks.objective_for`) already knows how a
 dataset becomes model inputs: Y-channel low-resolution patches for super-resolution, noisy
 or blurred images for restoration, label maps for pix2pix, latents and one-hot labels for
 generators. :func:`representative_inputs` reuses it at the exported size, so the int8
@@ -34,9 +34,9 @@ def representative_inputs(
     Images come from ``model_info.dataset`` at ``size`` (default: the export size);
     latents are uniform in the declared range. The same seed gives the same samples.
     """
-    from zoo.train.adversarial import Adversarial
+    from zoo.tasks import objective_for
+    from zoo.tasks.generate import Adversarial
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
 
     if count < 1:
         raise ZooError("the representative sample count must be at least 1")

@@ -574,13 +574,20 @@ def output_width(info, values: np.ndarray) -> float:
     return max(float(values.max() - values.min()), 1e-12)
 
 
+def _classifies_pixels(info) -> bool:
+    """Whether ``info``'s output is per-pixel class probabilities (judged by label agreement)."""
+    from zoo.tasks import get_task  # numpy-only replays never reach here: no zoo.tasks there
+
+    return get_task(info.task).per_pixel_classes
+
+
 def _compare(run: AcceleratorRun, expected: np.ndarray, actual: np.ndarray, info, width) -> None:
     """Errors against Keras, and the task's own view of them."""
     error = np.abs(expected.astype(np.float32) - actual.astype(np.float32))
     run.max_abs_error = float(error.max())
     run.mean_abs_error = float(error.mean())
     run.relative_error = run.max_abs_error / width
-    if info.task == "segment" and expected.ndim == 4:
+    if info is not None and expected.ndim == 4 and _classifies_pixels(info):
         run.metric = "labels agree %"
         run.metric_value = 100 * float(np.mean(expected.argmax(-1) == actual.argmax(-1)))
     elif expected.ndim == 4:

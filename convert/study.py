@@ -99,7 +99,7 @@ def quantization_study(
 
     from zoo.errors import ZooError
     from zoo.evaluate import default_data
-    from zoo.tasks import PRIMARY_METRIC
+    from zoo.tasks import get_task
     from zoo.weights_io import load_run
 
     started = time.perf_counter()
@@ -110,7 +110,8 @@ def quantization_study(
     _check_source(source, "evaluation data")
     if qat_steps:
         _check_source(qat_data or run.config.data, "QAT fine-tuning data")
-    metric, higher_is_better = PRIMARY_METRIC[run.info.task]
+    task = get_task(run.info.task)
+    metric, higher_is_better = task.metric, task.higher_is_better
     modes = tuple(modes)
     ptq_from_qat = bool(qat_steps) and "int8" in modes  # optimize measures it anyway
     own = tuple(m for m in modes if not (ptq_from_qat and m == "int8"))

@@ -152,8 +152,9 @@ def test_deblur_is_fully_convolutional():
 
 
 def _deblur_objective():
+    from zoo.tasks import objective_for
+    from zoo.tasks.deblur import Deblur
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import Deblur, objective_for
 
     info = zoo.info("deblur_tiny")
     objective = objective_for(info, TrainConfig.from_recipe(info))

@@ -23,9 +23,12 @@ from zoo import classifier, metrics
 from zoo import data as zdata
 from zoo.cli import main
 from zoo.errors import ZooError
-from zoo.evaluate import evaluate, sr_pair, whole_images
-from zoo.predict import bicubic_upscale, predict
+from zoo.evaluate import evaluate
+from zoo.inference import bicubic_upscale
+from zoo.predict import predict
 from zoo.samples import sample
+from zoo.tasks.base import whole_images
+from zoo.tasks.super_resolve import sr_pair
 from zoo.weights_io import load_run, load_trained
 
 SET5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr" / "Set5"

@@ -60,10 +60,11 @@ def test_unknown_name_lists_the_closest():
         zoo.get("nonsense")
 
 
-def test_duplicate_registration_is_an_error():
+def _registration(**changes) -> dict:
+    """The keywords of a minimal registration, with ``changes``."""
     spec = zoo.TensorSpec("x", (4,))
     recipe = zoo.Recipe(epochs=1, batch_size=1, learning_rate=1e-3, loss="mse")
-    kwargs = dict(
+    keywords = dict(
         family="test",
         task="reconstruct",
         inputs=[spec],
@@ -73,9 +74,13 @@ def test_duplicate_registration_is_an_error():
         dataset="digits",
         recipe=recipe,
     )
+    return {**keywords, **changes}
+
+
+def test_duplicate_registration_is_an_error():
     with pytest.raises(zoo.ZooError, match="already registered"):
 
-        @zoo.register(**kwargs)
+        @zoo.register(**_registration())
         def fsrcnn_x3():
             """A clash."""
 
@@ -87,6 +92,31 @@ def test_overrides_reach_the_builder():
     assert model.input_shape == (None, None, None, 3)
     assert model.output_shape == (None, None, None, 3)
     assert model(np.zeros((1, 8, 8, 3))).shape == (1, 24, 24, 3)
+
+
+def test_variants_state_their_arguments_once_and_overrides_win():
+    """A variant is its family builder with the arguments in its registration: the model
+    carries the variant's name, the contract follows the arguments, an override replaces one."""
+    from zoo.models import fsrcnn
+
+    assert fsrcnn.fsrcnn_s_x3.arguments == {"scale": 3, "d": 32, "s": 5, "m": 1}
+    assert fsrcnn.fsrcnn_s_x3.__doc__.startswith("FSRCNN-s(32, 5, 1) x3")
+    model = zoo.get("fsrcnn_s_x3")
+    assert model.name == "fsrcnn_s_x3" and model.count_params() == 4_086
+    assert zoo.info("fsrcnn_s_x3").recipe.options["scale"] == 3
+    assert zoo.get("fsrcnn_s_x3", scale=2)(np.zeros((1, 4, 4, 1))).shape == (1, 8, 8, 1)
+
+
+def test_arguments_a_family_builder_does_not_take_fail_at_registration():
+    from zoo.models.fsrcnn import fsrcnn
+
+    with pytest.raises(zoo.ZooError, match=r"no_such_variant takes no option sclae"):
+
+        @zoo.register(**_registration(family_builder=fsrcnn, arguments={"sclae": 3}))
+        def no_such_variant(**overrides):
+            """A typo in an argument."""
+
+    assert zoo.list_models("no_such_variant") == []
 
 
 def test_bad_options_are_zoo_errors():

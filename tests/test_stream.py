@@ -15,8 +15,8 @@ import zoo
 from zoo import data
 from zoo.data.stream import Examples, batches, first_batch
 from zoo.errors import ZooError
+from zoo.tasks import objective_for
 from zoo.train.config import TrainConfig
-from zoo.train.objectives import objective_for
 
 
 def numbered(count: int) -> Examples:
@@ -98,7 +98,7 @@ def test_a_folder_streams_with_degradations_that_resume_bit_for_bit(tmp_path):
 
 
 def test_a_small_folder_is_prepared_in_memory_and_a_large_one_streams(tmp_path, monkeypatch):
-    from zoo.train import objective as objective_module
+    from zoo.tasks import objective as objective_module
 
     write_images(tmp_path / "images", 3)
     small, _ = objective("cae_tiny", tmp_path / "images", cache="auto").data()

@@ -610,8 +610,8 @@ def test_random_dihedral_draws_each_of_the_eight_symmetries():
 
 
 def test_cosine_schedule_decays_the_learning_rate_per_epoch():
+    from zoo.tasks import objective_for
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
 
     info = zoo.info("fsrcnn_tiny")
     config = TrainConfig.from_recipe(info, epochs=4, learning_rate=1e-3)
@@ -627,8 +627,8 @@ def test_cosine_schedule_decays_the_learning_rate_per_epoch():
 
 @pytest.mark.parametrize("start", [0.0, 0.4])
 def test_instance_noise_decays_linearly_per_epoch(start):
+    from zoo.tasks import objective_for
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
 
     info = zoo.info("dcgan_tiny")
     config = TrainConfig.from_recipe(info, epochs=4, options={"instance_noise": start})
@@ -645,8 +645,8 @@ def test_instance_noise_decays_linearly_per_epoch(start):
 
 
 def test_validation_data_replaces_the_test_split(tmp_path):
+    from zoo.tasks import objective_for
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
 
     folder = tmp_path / "val"
     folder.mkdir()
@@ -678,8 +678,8 @@ def test_validation_data_replaces_the_test_split(tmp_path):
 
 
 def test_validation_data_leaves_all_of_data_for_training(tmp_path):
+    from zoo.tasks import objective_for
     from zoo.train.config import TrainConfig
-    from zoo.train.objectives import objective_for
 
     for i in range(20):
         write_photo(tmp_path / "data" / str(i), size=40 + i)

@@ -15,7 +15,6 @@ from typing import Any
 
 from zoo.errors import UnknownModelError, ZooError
 from zoo.registry import (
-    TASKS,
     UPSAMPLE_MODES,
     ModelInfo,
     Recipe,
@@ -44,7 +43,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``zoo.get`` and the other lookups, from :mod:`zoo.factory` on first use."""
+    """``zoo.get`` and the other lookups, from :mod:`zoo.factory` on first use; ``TASKS``
+    (the task names) from :mod:`zoo.tasks`."""
+    if name == "TASKS":
+        from zoo import tasks
+
+        return tuple(tasks.TASKS)
     if name in _FACTORY:
         from zoo import factory
 
@@ -53,4 +57,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_FACTORY})
+    return sorted({*globals(), *_FACTORY, "TASKS"})

@@ -32,7 +32,7 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.files import sha256_of
-from zoo.tasks import PRIMARY_METRIC
+from zoo.tasks import get_task
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FLOAT16_ABOVE = 2 * 2**20  # float32 weights larger than this are stored as float16
@@ -75,7 +75,7 @@ def manifest(name: str) -> dict[str, Any]:
 def headline_metric(record: dict[str, Any], task: str) -> tuple[str, float]:
     """(metric, value) of a manifest: the task's primary metric, else its first."""
     metrics = record["metrics"]
-    key = PRIMARY_METRIC[task][0]
+    key = get_task(task).metric
     return (key, metrics[key]) if key in metrics else next(iter(metrics.items()))
 
 

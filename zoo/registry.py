@@ -1,10 +1,11 @@
 """The model registry: variant builders keyed on their function name, with metadata.
 
-A family file decorates one small function per variant with :func:`register`::
+A family file decorates one small function per variant with :func:`register`, stating the
+variant's arguments once; the registered builder calls the family builder with them::
 
-    @register(family="fsrcnn", task="super_resolve", ...)
+    @register(family="fsrcnn", family_builder=fsrcnn, arguments={"scale": 3}, ...)
     def fsrcnn_x3(**overrides) -> keras.Model:
-        return _create(scale=3, **overrides)
+        '''FSRCNN(56, 12, 4) x3.'''  # the function lends its name and docstring
 
 The metadata (:class:`ModelInfo`) is declared next to the builder, so listing the zoo
 never builds a model; a test builds every one and checks the declaration against it.
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UnknownModelError, ZooError
@@ -23,16 +26,6 @@ from zoo.errors import UnknownModelError, ZooError
 if TYPE_CHECKING:  # keep `zoo --help` free of TensorFlow
     import keras
 
-TASKS = (
-    "generate",
-    "generate_conditional",
-    "translate",
-    "segment",
-    "super_resolve",
-    "reconstruct",
-    "denoise",
-    "deblur",
-)
 UPSAMPLE_MODES = ("transpose", "resize_conv", "subpixel")
 
 
@@ -124,6 +117,7 @@ class _Entry:
     info: ModelInfo
     discriminator: Callable[..., keras.Model] | None
     family_builder: Callable[..., keras.Model] | None  # whose keywords overrides may set
+    objective: type | None  # a training objective of the family's own, else the task's
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -144,23 +138,30 @@ def register(
     discriminator: Callable[..., keras.Model] | None = None,
     gpu_float32: bool = False,
     family_builder: Callable[..., keras.Model] | None = None,
+    objective: type | None = None,
+    arguments: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
     """Decorator that registers a variant builder under its function name.
 
     ``discriminator`` builds the adversarial partner of a generator (same keyword
     overrides as the generator); ``gpu_float32`` marks a model whose numbers need a GPU
     that computes in float32; ``family_builder`` is the builder the variant calls, whose
-    keyword arguments (``name`` aside) the variant's ``**overrides`` may set.
-    Registering a name twice raises :class:`ZooError`.
+    keyword arguments (``name`` aside) the variant's ``**overrides`` may set;
+    ``objective`` trains the variant instead of its task's objective (:mod:`zoo.tasks`).
+    With ``arguments``, the variant is ``family_builder(name=<function name>, **arguments,
+    **overrides)`` (:func:`configured`) and the decorated function only lends its name and
+    docstring. Registering a name twice raises :class:`ZooError`.
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
 
     def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         name = builder.__name__
         if name in _REGISTRY:
             raise ZooError(f"model {name!r} is already registered")
         doc = (builder.__doc__ or "").strip().split("\n")[0]
+        if arguments is not None:
+            if family_builder is None:
+                raise ZooError(f"{name}: arguments need the family_builder they configure")
+            builder = functools.wraps(builder)(configured(family_builder, arguments, name))
         info = ModelInfo(
             name=name,
             family=family,
@@ -177,7 +178,7 @@ def register(
             has_discriminator=discriminator is not None,
             gpu_float32=gpu_float32,
         )
-        _REGISTRY[name] = _Entry(builder, info, discriminator, family_builder)
+        _REGISTRY[name] = _Entry(builder, info, discriminator, family_builder, objective)
         return builder
 
     return decorator
@@ -230,6 +231,11 @@ def info(name: str) -> ModelInfo:
     return _entry(name).info
 
 
+def objective_of(name: str) -> type | None:
+    """The training objective registered with ``name``'s family, or None (its task's)."""
+    return _entry(name).objective
+
+
 def create(name: str, **overrides: Any) -> keras.Model:
     """Build registered model ``name`` as a functional Keras model, with fresh weights.
 
@@ -248,6 +254,39 @@ def get_discriminator(name: str, **overrides: Any) -> keras.Model:
     return _call_builder(entry.discriminator, f"{name}_discriminator", overrides)
 
 
+def configured(
+    build: Callable[..., keras.Model], arguments: Mapping[str, Any], name: str
+) -> Callable[..., keras.Model]:
+    """``build`` with ``name`` and the defaults ``arguments``, then the caller's overrides.
+
+    ``arguments`` must be keywords of ``build`` (checked now, a ZooError otherwise); the
+    result's signature is ``build``'s, the keywords an override may set.
+    """
+    import inspect
+
+    signature = inspect.signature(build)
+    _check_keywords(signature, arguments, name)
+    defaults = dict(arguments)
+
+    def builder(**overrides: Any) -> keras.Model:
+        return build(name=name, **{**defaults, **overrides})
+
+    builder.__signature__ = signature
+    builder.arguments = MappingProxyType(defaults)
+    return builder
+
+
+def _check_keywords(signature, keywords: Iterable[str], name: str) -> None:
+    """A ZooError naming the valid options when a keyword is not a parameter of ``signature``."""
+    parameters = signature.parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    valid = sorted(set(parameters) - {"name"})
+    unknown = sorted(set(keywords) - set(valid))
+    if unknown:
+        raise ZooError(f"{name} takes no option {', '.join(unknown)} (options: {', '.join(valid)})")
+
+
 def _call_builder(
     builder: Callable[..., keras.Model],
     name: str,
@@ -258,12 +297,5 @@ def _call_builder(
     (default: the builder itself) takes; an unknown one is a ZooError listing the valid ones."""
     import inspect
 
-    parameters = inspect.signature(family_builder or builder).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        valid = sorted(set(parameters) - {"name"})
-        unknown = sorted(set(overrides) - set(valid))
-        if unknown:
-            raise ZooError(
-                f"{name} takes no option {', '.join(unknown)} (options: {', '.join(valid)})"
-            )
+    _check_keywords(inspect.signature(family_builder or builder), overrides, name)
     return builder(**overrides)

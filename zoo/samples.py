@@ -1,8 +1,9 @@
 """``zoo sample``: one grid PNG of what a trained model makes.
 
 Generated images (one row per class for conditional models, prior samples for the VAE),
-or rows of test inputs / outputs / targets for image-to-image models (super-resolution:
-bicubic / model / original; segmentation: image / predicted / true classes over it).
+or rows of test inputs / outputs / targets for image-to-image models as their task draws
+them (super-resolution: bicubic / model / original; segmentation: image / predicted / true
+classes over it).
 """
 
 from __future__ import annotations
@@ -14,21 +15,13 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.evaluate import sample_pairs
 from zoo.files import write_png
-from zoo.predict import (
-    bicubic_upscale,
-    generate,
-    image_to_image,
-    overlay,
-    segment_image,
-    size_multiple,
-    upscale_color,
-    vae_prior_samples,
-)
-from zoo.tasks import sample_row_labels
+from zoo.inference import run_batches
+from zoo.models.vae import decoder_of
+from zoo.tasks import get_task, sample_row_labels
+from zoo.tasks.generate import generate, image_rows
+from zoo.tasks.objective import SAMPLE_COLUMNS
 from zoo.train.grid import image_grid
 from zoo.weights_io import load_run
-
-GRID_COLUMNS = 8
 
 
 def sample(
@@ -60,41 +53,27 @@ def sample(
     return out
 
 
-def _rows_of(images: np.ndarray, columns: int = GRID_COLUMNS) -> list[list[np.ndarray]]:
-    return [list(images[i : i + columns]) for i in range(0, len(images), columns)]
-
-
 def sample_rows(run, *, count: int | None, seed: int, data: str | None) -> list[list[np.ndarray]]:
     """The grid rows :func:`sample` draws (``run`` a :class:`zoo.weights_io.TrainedModel`)."""
-    info, model, options = run.info, run.model, run.options
-    if info.task == "generate":
-        return _rows_of(generate(model, info, count or 64, seed=seed))
-    if info.task == "generate_conditional":
-        classes = int(model.inputs[1].shape[-1])
-        per_class = count or GRID_COLUMNS
-        labels = np.repeat(np.arange(classes), per_class)
-        images = generate(model, info, len(labels), seed=seed, labels=labels)
-        return _rows_of(images, per_class)
+    info, model = run.info, run.model
+    task = get_task(info.task)
+    if task.generates:
+        if len(model.inputs) > 1:  # conditional: one row per class
+            classes = int(model.inputs[1].shape[-1])
+            per_class = count or SAMPLE_COLUMNS
+            labels = np.repeat(np.arange(classes), per_class)
+            images = generate(model, info, len(labels), seed=seed, labels=labels)
+            return image_rows(images, per_class)
+        return image_rows(generate(model, info, count or 64, seed=seed))
     if info.recipe.loss == "elbo":
-        return _rows_of(vae_prior_samples(model, count or 64, seed=seed))
-    inputs, targets = sample_pairs(run, count=count or GRID_COLUMNS, seed=seed, data=data)
-    if info.task == "super_resolve":
-        scale = int(options["scale"])
-        shown = [bicubic_upscale(lr, scale) for lr in inputs]
-        outputs = [upscale_color(model, lr, scale) for lr in inputs]
-        return [shown, outputs, list(targets)]
-    if info.task == "segment":
-        classes = int(model.outputs[0].shape[-1])
-        multiple = size_multiple(model, options)
-        masks = [segment_image(model, image, multiple) for image in inputs]
-        return [
-            list(inputs),
-            [overlay(image, mask, classes) for image, mask in zip(inputs, masks, strict=True)],
-            [overlay(image, mask, classes) for image, mask in zip(inputs, targets, strict=True)],
-        ]
-    multiple = size_multiple(model, options) if info.task in ("denoise", "deblur") else None
-    outputs = [image_to_image(model, info, image, options, multiple=multiple) for image in inputs]
-    rows = [list(inputs), outputs]
-    if info.task != "reconstruct":
-        rows.append(list(targets))
-    return rows
+        return image_rows(vae_prior_samples(model, count or 64, seed=seed))
+    inputs, targets = sample_pairs(run, count=count or SAMPLE_COLUMNS, seed=seed, data=data)
+    return task.grid_rows(run, inputs, targets)
+
+
+def vae_prior_samples(model, count: int, *, seed: int = 0) -> np.ndarray:
+    """``count`` VAE decodings of z ~ N(0, I): (N, H, W, C) in [0, 1]."""
+    decoder = decoder_of(model)
+    dim = int(decoder.inputs[0].shape[-1])
+    z = np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+    return np.clip(run_batches(decoder, z), 0.0, 1.0)

@@ -147,22 +147,31 @@ def cae(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return cae(name=name, **kwargs)
-
-
-def _register(*, image_size: int, channels: int, num_params: int, dataset: str, recipe: Recipe):
-    shape = (image_size, image_size, channels)
+def _register(
+    *,
+    num_params: int,
+    dataset: str,
+    epochs: int,
+    batch_size: int,
+    lr_schedule: str | None = None,
+    **arguments,
+):
+    image_size = arguments["image_size"]
+    shape = (image_size, image_size, arguments["channels"])
+    options = {"image_size": image_size, **({"lr_schedule": lr_schedule} if lr_schedule else {})}
     return register(
         family="cae",
         family_builder=cae,
+        arguments=arguments,
         task="reconstruct",
         inputs=[TensorSpec("image", shape, description="image in [0, 1]")],
         output=TensorSpec("reconstruction", shape, description="reconstructed image"),
         num_params=num_params,
         paper=PAPER,
         dataset=dataset,
-        recipe=recipe,
+        recipe=Recipe(
+            epochs=epochs, batch_size=batch_size, learning_rate=1e-3, loss="mse", options=options
+        ),
     )
 
 
@@ -170,63 +179,45 @@ def _register(*, image_size: int, channels: int, num_params: int, dataset: str, 
 
 
 @_register(
-    image_size=32,
-    channels=1,
     num_params=396_625,
     dataset="digits",
     # 1,437 training digits: 11 steps an epoch, so 300 epochs (3,300 steps, the learning
     # rate decayed to zero) for the model to converge
-    recipe=Recipe(
-        epochs=300,
-        batch_size=128,
-        learning_rate=1e-3,
-        loss="mse",
-        options={"image_size": 32, "lr_schedule": "cosine"},
-    ),
+    epochs=300,
+    batch_size=128,
+    lr_schedule="cosine",
+    image_size=32,
+    channels=1,
+    filters=(32, 64, 128),
+    code_dim=16,
 )
 def cae_digits(**overrides) -> keras.Model:
     """32x32 gray digits through a 16-number Dense code (the VAE's latent size)."""
-    return _create(
-        "cae_digits",
-        **{"image_size": 32, "channels": 1, "filters": (32, 64, 128), "code_dim": 16, **overrides},
-    )
 
 
 @_register(
-    image_size=64,
-    channels=3,
     num_params=218_451,
     dataset="photos",
-    recipe=Recipe(
-        epochs=50, batch_size=32, learning_rate=1e-3, loss="mse", options={"image_size": 64}
-    ),
+    epochs=50,
+    batch_size=32,
+    image_size=64,
+    channels=3,
+    filters=(32, 64, 128),
+    code_channels=16,
 )
 def cae_photos(**overrides) -> keras.Model:
     """64x64 RGB photo crops through an 8x8x16 spatial code (12x fewer numbers)."""
-    return _create(
-        "cae_photos",
-        **{
-            "image_size": 64,
-            "channels": 3,
-            "filters": (32, 64, 128),
-            "code_channels": 16,
-            **overrides,
-        },
-    )
 
 
 @_register(
-    image_size=16,
-    channels=1,
     num_params=949,
     dataset="digits",
-    recipe=Recipe(
-        epochs=1, batch_size=32, learning_rate=1e-3, loss="mse", options={"image_size": 16}
-    ),
+    epochs=1,
+    batch_size=32,
+    image_size=16,
+    channels=1,
+    filters=(4, 8),
+    code_channels=4,
 )
 def cae_tiny(**overrides) -> keras.Model:
     """16x16 gray, filters (4, 8), a 4x4x4 spatial code, for tests."""
-    return _create(
-        "cae_tiny",
-        **{"image_size": 16, "channels": 1, "filters": (4, 8), "code_channels": 4, **overrides},
-    )

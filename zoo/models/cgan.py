@@ -25,14 +25,13 @@ from __future__ import annotations
 import keras
 
 from zoo.models.dcgan import (
-    configured,
     discriminator_stack,
     gan_init,
     generator_stack,
     latent_spec,
     project,
 )
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.registry import Recipe, TensorSpec, configured, register
 
 PAPER = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets (arXiv:1411.1784)"
 
@@ -94,21 +93,18 @@ def cgan_discriminator(
     return keras.Model([image, label], logit, name=name)
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return cgan_generator(name=name, **kwargs)
-
-
-def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
-    """Register a variant whose defaults ``config`` also configure its discriminator."""
-    image_size, channels = config["image_size"], config["channels"]
-    latent_dim = config.get("latent_dim", 100)
-    num_classes = config.get("num_classes", 10)
+def _register(*, num_params: int, epochs: int, batch_size: int, **arguments):
+    """Register a variant whose ``arguments`` also configure its discriminator."""
+    image_size, channels = arguments["image_size"], arguments["channels"]
+    latent_dim = arguments.get("latent_dim", 100)
+    num_classes = arguments["num_classes"]
 
     def decorator(builder):
-        discriminator = configured(cgan_discriminator, config, f"{builder.__name__}_discriminator")
+        name = f"{builder.__name__}_discriminator"
         return register(
             family="cgan",
             family_builder=cgan_generator,
+            arguments=arguments,
             task="generate_conditional",
             inputs=[
                 latent_spec(latent_dim),
@@ -130,7 +126,7 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
                     "num_classes": num_classes,
                 },
             ),
-            discriminator=discriminator,
+            discriminator=configured(cgan_discriminator, arguments, name),
         )(builder)
 
     return decorator
@@ -138,23 +134,29 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
 
 # === Variants ===
 
-_CGAN_32 = {"image_size": 32, "channels": 1, "num_classes": 10, "base_filters": 256}
-_CGAN_TINY = {
-    "image_size": 16,
-    "channels": 1,
-    "num_classes": 10,
-    "latent_dim": 8,
-    "base_filters": 16,
-}
 
-
-@_register(_CGAN_32, num_params=1_108_737, epochs=100, batch_size=64)
+@_register(
+    num_params=1_108_737,
+    epochs=100,
+    batch_size=64,
+    image_size=32,
+    channels=1,
+    num_classes=10,
+    base_filters=256,
+)
 def cgan_32(**overrides) -> keras.Model:
     """Class-conditional DCGAN 32x32 grayscale, 10 classes (digits)."""
-    return _create("cgan_32", **{**_CGAN_32, **overrides})
 
 
-@_register(_CGAN_TINY, num_params=6_881, epochs=2, batch_size=64)
+@_register(
+    num_params=6_881,
+    epochs=2,
+    batch_size=64,
+    image_size=16,
+    channels=1,
+    num_classes=10,
+    latent_dim=8,
+    base_filters=16,
+)
 def cgan_tiny(**overrides) -> keras.Model:
     """Class-conditional DCGAN 16x16 grayscale with 16 filters, for tests."""
-    return _create("cgan_tiny", **{**_CGAN_TINY, **overrides})

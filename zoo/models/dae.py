@@ -40,28 +40,26 @@ PAPER = (
 EXPORT_SIZE = (256, 256)  # input size of exported photo denoisers
 
 
-# === Functional Model ===
-
-
-def _create(name: str, **kwargs) -> keras.Model:
-    """The CAE builder, fully convolutional, with the denoiser's tensor names."""
-    return cae(name=name, input_name="noisy", output_name="denoised", **kwargs)
+# === Variants ===
 
 
 def _register(
     *,
-    channels: int,
     num_params: int,
     dataset: str,
     noise_sigma: float,
     patch_size: int,
     export_size: tuple[int, int],
     epochs: int,
+    **arguments,
 ):
-    shape = (None, None, channels)
+    """A fully convolutional CAE (the CAE's own builder) with the denoiser's tensor names."""
+    shape = (None, None, arguments["channels"])
     return register(
         family="dae",
         family_builder=cae,
+        arguments={"image_size": None, "input_name": "noisy", "output_name": "denoised"}
+        | arguments,
         task="denoise",
         inputs=[TensorSpec("noisy", shape, description="noisy image in [0, 1]")],
         output=TensorSpec("denoised", shape, description="denoised image"),
@@ -79,55 +77,43 @@ def _register(
     )
 
 
-# === Variants ===
-
-
 @_register(
-    channels=3,
     num_params=331_075,
     dataset="photos",
     noise_sigma=25.0,
     patch_size=64,
     export_size=EXPORT_SIZE,
     epochs=50,
+    channels=3,
+    filters=(32, 64, 128),
 )
 def dae_photos(**overrides) -> keras.Model:
     """RGB photo denoiser (sigma 25 of 255), fully convolutional, 3 levels (32, 64, 128)."""
-    return _create(
-        "dae_photos",
-        **{"image_size": None, "channels": 3, "filters": (32, 64, 128), **overrides},
-    )
 
 
 @_register(
-    channels=1,
     num_params=66_689,
     dataset="digits",
     noise_sigma=50.0,
     patch_size=32,
     export_size=(32, 32),
     epochs=30,
+    channels=1,
+    filters=(32, 64),
 )
 def dae_digits(**overrides) -> keras.Model:
     """Gray digit denoiser (sigma 50 of 255: high-contrast strokes), 2 levels (32, 64)."""
-    return _create(
-        "dae_digits",
-        **{"image_size": None, "channels": 1, "filters": (32, 64), **overrides},
-    )
 
 
 @_register(
-    channels=3,
     num_params=1_427,
     dataset="photos",
     noise_sigma=25.0,
     patch_size=32,
     export_size=(32, 32),
     epochs=1,
+    channels=3,
+    filters=(4, 8),
 )
 def dae_tiny(**overrides) -> keras.Model:
     """RGB, filters (4, 8), fully convolutional, for tests."""
-    return _create(
-        "dae_tiny",
-        **{"image_size": None, "channels": 3, "filters": (4, 8), **overrides},
-    )

@@ -43,14 +43,13 @@ families reuse them.
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import keras
 
 from zoo.errors import ZooError
 from zoo.layers import NearestResizeConv, activation_layer, up_block
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.registry import Recipe, TensorSpec, configured, register
 
 PAPER = (
     "Radford, Metz, Chintala 2015, Unsupervised Representation Learning with Deep "
@@ -231,38 +230,25 @@ def latent_spec(latent_dim: int) -> TensorSpec:
     return TensorSpec("z", (latent_dim,), value_range=(-1.0, 1.0), description="uniform noise")
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return dcgan_generator(name=name, **kwargs)
-
-
-def configured(build, config: dict, name: str):
-    """``build`` with ``name``, the variant's defaults ``config``, then the caller's overrides."""
-
-    def builder(**overrides) -> keras.Model:
-        return build(name=name, **{**config, **overrides})
-
-    builder.__signature__ = inspect.signature(build)  # the keywords an override may set
-    return builder
-
-
 def _register(
-    config: dict,
     *,
     num_params: int,
     dataset: str,
     epochs: int,
     batch_size: int,
     instance_noise: float = 0.0,
+    **arguments,
 ):
-    """Register a variant whose defaults ``config`` also configure its discriminator."""
-    image_size, channels = config["image_size"], config["channels"]
-    latent_dim = config.get("latent_dim", 100)
+    """Register a variant whose ``arguments`` also configure its discriminator."""
+    image_size, channels = arguments["image_size"], arguments["channels"]
+    latent_dim = arguments.get("latent_dim", 100)
 
     def decorator(builder):
-        discriminator = configured(dcgan_discriminator, config, f"{builder.__name__}_discriminator")
+        name = f"{builder.__name__}_discriminator"
         return register(
             family="dcgan",
             family_builder=dcgan_generator,
+            arguments=arguments,
             task="generate",
             inputs=[latent_spec(latent_dim)],
             output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),
@@ -281,7 +267,7 @@ def _register(
                     **({"instance_noise": instance_noise} if instance_noise else {}),
                 },
             ),
-            discriminator=discriminator,
+            discriminator=configured(dcgan_discriminator, arguments, name),
         )(builder)
 
     return decorator
@@ -289,39 +275,46 @@ def _register(
 
 # === Variants ===
 
-_DCGAN_32 = {"image_size": 32, "channels": 1, "base_filters": 256}
-_DCGAN_64 = {"image_size": 64, "channels": 3, "base_filters": 256, "checkerboard_free": True}
-_DCGAN_TINY = {
-    "image_size": 16,
-    "channels": 1,
-    "latent_dim": 8,
-    "base_filters": 16,
-    "checkerboard_free": True,
-}
 
-
-@_register(_DCGAN_32, num_params=1_067_777, dataset="digits", epochs=100, batch_size=64)
+@_register(
+    num_params=1_067_777,
+    dataset="digits",
+    epochs=100,
+    batch_size=64,
+    image_size=32,
+    channels=1,
+    base_filters=256,
+)
 def dcgan_32(**overrides) -> keras.Model:
     """DCGAN 32x32 grayscale (4x4x256 -> 32x32x1), for the digits."""
-    return _create("dcgan_32", **{**_DCGAN_32, **overrides})
 
 
 @_register(
-    _DCGAN_64,
     num_params=1_101_187,
     dataset="shape_scenes",
     epochs=150,
     batch_size=64,
     instance_noise=0.2,
+    image_size=64,
+    channels=3,
+    base_filters=256,
+    checkerboard_free=True,
 )
 def dcgan_64(**overrides) -> keras.Model:
     """DCGAN 64x64 RGB, the paper's generator at a quarter width (4x4x256 -> 64x64x3)."""
-    return _create("dcgan_64", **{**_DCGAN_64, **overrides})
 
 
 @_register(
-    _DCGAN_TINY, num_params=4_321, dataset="digits", epochs=2, batch_size=64, instance_noise=0.1
+    num_params=4_321,
+    dataset="digits",
+    epochs=2,
+    batch_size=64,
+    instance_noise=0.1,
+    image_size=16,
+    channels=1,
+    latent_dim=8,
+    base_filters=16,
+    checkerboard_free=True,
 )
 def dcgan_tiny(**overrides) -> keras.Model:
     """DCGAN 16x16 grayscale with 16 filters and dcgan_64's start and noise, for tests."""
-    return _create("dcgan_tiny", **{**_DCGAN_TINY, **overrides})

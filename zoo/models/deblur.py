@@ -87,15 +87,12 @@ def deblur_net(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return deblur_net(name=name, **kwargs)
-
-
-def _register(*, channels: int, num_params: int, epochs: int, patch_size: int):
-    shape = (None, None, channels)
+def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
+    shape = (None, None, arguments["channels"])
     return register(
         family="deblur",
         family_builder=deblur_net,
+        arguments=arguments,
         task="deblur",
         inputs=[TensorSpec("blurred", shape, description="blurred noisy image in [0, 1]")],
         output=TensorSpec("sharp", shape, description="deblurred image, clipped to [0, 1]"),
@@ -116,13 +113,11 @@ def _register(*, channels: int, num_params: int, epochs: int, patch_size: int):
 # === Variants ===
 
 
-@_register(channels=3, num_params=562_979, epochs=30, patch_size=64)
+@_register(num_params=562_979, epochs=30, patch_size=64, channels=3)
 def deblur(**overrides) -> keras.Model:
     """RGB residual U-Net, 4 levels (16, 32, 64, 128), Gaussian and motion blur."""
-    return _create("deblur", **{"channels": 3, **overrides})
 
 
-@_register(channels=3, num_params=2_059, epochs=1, patch_size=32)
+@_register(num_params=2_059, epochs=1, patch_size=32, channels=3, filters=(4, 8))
 def deblur_tiny(**overrides) -> keras.Model:
     """RGB, 2 levels (4, 8), for tests."""
-    return _create("deblur_tiny", **{"channels": 3, "filters": (4, 8), **overrides})

@@ -49,7 +49,7 @@ import keras
 from zoo.errors import ZooError
 from zoo.layers import MaxUnpool2D, NearestUpsampling2D, check_upsample, conv_bn_act, up_block
 from zoo.registry import register
-from zoo.tasks import SEGMENTATION_CLASSES, segmentation
+from zoo.tasks.segment import SEGMENTATION_CLASSES, segmentation
 
 PAPER = "Noh, Hong, Han 2015, Learning Deconvolution Network for Semantic Segmentation"
 UNPOOL_MODES = ("switches", "nearest")
@@ -131,18 +131,15 @@ def build_deconvnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return build_deconvnet(name=name, **kwargs)
-
-
-def _register(num_params: int, stages: int):
+def _register(num_params: int, **arguments):
     return register(
         family="deconvnet",
         family_builder=build_deconvnet,
+        arguments=arguments,
         num_params=num_params,
         paper=PAPER,
         gpu_float32=True,  # measured on a real GPU: benchmarks/results/accelerators.md
-        **segmentation(multiple=2**stages),
+        **segmentation(multiple=2 ** arguments["stages"]),
     )
 
 
@@ -152,13 +149,8 @@ def _register(num_params: int, stages: int):
 @_register(num_params=7_347_812, stages=5)
 def deconvnet(**overrides) -> keras.Model:
     """DeconvNet, 5 stages of 32-256 filters, max-unpooling with recomputed switches."""
-    return _create("deconvnet", **overrides)
 
 
-@_register(num_params=8_384, stages=3)
+@_register(num_params=8_384, stages=3, convs_per_stage=1, base_filters=4, fc_filters=16)
 def deconvnet_tiny(**overrides) -> keras.Model:
     """DeconvNet, 3 stages of 4-16 filters, for tests."""
-    return _create(
-        "deconvnet_tiny",
-        **{"stages": 3, "convs_per_stage": 1, "base_filters": 4, "fc_filters": 16, **overrides},
-    )

@@ -22,7 +22,7 @@ import keras
 
 from zoo.layers import DepthToSpace
 from zoo.registry import register
-from zoo.tasks import super_resolution
+from zoo.tasks.super_resolve import super_resolution
 
 PAPER = "Shi et al. 2016, Real-Time Single Image and Video Super-Resolution (arXiv:1609.05158)"
 
@@ -49,16 +49,13 @@ def espcn(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return espcn(name=name, **kwargs)
-
-
-def _register(scale: int, num_params: int):
+def _register(num_params: int, **arguments):
     # the paper trains on 17r x 17r high-resolution sub-images
-    contract = super_resolution(scale=scale, patch_size=17 * scale)
+    contract = super_resolution(scale=arguments["scale"], patch_size=17 * arguments["scale"])
     return register(
         family="espcn",
         family_builder=espcn,
+        arguments=arguments,
         num_params=num_params,
         paper=PAPER,
         baseline=True,
@@ -69,25 +66,21 @@ def _register(scale: int, num_params: int):
 # === Variants ===
 
 
-@_register(scale=2, num_params=21_284)
+@_register(num_params=21_284, scale=2)
 def espcn_x2(**overrides) -> keras.Model:
     """ESPCN x2 (5x5 64, 3x3 32, sub-pixel)."""
-    return _create("espcn_x2", **{"scale": 2, **overrides})
 
 
-@_register(scale=3, num_params=22_729)
+@_register(num_params=22_729, scale=3)
 def espcn_x3(**overrides) -> keras.Model:
     """ESPCN x3, the paper's headline model."""
-    return _create("espcn_x3", **{"scale": 3, **overrides})
 
 
-@_register(scale=4, num_params=24_752)
+@_register(num_params=24_752, scale=4)
 def espcn_x4(**overrides) -> keras.Model:
     """ESPCN x4."""
-    return _create("espcn_x4", **{"scale": 4, **overrides})
 
 
-@_register(scale=2, num_params=648)
+@_register(num_params=648, scale=2, n1=8, n2=4)
 def espcn_tiny(**overrides) -> keras.Model:
     """ESPCN x2 with 8 and 4 filters, for tests."""
-    return _create("espcn_tiny", **{"scale": 2, "n1": 8, "n2": 4, **overrides})

@@ -38,7 +38,7 @@ import keras
 from zoo.errors import ZooError
 from zoo.layers import BilinearUpsampling, check_upsample, conv_bn_act, up_block
 from zoo.registry import register
-from zoo.tasks import SEGMENTATION_CLASSES, segmentation
+from zoo.tasks.segment import SEGMENTATION_CLASSES, segmentation
 
 PAPER = "Long, Shelhamer, Darrell 2015, Fully Convolutional Networks for Semantic Segmentation"
 STAGES = 5  # five 2x2 poolings: the coarsest scores have stride 32
@@ -131,14 +131,11 @@ def fcn(
     return model
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return fcn(name=name, **kwargs)
-
-
-def _register(num_params: int):
+def _register(num_params: int, **arguments):
     return register(
         family="fcn",
         family_builder=fcn,
+        arguments=arguments,
         num_params=num_params,
         paper=PAPER,
         **segmentation(multiple=2**STAGES),
@@ -148,28 +145,21 @@ def _register(num_params: int):
 # === Variants ===
 
 
-@_register(num_params=3_870_308)
+@_register(num_params=3_870_308, output_stride=32)
 def fcn32s(**overrides) -> keras.Model:
     """FCN-32s: stride-32 scores, one x32 bilinear-initialised transposed convolution."""
-    return _create("fcn32s", **{"output_stride": 32, **overrides})
 
 
-@_register(num_params=3_822_440)
+@_register(num_params=3_822_440, output_stride=16)
 def fcn16s(**overrides) -> keras.Model:
     """FCN-16s: x2 up, + pool4 scores, x16 up."""
-    return _create("fcn16s", **{"output_stride": 16, **overrides})
 
 
-@_register(num_params=3_810_924)
+@_register(num_params=3_810_924, output_stride=8)
 def fcn8s(**overrides) -> keras.Model:
     """FCN-8s: x2 up, + pool4 scores, x2 up, + pool3 scores, x8 up (the paper's best)."""
-    return _create("fcn8s", **{"output_stride": 8, **overrides})
 
 
-@_register(num_params=11_144)
+@_register(num_params=11_144, output_stride=8, base_filters=4, max_filters=8, fc_filters=16)
 def fcn_tiny(**overrides) -> keras.Model:
     """FCN-8s with 4 to 8 filters, for tests."""
-    return _create(
-        "fcn_tiny",
-        **{"output_stride": 8, "base_filters": 4, "max_filters": 8, "fc_filters": 16, **overrides},
-    )

@@ -28,7 +28,7 @@ import keras
 from zoo.errors import ZooError
 from zoo.layers import bilinear_upsample, up_block
 from zoo.registry import register
-from zoo.tasks import super_resolution
+from zoo.tasks.super_resolve import super_resolution
 
 ACTIVATIONS = ("prelu", "relu")
 PAPER = "Dong, Loy, Tang 2016, Accelerating the Super-Resolution CNN (arXiv:1608.00367)"
@@ -99,15 +99,12 @@ def last_kernel_size(scale: int) -> int:
     return -(-9 // scale) * scale
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return fsrcnn(name=name, **kwargs)
-
-
-def _register(scale: int, num_params: int):
+def _register(num_params: int, **arguments):
     # The paper's data recipe: T91 and copies of it shrunk by 0.9 ... 0.6, flips and
     # rotations. Patches are 48 high-resolution pixels (16 low-resolution at x3, 12 at
     # x4), so that few output pixels see the zero padding of a patch's border; x2 takes
     # 32 (16 low-resolution), which trains at x3's cost per step.
+    scale = arguments["scale"]
     contract = super_resolution(
         scale=scale,
         patch_size=32 if scale == 2 else 48,
@@ -117,50 +114,50 @@ def _register(scale: int, num_params: int):
         rescales=[1.0, 0.9, 0.8, 0.7, 0.6],
     )
     return register(
-        family="fsrcnn", family_builder=fsrcnn, num_params=num_params, paper=PAPER, **contract
+        family="fsrcnn",
+        family_builder=fsrcnn,
+        arguments=arguments,
+        num_params=num_params,
+        paper=PAPER,
+        **contract,
     )
 
 
 # === Variants ===
 
+FSRCNN_S = {"d": 32, "s": 5, "m": 1}  # the paper's real-time FSRCNN-s(32, 5, 1)
 
-@_register(scale=2, num_params=13_873)
+
+@_register(num_params=13_873, scale=2)
 def fsrcnn_x2(**overrides) -> keras.Model:
     """FSRCNN(56, 12, 4) x2."""
-    return _create("fsrcnn_x2", **{"scale": 2, **overrides})
 
 
-@_register(scale=3, num_params=12_809)
+@_register(num_params=12_809, scale=3)
 def fsrcnn_x3(**overrides) -> keras.Model:
     """FSRCNN(56, 12, 4) x3, the paper's headline model."""
-    return _create("fsrcnn_x3", **{"scale": 3, **overrides})
 
 
-@_register(scale=4, num_params=16_337)
+@_register(num_params=16_337, scale=4)
 def fsrcnn_x4(**overrides) -> keras.Model:
     """FSRCNN(56, 12, 4) x4."""
-    return _create("fsrcnn_x4", **{"scale": 4, **overrides})
 
 
-@_register(scale=2, num_params=4_694)
+@_register(num_params=4_694, scale=2, **FSRCNN_S)
 def fsrcnn_s_x2(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x2, the paper's real-time variant."""
-    return _create("fsrcnn_s_x2", **{"scale": 2, "d": 32, "s": 5, "m": 1, **overrides})
 
 
-@_register(scale=3, num_params=4_086)
+@_register(num_params=4_086, scale=3, **FSRCNN_S)
 def fsrcnn_s_x3(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x3."""
-    return _create("fsrcnn_s_x3", **{"scale": 3, "d": 32, "s": 5, "m": 1, **overrides})
 
 
-@_register(scale=4, num_params=6_102)
+@_register(num_params=6_102, scale=4, **FSRCNN_S)
 def fsrcnn_s_x4(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x4."""
-    return _create("fsrcnn_s_x4", **{"scale": 4, "d": 32, "s": 5, "m": 1, **overrides})
 
 
-@_register(scale=2, num_params=1_257)
+@_register(num_params=1_257, scale=2, d=8, s=4, m=1)
 def fsrcnn_tiny(**overrides) -> keras.Model:
     """FSRCNN(8, 4, 1) x2, for tests."""
-    return _create("fsrcnn_tiny", **{"scale": 2, "d": 8, "s": 4, "m": 1, **overrides})

@@ -45,8 +45,8 @@ import keras
 
 from zoo.errors import ZooError
 from zoo.layers import activation_layer
-from zoo.models.dcgan import configured, down_bn_lrelu, gan_init, up_bn_relu, up_to_image
-from zoo.registry import Recipe, TensorSpec, register
+from zoo.models.dcgan import down_bn_lrelu, gan_init, up_bn_relu, up_to_image
+from zoo.registry import Recipe, TensorSpec, configured, register
 
 PAPER = (
     "Isola, Zhu, Zhou, Efros 2017, Image-to-Image Translation with Conditional "
@@ -131,22 +131,17 @@ def patchgan_discriminator(
     return keras.Model([source, target], logits, name=name)
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return pix2pix_generator(name=name, **kwargs)
-
-
-def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
-    """Register a variant whose defaults ``config`` also configure its discriminator."""
-    image_size = config["image_size"]
+def _register(*, num_params: int, epochs: int, batch_size: int, **arguments):
+    """Register a variant whose ``arguments`` also configure its discriminator."""
+    image_size = arguments["image_size"]
     shape = (image_size, image_size, 3)
 
     def decorator(builder):
-        discriminator = configured(
-            patchgan_discriminator, config, f"{builder.__name__}_discriminator"
-        )
+        name = f"{builder.__name__}_discriminator"
         return register(
             family="pix2pix",
             family_builder=pix2pix_generator,
+            arguments=arguments,
             task="translate",
             inputs=[TensorSpec("source", shape, value_range=(-1.0, 1.0), description="shape mask")],
             output=TensorSpec("image", shape, value_range=(-1.0, 1.0)),
@@ -160,7 +155,7 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
                 loss="pix2pix",
                 options={"beta_1": 0.5, "l1_weight": 100.0, "image_size": image_size},
             ),
-            discriminator=discriminator,
+            discriminator=configured(patchgan_discriminator, arguments, name),
         )(builder)
 
     return decorator
@@ -169,31 +164,23 @@ def _register(config: dict, *, num_params: int, epochs: int, batch_size: int):
 # === Variants ===
 
 QUARTER_WIDTH = {"base_filters": 16, "max_filters": 128}
-_PIX2PIX_64 = {"image_size": 64, **QUARTER_WIDTH}
-_PIX2PIX_128 = {"image_size": 128, **QUARTER_WIDTH}
-_PIX2PIX_256 = {"image_size": 256, **QUARTER_WIDTH}
-_PIX2PIX_TINY = {"image_size": 32, "base_filters": 2, "max_filters": 8}
 
 
-@_register(_PIX2PIX_64, num_params=1_832_531, epochs=50, batch_size=16)
+@_register(num_params=1_832_531, epochs=50, batch_size=16, image_size=64, **QUARTER_WIDTH)
 def pix2pix_64(**overrides) -> keras.Model:
     """pix2pix U-Net 64x64 (6 levels to 1x1, 16..128 filters)."""
-    return _create("pix2pix_64", **{**_PIX2PIX_64, **overrides})
 
 
-@_register(_PIX2PIX_128, num_params=2_619_987, epochs=50, batch_size=4)
+@_register(num_params=2_619_987, epochs=50, batch_size=4, image_size=128, **QUARTER_WIDTH)
 def pix2pix_128(**overrides) -> keras.Model:
     """pix2pix U-Net 128x128 (7 levels to 1x1, 16..128 filters)."""
-    return _create("pix2pix_128", **{**_PIX2PIX_128, **overrides})
 
 
-@_register(_PIX2PIX_256, num_params=3_407_443, epochs=10, batch_size=1)
+@_register(num_params=3_407_443, epochs=10, batch_size=1, image_size=256, **QUARTER_WIDTH)
 def pix2pix_256(**overrides) -> keras.Model:
     """pix2pix U-Net 256x256, the paper's generator at a quarter width (8 levels to 1x1)."""
-    return _create("pix2pix_256", **{**_PIX2PIX_256, **overrides})
 
 
-@_register(_PIX2PIX_TINY, num_params=7_533, epochs=2, batch_size=4)
+@_register(num_params=7_533, epochs=2, batch_size=4, image_size=32, base_filters=2, max_filters=8)
 def pix2pix_tiny(**overrides) -> keras.Model:
     """pix2pix U-Net 32x32 with 2..8 filters, for tests."""
-    return _create("pix2pix_tiny", **{**_PIX2PIX_TINY, **overrides})

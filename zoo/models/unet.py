@@ -27,7 +27,7 @@ import keras
 
 from zoo.layers import check_upsample, conv_bn_act, up_block
 from zoo.registry import register
-from zoo.tasks import SEGMENTATION_CLASSES, segmentation
+from zoo.tasks.segment import SEGMENTATION_CLASSES, segmentation
 
 PAPER = "Ronneberger, Fischer, Brox 2015, U-Net (arXiv:1505.04597)"
 
@@ -79,18 +79,15 @@ def build_unet(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return build_unet(name=name, **kwargs)
-
-
-def _register(num_params: int, depth: int):
+def _register(num_params: int, **arguments):
     return register(
         family="unet",
         family_builder=build_unet,
+        arguments=arguments,
         num_params=num_params,
         paper=PAPER,
         gpu_float32=True,  # measured on a real GPU: benchmarks/results/accelerators.md
-        **segmentation(multiple=2**depth),
+        **segmentation(multiple=2 ** arguments["depth"]),
     )
 
 
@@ -100,10 +97,8 @@ def _register(num_params: int, depth: int):
 @_register(num_params=7_769_028, depth=4)
 def unet(**overrides) -> keras.Model:
     """U-Net, depth 4, 32 to 512 filters (the paper: 64 to 1024)."""
-    return _create("unet", **overrides)
 
 
-@_register(num_params=7_724, depth=2)
+@_register(num_params=7_724, depth=2, base_filters=4)
 def unet_tiny(**overrides) -> keras.Model:
     """U-Net, depth 2, 4 to 16 filters, for tests."""
-    return _create("unet_tiny", **{"depth": 2, "base_filters": 4, **overrides})

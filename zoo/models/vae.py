@@ -34,10 +34,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from zoo.layers import check_upsample
 from zoo.models.cae import conv_encoder, dense_to_map, transpose_decoder
 from zoo.registry import Recipe, TensorSpec, register
+from zoo.tasks.objective import Arrays
+from zoo.tasks.reconstruct import Reconstruct
 
 PAPER = "Kingma & Welling 2013, Auto-Encoding Variational Bayes (arXiv:1312.6114)"
 
@@ -143,25 +146,86 @@ def elbo_terms(model: keras.Model, images, *, training: bool = False):
     return reconstruction, kl
 
 
-def _create(name: str, **kwargs) -> keras.Model:
-    return vae(name=name, **kwargs)
+def elbo(model: keras.Model, images: np.ndarray, *, batch: int = 256) -> dict[str, float]:
+    """The ELBO in nats per image (one posterior sample), with its two terms, for images
+    (N, H, W, C) in [0, 1]: the same terms the training objective minimises."""
+    reconstruction, kl = [], []
+    for start in range(0, len(images), batch):
+        r, k = elbo_terms(model, images[start : start + batch], training=False)
+        reconstruction.append(np.asarray(r))
+        kl.append(np.asarray(k))
+    nll = float(np.mean(np.concatenate(reconstruction)))
+    divergence = float(np.mean(np.concatenate(kl)))
+    return {"elbo": -(nll + divergence), "reconstruction_nll": nll, "kl": divergence}
+
+
+# === Objective ===
+
+
+class Variational(Reconstruct):
+    """The negative ELBO (Bernoulli likelihood) with a linear KL warm-up.
+
+    A model given to :meth:`use` (a flat twin) has no encoder part to read the KL term from:
+    it trains on the pixel loss alone.
+    """
+
+    elbo: bool = True
+
+    def use(self, model, optimizer, *, trains=None) -> None:
+        super().use(model, optimizer, trains=trains)
+        self.elbo = False
+
+    def build(self) -> None:
+        super().build()
+        self.kl_weight = keras.Variable(0.0, trainable=False, name="kl_weight")
+
+    def start_epoch(self, epoch: int) -> None:
+        super().start_epoch(epoch)
+        warmup = self.options.get("kl_warmup_epochs", 0)
+        self.kl_weight.assign(min(1.0, (epoch + 1) / warmup) if warmup else 1.0)
+
+    def train_step(self, batch: dict) -> dict:
+        import tensorflow as tf
+
+        if not self.elbo:
+            return super().train_step(batch)
+        with tf.GradientTape() as tape:
+            reconstruction, kl = elbo_terms(self.model, batch["image"], training=True)
+            loss = self.average(reconstruction + self.kl_weight * kl)
+        self.apply(tape, loss, self.model, self.optimizer)
+        return {
+            "loss": loss,
+            "reconstruction": self.average(reconstruction),
+            "kl": self.average(kl),
+        }
+
+    def validate(self, validation: Arrays) -> dict[str, float]:
+        reconstruction, kl = elbo_terms(self.model, validation["image"], training=False)
+        value = -float(np.mean(np.asarray(reconstruction) + np.asarray(kl)))
+        return {"elbo": value, **super().validate(validation)}
+
+    @classmethod
+    def test_metrics(cls, model, images: np.ndarray) -> dict[str, float]:
+        """The ELBO and its terms (:func:`elbo`)."""
+        return elbo(model, images)
 
 
 def _register(
     *,
-    image_size: int,
-    channels: int,
-    latent_dim: int,
     num_params: int,
     dataset: str,
     epochs: int,
     kl_warmup_epochs: int,
     lr_schedule: str | None = None,
+    **arguments,
 ):
-    shape = (image_size, image_size, channels)
+    image_size = arguments["image_size"]
+    shape = (image_size, image_size, arguments["channels"])
     return register(
         family="vae",
         family_builder=vae,
+        arguments=arguments,
+        objective=Variational,
         task="reconstruct",
         inputs=[TensorSpec("image", shape, description="image in [0, 1]")],
         output=TensorSpec("reconstruction", shape, description="decoded z_mean at inference"),
@@ -175,7 +239,7 @@ def _register(
             loss="elbo",
             options={
                 "image_size": image_size,
-                "latent_dim": latent_dim,
+                "latent_dim": arguments["latent_dim"],
                 "kl_warmup_epochs": kl_warmup_epochs,
                 "likelihood": "bernoulli",
                 **({"lr_schedule": lr_schedule} if lr_schedule else {}),
@@ -188,41 +252,29 @@ def _register(
 
 
 @_register(
-    image_size=32,
-    channels=1,
-    latent_dim=16,
     num_params=429_409,
     dataset="digits",
     epochs=300,  # 11 steps an epoch on 1,437 digits: 3,300 steps to converge
     kl_warmup_epochs=10,
     lr_schedule="cosine",
+    image_size=32,
+    channels=1,
+    filters=(32, 64, 128),
+    latent_dim=16,
 )
 def vae_digits(**overrides) -> keras.Model:
     """32x32 gray digits, a 16-dimensional latent, conv (32, 64, 128) encoder/decoder."""
-    return _create(
-        "vae_digits",
-        **{
-            "image_size": 32,
-            "channels": 1,
-            "filters": (32, 64, 128),
-            "latent_dim": 16,
-            **overrides,
-        },
-    )
 
 
 @_register(
-    image_size=16,
-    channels=1,
-    latent_dim=2,
     num_params=2_069,
     dataset="digits",
     epochs=1,
     kl_warmup_epochs=0,
+    image_size=16,
+    channels=1,
+    filters=(4, 8),
+    latent_dim=2,
 )
 def vae_tiny(**overrides) -> keras.Model:
     """16x16 gray, filters (4, 8), a 2-dimensional latent, for tests."""
-    return _create(
-        "vae_tiny",
-        **{"image_size": 16, "channels": 1, "filters": (4, 8), "latent_dim": 2, **overrides},
-    )

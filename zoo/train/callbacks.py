@@ -30,9 +30,9 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.files import free_bytes, write_atomically, write_png, write_text_atomically
 from zoo.tasks import sample_row_labels
+from zoo.tasks.objective import Objective
 from zoo.train.config import TrainConfig
 from zoo.train.grid import image_grid
-from zoo.train.objective import Objective
 
 
 class Checkpoints(keras.callbacks.Callback):

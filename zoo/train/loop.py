@@ -30,9 +30,9 @@ from zoo.files import (
     folder_lock,
     remove_partial_files,
 )
+from zoo.tasks import objective_for
 from zoo.train.callbacks import Checkpoints, EpochLine, RunFiles, read_summary, run_callbacks
 from zoo.train.config import TrainConfig, check_options
-from zoo.train.objectives import objective_for
 from zoo.train.strategy import chief_process, is_chief, make_strategy
 
 

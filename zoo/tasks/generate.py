@@ -1,34 +1,50 @@
-"""Adversarial objectives: DCGAN, class-conditional GAN and pix2pix.
+"""Generation: a latent z (and, conditional, a one-hot class) in, an image out.
 
-All three use the non-saturating GAN loss on logits (Goodfellow et al. 2014):
-discriminator ``softplus(-D(real)) + softplus(D(fake))``, generator ``softplus(-D(fake))``.
-pix2pix adds ``l1_weight`` x L1 to the target (Isola et al. 2017). Images live in [-1, 1].
+Training (:class:`Adversarial`, shared by every adversarial task): the non-saturating GAN
+loss on logits (Goodfellow et al. 2014): discriminator ``softplus(-D(real)) +
+softplus(D(fake))``, generator ``softplus(-D(fake))``. Images live in [-1, 1]. Recipe
+option ``instance_noise=S`` adds N(0, s) to every image the discriminator sees, real and
+fake, with s falling linearly per epoch from S towards 0 (S / epochs in the last epoch;
+Sønderby et al. 2016, arXiv:1610.04490): early on the discriminator cannot win on details
+the generator has not learned yet, and by the end it sees nearly clean images.
 
-Recipe option ``instance_noise=S`` adds N(0, s) to every image the discriminator sees,
-real and fake, with s falling linearly per epoch from S towards 0 (S / epochs in the
-last epoch; Sønderby et al. 2016, arXiv:1610.04490): early on the discriminator cannot
-win on details the generator has not learned yet, and by the end it sees nearly clean
-images.
+``zoo eval``: the Frechet distance between generated samples and the real test images in
+the feature space of the shipped digit classifier (:mod:`zoo.classifier`), beside the floor
+``frechet_distance_train_vs_test`` (real train vs real test images: what a perfect generator
+reaches). As many samples are generated as there are train images, so the two distances
+have the same sample sizes.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
+from zoo import classifier, metrics
 from zoo import data as zdata
 from zoo.errors import ZooError
-from zoo.models import create, get_discriminator
-from zoo.train.objective import SAMPLE_COLUMNS, Arrays, Objective, first_samples
+from zoo.inference import run_batches, to_unit
+from zoo.registry import create, get_discriminator
+from zoo.tasks.base import Task, image_shape
+from zoo.tasks.objective import SAMPLE_COLUMNS, Arrays, Objective
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.registry import ModelInfo
+    from zoo.weights_io import TrainedModel
 
 
-def _to_unit(images: np.ndarray) -> np.ndarray:
+def signed_to_unit(images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] (the adversarial objectives') mapped to [0, 1]."""
     return (np.asarray(images) + 1.0) / 2.0
 
 
 class Adversarial(Objective):
     """DCGAN: latent z uniform in [-1, 1] -> image; one optimizer per network."""
 
-    tasks = ("generate",)
+    generates = True
     draws_latents = True  # the generator's first input is a latent z
     # Set by build() from the recipe. Fine-tuning a trained generator (convert.optimize's
     # QAT) attaches the networks itself and continues where the schedule ends: no noise.
@@ -131,9 +147,9 @@ class Adversarial(Objective):
                 self.discriminator_inputs(noisy_fake, batch), training=True
             )
             d_loss = self.average(
-                _per_example(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
+                per_example_mean(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
             )
-            adversarial = self.average(_per_example(tf.nn.softplus(-fake_logits)))
+            adversarial = self.average(per_example_mean(tf.nn.softplus(-fake_logits)))
             g_loss = adversarial + self.extra_generator_loss(fake, batch)
         self.apply(d_tape, d_loss, self.discriminator, self.d_optimizer)
         self.apply(g_tape, g_loss, self.generator, self.g_optimizer)
@@ -144,86 +160,87 @@ class Adversarial(Objective):
         return rng.uniform(-1.0, 1.0, (count, self.latent_dim)).astype(np.float32)
 
     def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        images = _to_unit(self.predict(self.fixed_latents(SAMPLE_COLUMNS * SAMPLE_COLUMNS)))
-        return [list(images[i : i + SAMPLE_COLUMNS]) for i in range(0, len(images), SAMPLE_COLUMNS)]
+        images = signed_to_unit(self.predict(self.fixed_latents(SAMPLE_COLUMNS * SAMPLE_COLUMNS)))
+        return image_rows(images)
 
 
-def _per_example(values):
+def per_example_mean(values):
+    """The mean of each example's values: (N, ...) -> (N,)."""
     import tensorflow as tf
 
     return tf.reduce_mean(tf.reshape(values, (tf.shape(values)[0], -1)), axis=1)
 
 
-class Conditional(Adversarial):
-    """cGAN: both networks see the one-hot class; samples show one row per class."""
-
-    tasks = ("generate_conditional",)
-
-    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
-        if images.labels is None:
-            raise ZooError(f"dataset {self.config.data} has no labels; {self.info.name} needs them")
-        classes = self.config.model_overrides.get("num_classes", self.info.inputs[1].shape[0])
-        if images.num_classes != classes:
-            raise ZooError(
-                f"dataset {self.config.data} has {images.num_classes} classes but "
-                f"{self.info.name} takes {classes}; pass --set num_classes={images.num_classes}"
-            )
-        return {"image": images.images * 2.0 - 1.0, "label": images.one_hot()}
-
-    def generator_inputs(self, z, batch: dict):
-        return [z, batch["label"]]
-
-    def discriminator_inputs(self, images, batch: dict):
-        return [images, batch["label"]]
-
-    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        classes = self.generator.inputs[1].shape[-1]
-        z = np.tile(self.fixed_latents(SAMPLE_COLUMNS), (classes, 1))
-        labels = np.repeat(np.eye(classes, dtype=np.float32), SAMPLE_COLUMNS, axis=0)
-        images = _to_unit(self.predict([z, labels]))
-        return [list(images[i : i + SAMPLE_COLUMNS]) for i in range(0, len(images), SAMPLE_COLUMNS)]
+# === zoo eval and zoo sample ===
 
 
-class Translate(Adversarial):
-    """pix2pix: conditional PatchGAN on (source, target) plus ``l1_weight`` x L1."""
-
-    tasks = ("translate",)
-    draws_latents = False  # the generator's input is the source image
-
-    def arrays(self, split: str) -> Arrays:
-        arrays = Objective.arrays(self, split)
-        if split == "test":
-            arrays = first_samples(arrays, SAMPLE_COLUMNS)
-        return arrays
-
-    def arrays_of(self, images: zdata.ImageSet, *, training: bool) -> Arrays:
-        if images.masks is None:
-            raise ZooError(
-                f"dataset {self.config.data} has no masks to translate from; "
-                f"{self.info.name} trains on 'shape_scenes', 'shapes' or an images/ + masks/ folder"
-            )
-        source, target = zdata.translation_pairs(images)
-        return {"source": source * 2.0 - 1.0, "target": target * 2.0 - 1.0}
-
-    def real(self, batch: dict):
-        return batch["target"]
-
-    def generator_inputs(self, z, batch: dict):
-        return batch["source"]
-
-    def discriminator_inputs(self, images, batch: dict):
-        return [batch["source"], images]
-
-    def extra_generator_loss(self, fake, batch: dict):
-        import tensorflow as tf
-
-        l1 = _per_example(tf.abs(fake - batch["target"]))
-        return self.options.get("l1_weight", 100.0) * self.average(l1)
-
-    def sample_rows(self, validation: Arrays) -> list[list[np.ndarray]]:
-        first = first_samples(validation)
-        fake = self.predict(first["source"])
-        return [list(_to_unit(images)) for images in (first["source"], fake, first["target"])]
+def latents(info: ModelInfo, model: keras.Model, count: int, seed: int) -> np.ndarray:
+    """``count`` latent vectors drawn uniformly from the declared range of input ``z``."""
+    low, high = info.inputs[0].value_range
+    dim = int(model.inputs[0].shape[-1])
+    return np.random.default_rng(seed).uniform(low, high, (count, dim)).astype(np.float32)
 
 
-OBJECTIVES = (Adversarial, Conditional, Translate)
+def generate(
+    model: keras.Model,
+    info: ModelInfo,
+    count: int,
+    *,
+    seed: int = 0,
+    labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """``count`` generated images (N, H, W, C) in [0, 1]; a conditional model (a second,
+    one-hot input) draws ``labels`` (N,), by default the classes in turn."""
+    z = latents(info, model, count, seed)
+    if len(model.inputs) > 1:
+        classes = int(model.inputs[1].shape[-1])
+        if labels is None:
+            labels = np.arange(count) % classes
+        one_hot = np.eye(classes, dtype=np.float32)[np.asarray(labels)]
+        return to_unit(run_batches(model, [z, one_hot]), info.output_range)
+    return to_unit(run_batches(model, z), info.output_range)
+
+
+def evaluate(
+    run: TrainedModel, source: str, limit: int | None, seed: int, *, labels_of=None
+) -> tuple[int, dict[str, float], dict[str, Any]]:
+    """Frechet distances of generated and of real train images to the real test images.
+
+    ``labels_of(train)``: the classes to generate, for a conditional model.
+    """
+    height, width, channels = image_shape(run)
+    load = {"image_size": (height, width), "channels": channels, "seed": seed}
+    test = zdata.load(source, split="test", limit=limit, **load)
+    train = zdata.load(source, split="train", **load)
+    labels = labels_of(train) if labels_of else None
+    fake = generate(run.model, run.info, len(train), seed=seed, labels=labels)
+    model = classifier.load_classifier()
+    test_features = classifier.features(test.images, model=model)
+    values = {
+        "frechet_distance": metrics.frechet_distance(
+            classifier.features(fake, model=model), test_features
+        ),
+        "frechet_distance_train_vs_test": metrics.frechet_distance(
+            classifier.features(train.images, model=model), test_features
+        ),
+    }
+    details: dict[str, Any] = {
+        "features": "digit classifier, penultimate layer (64)",
+        "generated": len(fake),
+        "train_images": len(train),
+    }
+    return len(test), values, details
+
+
+def image_rows(images: np.ndarray, columns: int = SAMPLE_COLUMNS) -> list[list[np.ndarray]]:
+    """Images in rows of ``columns``."""
+    return [list(images[i : i + columns]) for i in range(0, len(images), columns)]
+
+
+TASK = Task(
+    name="generate",
+    metric="frechet_distance",
+    higher_is_better=False,
+    objective=Adversarial,
+    evaluate=evaluate,
+)

@@ -17,16 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from zoo import data as zdata
 from zoo.data.stream import Examples, skip_unreadable
 from zoo.errors import ZooError
-from zoo.models import create
-from zoo.registry import ModelInfo
-from zoo.train.config import TrainConfig
+from zoo.registry import ModelInfo, create
+
+if TYPE_CHECKING:
+    from zoo.train.config import TrainConfig
 
 Arrays = dict[str, np.ndarray]
 VALIDATION_SAMPLES = 64
@@ -39,8 +40,8 @@ SAMPLE_COLUMNS = 8
 class Objective:
     """Base: a single model trained on (input, target) pairs with one optimizer."""
 
-    tasks: ClassVar[tuple[str, ...]] = ()
     patches: ClassVar[bool] = False  # train on random crops of whole images (photos, folders)
+    generates: ClassVar[bool] = False  # the model's output, not its input, is the image
     limit: int | None = None  # load at most this many images per split (None: all)
     trains: Callable[[Any], bool] | None = None  # see use()
 
@@ -244,11 +245,17 @@ class Objective:
         """Rows of images in [0, 1] for the epoch's sample grid."""
         raise NotImplementedError
 
+    @classmethod
+    def test_metrics(cls, model, images: np.ndarray) -> dict[str, float]:
+        """The objective's own terms on test images in [0, 1], reported by ``zoo eval``
+        beside the task's metrics (the VAE: its ELBO). Default: none."""
+        return {}
+
     # --- helpers ---
 
     def image_shape(self) -> tuple[int, int, int]:
         """(H, W, C) of the model's image: fixed by the model or the recipe's patch size."""
-        spec = self.info.output if self.info.task.startswith("generate") else self.info.inputs[0]
+        spec = self.info.output if self.generates else self.info.inputs[0]
         height, width, channels = spec.shape
         size = self.options.get("patch_size") or self.options.get("image_size") or 64
         channels = self.config.model_overrides.get("channels", channels)
