@@ -149,8 +149,9 @@ def register(
     keyword arguments (``name`` aside) the variant's ``**overrides`` may set;
     ``objective`` trains the variant instead of its task's objective (:mod:`zoo.tasks`).
     With ``arguments``, the variant is ``family_builder(name=<function name>, **arguments,
-    **overrides)`` (:func:`configured`) and the decorated function only lends its name and
-    docstring. Registering a name twice raises :class:`ZooError`.
+    **overrides)`` (:func:`configured`), its ``discriminator`` the family's discriminator
+    builder configured alike (named ``<name>_discriminator``), and the decorated function
+    only lends its name and docstring. Registering a name twice raises :class:`ZooError`.
     """
 
     def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
@@ -162,6 +163,11 @@ def register(
             if family_builder is None:
                 raise ZooError(f"{name}: arguments need the family_builder they configure")
             builder = functools.wraps(builder)(configured(family_builder, arguments, name))
+            partner = discriminator and configured(
+                discriminator, arguments, f"{name}_discriminator"
+            )
+        else:
+            partner = discriminator
         info = ModelInfo(
             name=name,
             family=family,
@@ -175,10 +181,10 @@ def register(
             baseline=baseline,
             export_size=export_size,
             description=doc,
-            has_discriminator=discriminator is not None,
+            has_discriminator=partner is not None,
             gpu_float32=gpu_float32,
         )
-        _REGISTRY[name] = _Entry(builder, info, discriminator, family_builder, objective)
+        _REGISTRY[name] = _Entry(builder, info, partner, family_builder, objective)
         return builder
 
     return decorator

@@ -31,7 +31,7 @@ from zoo.models.dcgan import (
     latent_spec,
     project,
 )
-from zoo.registry import Recipe, TensorSpec, configured, register
+from zoo.registry import Recipe, TensorSpec, register
 
 PAPER = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets (arXiv:1411.1784)"
 
@@ -94,42 +94,37 @@ def cgan_discriminator(
 
 
 def _register(*, num_params: int, epochs: int, batch_size: int, **arguments):
-    """Register a variant whose ``arguments`` also configure its discriminator."""
+    """Register a variant; its ``arguments`` configure its discriminator too."""
     image_size, channels = arguments["image_size"], arguments["channels"]
     latent_dim = arguments.get("latent_dim", 100)
     num_classes = arguments["num_classes"]
-
-    def decorator(builder):
-        name = f"{builder.__name__}_discriminator"
-        return register(
-            family="cgan",
-            family_builder=cgan_generator,
-            arguments=arguments,
-            task="generate_conditional",
-            inputs=[
-                latent_spec(latent_dim),
-                TensorSpec("label", (num_classes,), description="one-hot class"),
-            ],
-            output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),
-            num_params=num_params,
-            paper=PAPER,
-            dataset="digits",
-            recipe=Recipe(
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=2e-4,
-                loss="cgan_nonsaturating",
-                options={
-                    "beta_1": 0.5,
-                    "latent_dim": latent_dim,
-                    "image_size": image_size,
-                    "num_classes": num_classes,
-                },
-            ),
-            discriminator=configured(cgan_discriminator, arguments, name),
-        )(builder)
-
-    return decorator
+    return register(
+        family="cgan",
+        family_builder=cgan_generator,
+        arguments=arguments,
+        task="generate_conditional",
+        inputs=[
+            latent_spec(latent_dim),
+            TensorSpec("label", (num_classes,), description="one-hot class"),
+        ],
+        output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),
+        num_params=num_params,
+        paper=PAPER,
+        dataset="digits",
+        recipe=Recipe(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=2e-4,
+            loss="cgan_nonsaturating",
+            options={
+                "beta_1": 0.5,
+                "latent_dim": latent_dim,
+                "image_size": image_size,
+                "num_classes": num_classes,
+            },
+        ),
+        discriminator=cgan_discriminator,
+    )
 
 
 # === Variants ===

@@ -49,7 +49,7 @@ import keras
 
 from zoo.errors import ZooError
 from zoo.layers import NearestResizeConv, activation_layer, up_block
-from zoo.registry import Recipe, TensorSpec, configured, register
+from zoo.registry import Recipe, TensorSpec, register
 
 PAPER = (
     "Radford, Metz, Chintala 2015, Unsupervised Representation Learning with Deep "
@@ -239,38 +239,33 @@ def _register(
     instance_noise: float = 0.0,
     **arguments,
 ):
-    """Register a variant whose ``arguments`` also configure its discriminator."""
+    """Register a variant; its ``arguments`` configure its discriminator too."""
     image_size, channels = arguments["image_size"], arguments["channels"]
     latent_dim = arguments.get("latent_dim", 100)
-
-    def decorator(builder):
-        name = f"{builder.__name__}_discriminator"
-        return register(
-            family="dcgan",
-            family_builder=dcgan_generator,
-            arguments=arguments,
-            task="generate",
-            inputs=[latent_spec(latent_dim)],
-            output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),
-            num_params=num_params,
-            paper=PAPER,
-            dataset=dataset,
-            recipe=Recipe(
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=2e-4,
-                loss="gan_nonsaturating",
-                options={
-                    "beta_1": 0.5,
-                    "latent_dim": latent_dim,
-                    "image_size": image_size,
-                    **({"instance_noise": instance_noise} if instance_noise else {}),
-                },
-            ),
-            discriminator=configured(dcgan_discriminator, arguments, name),
-        )(builder)
-
-    return decorator
+    return register(
+        family="dcgan",
+        family_builder=dcgan_generator,
+        arguments=arguments,
+        task="generate",
+        inputs=[latent_spec(latent_dim)],
+        output=TensorSpec("image", (image_size, image_size, channels), value_range=(-1.0, 1.0)),
+        num_params=num_params,
+        paper=PAPER,
+        dataset=dataset,
+        recipe=Recipe(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=2e-4,
+            loss="gan_nonsaturating",
+            options={
+                "beta_1": 0.5,
+                "latent_dim": latent_dim,
+                "image_size": image_size,
+                **({"instance_noise": instance_noise} if instance_noise else {}),
+            },
+        ),
+        discriminator=dcgan_discriminator,
+    )
 
 
 # === Variants ===

@@ -46,7 +46,7 @@ import keras
 from zoo.errors import ZooError
 from zoo.layers import activation_layer
 from zoo.models.dcgan import down_bn_lrelu, gan_init, up_bn_relu, up_to_image
-from zoo.registry import Recipe, TensorSpec, configured, register
+from zoo.registry import Recipe, TensorSpec, register
 
 PAPER = (
     "Isola, Zhu, Zhou, Efros 2017, Image-to-Image Translation with Conditional "
@@ -132,33 +132,28 @@ def patchgan_discriminator(
 
 
 def _register(*, num_params: int, epochs: int, batch_size: int, **arguments):
-    """Register a variant whose ``arguments`` also configure its discriminator."""
+    """Register a variant; its ``arguments`` configure its discriminator too."""
     image_size = arguments["image_size"]
     shape = (image_size, image_size, 3)
-
-    def decorator(builder):
-        name = f"{builder.__name__}_discriminator"
-        return register(
-            family="pix2pix",
-            family_builder=pix2pix_generator,
-            arguments=arguments,
-            task="translate",
-            inputs=[TensorSpec("source", shape, value_range=(-1.0, 1.0), description="shape mask")],
-            output=TensorSpec("image", shape, value_range=(-1.0, 1.0)),
-            num_params=num_params,
-            paper=PAPER,
-            dataset="shape_scenes",
-            recipe=Recipe(
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=2e-4,
-                loss="pix2pix",
-                options={"beta_1": 0.5, "l1_weight": 100.0, "image_size": image_size},
-            ),
-            discriminator=configured(patchgan_discriminator, arguments, name),
-        )(builder)
-
-    return decorator
+    return register(
+        family="pix2pix",
+        family_builder=pix2pix_generator,
+        arguments=arguments,
+        task="translate",
+        inputs=[TensorSpec("source", shape, value_range=(-1.0, 1.0), description="shape mask")],
+        output=TensorSpec("image", shape, value_range=(-1.0, 1.0)),
+        num_params=num_params,
+        paper=PAPER,
+        dataset="shape_scenes",
+        recipe=Recipe(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=2e-4,
+            loss="pix2pix",
+            options={"beta_1": 0.5, "l1_weight": 100.0, "image_size": image_size},
+        ),
+        discriminator=patchgan_discriminator,
+    )
 
 
 # === Variants ===
