@@ -18,6 +18,7 @@ from zoo.models import (  # noqa: F401
     fcn,
     fsrcnn,
     pix2pix,
+    rednet,
     unet,
     vae,
 )
