@@ -35,6 +35,7 @@ from zoo.errors import ZooError
 from zoo.layers import DepthToSpace
 from zoo.smoke import model_feed
 from zoo.train import train
+from zoo.train.config import TrainConfig
 
 TINY = zoo.list_models("*_tiny")
 ZOO_COMMAND = Path(sys.executable).parent / "zoo"  # the console script of this environment
@@ -611,7 +612,6 @@ def test_random_dihedral_draws_each_of_the_eight_symmetries():
 
 def test_cosine_schedule_decays_the_learning_rate_per_epoch():
     from zoo.tasks import objective_for
-    from zoo.train.config import TrainConfig
 
     info = zoo.info("fsrcnn_tiny")
     config = TrainConfig.from_recipe(info, epochs=4, learning_rate=1e-3)
@@ -897,3 +897,34 @@ def test_a_read_only_out_is_one_line(tmp_path):
             (line,) = result.stderr.strip().splitlines()
             assert line.startswith(f"Error: cannot write: {folder}/"), line
             assert line.endswith(": Read-only file system"), line
+
+
+def test_init_starts_a_run_from_another_models_matching_layers(resumed, tmp_path, capsys):
+    """``--init NAME:WEIGHTS``: an x3 model starts from an x2 run's layers wherever names
+    and shapes match (all but the last, whose kernel is 9x9 at x3 and 10x10 at x2), as the
+    FSRCNN paper starts x2 and x4 from x3. No matching layer at all is a one-line error."""
+    from zoo.weights_io import load_run
+
+    source = resumed["straight"]
+    settings = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 4, "lr": 1e-9}
+    out = train(
+        "fsrcnn_tiny",
+        init=f"fsrcnn_tiny:{source}",
+        overrides={"scale": 3},
+        options={"scale": 3},
+        out=tmp_path / "x3",
+        **settings,
+    )
+    assert "init: 8 layers from" in capsys.readouterr().out
+    before, after = load_run("fsrcnn_tiny", source).model, load_run("fsrcnn_tiny", out).model
+    assert after.output_shape[1:] == (None, None, 1)
+    for layer in after.layers:
+        if not layer.weights:
+            continue
+        copied = layer.name != "deconv"
+        pairs = zip(before.get_layer(layer.name).get_weights(), layer.get_weights(), strict=True)
+        for old, new in pairs:
+            assert (old.shape == new.shape and np.allclose(old, new, atol=1e-6)) == copied
+    assert TrainConfig.load(out / "config.json").init == f"fsrcnn_tiny:{source}"
+    with pytest.raises(ZooError, match="no layer of fsrcnn_tiny matches dcgan_tiny"):
+        train("dcgan_tiny", init=str(source), out=tmp_path / "gan", **settings)

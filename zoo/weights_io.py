@@ -104,6 +104,45 @@ def load_run(
     return TrainedModel(model=model, info=model_info, config=config, source=source)
 
 
+def initial_run(source: str, model_name: str) -> TrainedModel:
+    """The trained model ``zoo train MODEL --init SOURCE`` starts from.
+
+    ``SOURCE`` is ``[NAME:]WEIGHTS`` with WEIGHTS as for :func:`load_run`: ``default`` (the
+    shipped weights), a run folder or a weights / model file. Without NAME the model is the
+    run folder's (its ``config.json``), else ``model_name``; so ``fsrcnn_x3:default`` starts
+    an x2 model from the shipped x3 weights.
+    """
+    name, colon, weights = source.rpartition(":")
+    if not colon:
+        name = model_name
+        path = Path(weights).expanduser()
+        config = path / "config.json" if path.is_dir() else path.parent / "config.json"
+        if weights != "default" and path.exists() and config.is_file():
+            name = TrainConfig.load(config).model
+    return load_run(name, weights)
+
+
+def copy_matching_weights(target: keras.Model, source: keras.Model) -> tuple[list[str], list[str]]:
+    """Copy into each of ``target``'s layers the weights of ``source``'s layer of the same
+    name where their shapes all match; returns (copied, kept) names of the layers that
+    hold weights (kept: no such layer in ``source``, or other shapes)."""
+    copied, kept = [], []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        try:
+            weights = source.get_layer(layer.name).get_weights()
+        except ValueError:  # no layer of that name
+            weights = None
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if weights is not None and [w.shape for w in weights] == shapes:
+            layer.set_weights(weights)
+            copied.append(layer.name)
+        else:
+            kept.append(layer.name)
+    return copied, kept
+
+
 def load_shipped(name: str, *, overrides: dict[str, Any] | None = None) -> TrainedModel:
     """``name`` with its shipped weights (hash-checked) and the configuration they trained with.
 

@@ -50,6 +50,12 @@ from zoo.train.config import STRATEGIES
     metavar="KEY=VALUE",
     help="Model builder option, e.g. upsample=resize_conv.",
 )
+@click.option(
+    "--init",
+    metavar="[NAME:]WEIGHTS",
+    help="Start from trained weights (default, a run folder or a file; NAME: another "
+    "model's), layers matched by name and shape.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train_command(
     model: str,

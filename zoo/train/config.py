@@ -95,7 +95,8 @@ class TrainConfig:
     means one pass over the training data. ``checkpoint_every`` is in steps (0: only at
     the end of each epoch). ``options`` are the recipe's task options, with overrides.
     ``validation_data`` replaces the test split of ``data`` for per-epoch validation (the
-    super-resolution protocol trains on all of T91 and validates on Set5).
+    super-resolution protocol trains on all of T91 and validates on Set5). ``init`` names
+    the weights a new run starts from (:func:`zoo.weights_io.initial_run`).
     """
 
     model: str
@@ -112,6 +113,7 @@ class TrainConfig:
     options: dict[str, Any] = field(default_factory=dict)
     model_overrides: dict[str, Any] = field(default_factory=dict)
     validation_data: str | None = None
+    init: str | None = None  # the weights training starts from (zoo train --init)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):

@@ -34,6 +34,7 @@ from zoo.tasks import objective_for
 from zoo.train.callbacks import Checkpoints, EpochLine, RunFiles, read_summary, run_callbacks
 from zoo.train.config import TrainConfig, check_options
 from zoo.train.strategy import chief_process, is_chief, make_strategy
+from zoo.weights_io import copy_matching_weights, initial_run
 
 
 def _option_name(setting: str) -> str:
@@ -66,6 +67,7 @@ def train(
     quiet: bool = False,
     overwrite: bool = False,
     callbacks: Sequence[Any] | None = None,
+    init: str | None = None,
 ) -> Path:
     """Train registered ``model`` and return its run directory.
 
@@ -82,6 +84,10 @@ def train(
     epoch's row (losses, validation metrics, steps/s) as epoch logs; their ``model`` is the
     trained model. A callback that sets ``model.stop_training`` (``EarlyStopping``) ends the
     run after that epoch, which is then saved like a finished one.
+
+    ``init`` (``[NAME:]WEIGHTS``, :func:`zoo.weights_io.initial_run`) starts a new run from
+    trained weights: each layer whose name and shapes match takes them, the others start
+    fresh (the FSRCNN paper's x2 and x4 start from its x3 this way).
     """
     info = models.info(model)
     check_options(options or {})
@@ -98,6 +104,7 @@ def train(
         "jit_compile": jit_compile,
         "options": {**info.recipe.options, **options} if options else None,
         "model_overrides": overrides or None,
+        "init": init,
     }
     if resume and out is None:
         raise ZooError("--resume needs --out, the run folder to continue")
@@ -187,6 +194,19 @@ def _resumed_config(
 class Trainer:
     """Runs one TrainConfig into one run directory."""
 
+    def _initialize(self, model) -> None:
+        """Copy ``config.init``'s matching weights into ``model``; say which layers took them."""
+        source = initial_run(self.config.init, self.info.name)
+        copied, kept = copy_matching_weights(model, source.model)
+        if not copied:
+            raise ZooError(
+                f"--init {self.config.init}: no layer of {source.info.name} matches "
+                f"{self.info.name} by name and shape"
+            )
+        if not self.quiet and self.chief:
+            fresh = f"; fresh: {', '.join(kept)}" if kept else ""
+            print(f"init: {len(copied)} layers from {source.source}{fresh}", flush=True)
+
     def __init__(
         self,
         config: TrainConfig,
@@ -218,6 +238,8 @@ class Trainer:
             remove_partial_files(self.out)  # left by a run killed while saving; we hold out
         with strategy.scope():
             objective.build()
+            if self.config.init and not resume:
+                self._initialize(objective.model)
             step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = tf.train.Checkpoint(
