@@ -16,7 +16,7 @@ from convert.flatbuffer import SIGNATURE_KEY
 from convert.representative import representative_inputs
 from zoo.errors import ZooError
 from zoo.registry import ModelInfo
-from zoo.tasks import get_task
+from zoo.tasks import classifies_pixels
 
 PARITY_SAMPLES = 4
 
@@ -136,7 +136,7 @@ def measure_parity(model, data: bytes, samples, info: ModelInfo) -> Parity:
         low, high = info.output.value_range
         mse = float(np.mean(np.square(expected - actual)))
         psnr = math.inf if mse == 0 else 10 * math.log10((high - low) ** 2 / mse)
-        if get_task(info.task).per_pixel_classes:
+        if classifies_pixels(info.task):
             label_agreement = float(np.mean(expected.argmax(-1) == actual.argmax(-1)))
     return Parity(
         samples=len(samples),

@@ -576,9 +576,9 @@ def output_width(info, values: np.ndarray) -> float:
 
 def _classifies_pixels(info) -> bool:
     """Whether ``info``'s output is per-pixel class probabilities (judged by label agreement)."""
-    from zoo.tasks import get_task  # numpy-only replays never reach here: no zoo.tasks there
+    from zoo.tasks import classifies_pixels  # numpy-only replays never reach here
 
-    return get_task(info.task).per_pixel_classes
+    return classifies_pixels(info.task)
 
 
 def _compare(run: AcceleratorRun, expected: np.ndarray, actual: np.ndarray, info, width) -> None:

@@ -53,6 +53,12 @@ def get_task(name: str) -> Task:
         raise ZooError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
 
 
+def classifies_pixels(task: str) -> bool:
+    """Whether ``task``'s output is class probabilities per pixel (False for a task the zoo
+    does not know, such as a model from outside the registry's)."""
+    return task in TASKS and TASKS[task].per_pixel_classes
+
+
 def objective_for(info: ModelInfo, config: TrainConfig) -> Objective:
     """The objective that trains ``info``: its family's own (the VAE's ELBO), else its task's."""
     objective = objective_of(info.name) or get_task(info.task).objective
@@ -65,4 +71,11 @@ def sample_row_labels(task: str, rows: int) -> list[str] | None:
     return list(names) if names and len(names) == rows else None
 
 
-__all__ = ["TASKS", "Task", "get_task", "objective_for", "sample_row_labels"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "classifies_pixels",
+    "get_task",
+    "objective_for",
+    "sample_row_labels",
+]
