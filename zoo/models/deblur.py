@@ -37,18 +37,13 @@ import keras
 
 from zoo.layers import activation_layer, check_upsample, conv_bn_act, up_block
 from zoo.registry import Recipe, TensorSpec, register
+from zoo.tasks.deblur import BLUR_RECIPE
 
 PAPER = (
     "Xu, Ren, Liu, Jia 2014, Deep Convolutional Neural Network for Image Deconvolution "
     "(NeurIPS); U-Net skips: Ronneberger et al. 2015"
 )
 EXPORT_SIZE = (256, 256)  # input size of exported files
-BLUR = {
-    "kernels": ["gaussian", "motion"],
-    "gaussian_sigma": [1.0, 3.0],
-    "motion_length": [5, 15],
-    "noise_sigma": 2.55,  # 0-255 units: 0.01 of the [0, 1] range
-}
 
 
 # === Functional Model ===
@@ -104,7 +99,7 @@ def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
             batch_size=16,
             learning_rate=5e-4,
             loss="l1",
-            options={**BLUR, "patch_size": patch_size, "lr_schedule": "cosine"},
+            options={**BLUR_RECIPE, "patch_size": patch_size, "lr_schedule": "cosine"},
         ),
         export_size=EXPORT_SIZE,
     )

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from zoo.weights_io import TrainedModel
 
 DEFAULT_NOISE_SIGMA = 2.55  # 0-255 units: 0.01 of the [0, 1] range
+# The recipe options of the zoo's deblurring models: the kernels of the peers' table
+BLUR_RECIPE = {
+    "kernels": ["gaussian", "motion"],
+    "gaussian_sigma": [1.0, 3.0],
+    "motion_length": [5, 15],
+    "noise_sigma": DEFAULT_NOISE_SIGMA,
+}
 
 
 def noise_sigma(options: dict) -> float:
