@@ -133,19 +133,40 @@ def test_cae_dense_code_needs_a_fixed_size():
 # === Deblur ===
 
 
-def test_deblur_with_zero_residual_is_the_clipped_input():
-    model = zoo.get("deblur_tiny")
+@pytest.mark.parametrize("name", ["deblur_tiny", "rednet_tiny"])
+def test_residual_restorers_with_zero_residual_are_the_clipped_input(name):
+    model = zoo.get(name)
     residual = model.get_layer("residual")
     residual.set_weights([np.zeros_like(w) for w in residual.get_weights()])
     x = _uniform((2, 24, 40, 3), -0.5, 1.5)
     np.testing.assert_array_equal(model(x), np.clip(x, 0.0, 1.0))
 
 
-def test_deblur_is_fully_convolutional():
-    model = zoo.get("deblur_tiny")
+@pytest.mark.parametrize("name", ["deblur_tiny", "rednet_tiny"])
+def test_residual_restorers_are_fully_convolutional(name):
+    model = zoo.get(name)
     for size in [(16, 16), (24, 40)]:
         x = _uniform((1, *size, 3))
         assert model(x).shape == x.shape
+
+
+def test_rednet_adds_each_encoder_level_to_its_mirror_and_decodes_by_transposed_convolutions():
+    """RED-Net's skips are sums (not concatenations) of same-width features, and every layer
+    of its decoder is a transposed convolution."""
+    model = zoo.get("rednet_tiny", filters=(4, 8, 16))
+    skips = [
+        layer
+        for layer in model.layers
+        if layer.name.startswith("skip") and "relu" not in layer.name
+    ]
+    assert [type(layer) for layer in skips] == [keras.layers.Add] * 2
+    for skip in skips:
+        first, second = (tensor.shape for tensor in skip.input)
+        assert first == second
+    decoder = [
+        layer for layer in model.layers if layer.name.startswith(("decode", "up", "residual"))
+    ]
+    assert decoder and all(isinstance(layer, keras.layers.Conv2DTranspose) for layer in decoder)
 
 
 def _deblur_objective():
