@@ -133,9 +133,9 @@ def fsrcnn_x2(**overrides) -> keras.Model:
     """FSRCNN(56, 12, 4) x2."""
 
 
-@_register(num_params=12_809, scale=3)
+@_register(num_params=12_637, scale=3, activation="relu")
 def fsrcnn_x3(**overrides) -> keras.Model:
-    """FSRCNN(56, 12, 4) x3, the paper's headline model."""
+    """FSRCNN(56, 12, 4) x3, the paper's headline model, with ReLUs (int8 2.6x faster)."""
 
 
 @_register(num_params=16_337, scale=4)
@@ -156,6 +156,11 @@ def fsrcnn_s_x3(**overrides) -> keras.Model:
 @_register(num_params=6_102, scale=4, **FSRCNN_S)
 def fsrcnn_s_x4(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x4."""
+
+
+@_register(num_params=12_809, scale=3)
+def fsrcnn_prelu_x3(**overrides) -> keras.Model:
+    """FSRCNN(56, 12, 4) x3 exactly as the paper has it: a PReLU after every convolution."""
 
 
 @_register(num_params=1_257, scale=2, d=8, s=4, m=1)
