@@ -32,14 +32,12 @@ import keras
 
 from zoo.layers import activation_layer, check_upsample, up_block
 from zoo.registry import Recipe, TensorSpec, register
-from zoo.tasks.deblur import BLUR_RECIPE
 
 PAPER = (
     "Mao, Shen, Yang 2016, Image Restoration Using Very Deep Convolutional Encoder-Decoder "
     "Networks with Symmetric Skip Connections (NeurIPS; arXiv:1603.09056)"
 )
 EXPORT_SIZE = (256, 256)  # input size of exported files
-TENSORS = {"denoise": ("noisy", "denoised"), "deblur": ("blurred", "sharp")}  # in, out
 
 
 # === Functional Model ===
@@ -50,13 +48,11 @@ def rednet(
     channels: int = 3,
     filters: Sequence[int] = (16, 32, 64, 128),
     upsample: str = "transpose",
-    input_name: str = "noisy",
-    output_name: str = "denoised",
     name: str = "rednet",
 ) -> keras.Model:
-    """RED-Net: degraded (B, H, W, channels) in [0, 1] -> restored, same shape, in [0, 1]."""
+    """RED-Net: noisy (B, H, W, channels) in [0, 1] -> denoised, same shape, in [0, 1]."""
     check_upsample(upsample)
-    inputs = keras.Input((None, None, channels), name=input_name)
+    inputs = keras.Input((None, None, channels), name="noisy")
     x = _conv(inputs, filters[0], name="encode0")
     skips = []
     for level, width in enumerate(filters[1:], start=1):
@@ -70,7 +66,7 @@ def rednet(
         x = activation_layer("relu", name=f"skip{level}_relu")(x)
     residual = keras.layers.Conv2DTranspose(channels, 3, padding="same", name="residual")(x)
     x = keras.layers.Add(name="add_residual")([inputs, residual])
-    outputs = keras.layers.ReLU(max_value=1.0, name=output_name)(x)  # clip to [0, 1]
+    outputs = keras.layers.ReLU(max_value=1.0, name="denoised")(x)  # clip to [0, 1]
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -84,18 +80,15 @@ def _deconv(x, filters: int, *, name: str):
     return keras.layers.Conv2DTranspose(filters, 3, padding="same", activation="relu", name=name)(x)
 
 
-def _register(*, num_params: int, epochs: int, patch_size: int, task: str, **arguments):
-    """A denoising (``noise_sigma`` 25) or deblurring (the deblur family's kernels) variant."""
+def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
     shape = (None, None, arguments["channels"])
-    degraded, restored = TENSORS[task]
-    options = {"noise_sigma": 25.0} if task == "denoise" else dict(BLUR_RECIPE)
     return register(
         family="rednet",
         family_builder=rednet,
-        arguments={"input_name": degraded, "output_name": restored} | arguments,
-        task=task,
-        inputs=[TensorSpec(degraded, shape, description=f"{degraded} image in [0, 1]")],
-        output=TensorSpec(restored, shape, description=f"{restored} image, clipped to [0, 1]"),
+        arguments=arguments,
+        task="denoise",
+        inputs=[TensorSpec("noisy", shape, description="noisy image in [0, 1]")],
+        output=TensorSpec("denoised", shape, description="denoised image, clipped to [0, 1]"),
         num_params=num_params,
         paper=PAPER,
         dataset="photos",
@@ -104,7 +97,7 @@ def _register(*, num_params: int, epochs: int, patch_size: int, task: str, **arg
             batch_size=16,
             learning_rate=1e-3,
             loss="mse",
-            options={**options, "patch_size": patch_size, "lr_schedule": "cosine"},
+            options={"noise_sigma": 25.0, "patch_size": patch_size, "lr_schedule": "cosine"},
         ),
         export_size=EXPORT_SIZE,
     )
@@ -113,16 +106,11 @@ def _register(*, num_params: int, epochs: int, patch_size: int, task: str, **arg
 # === Variants ===
 
 
-@_register(num_params=657_539, epochs=40, patch_size=64, task="denoise", channels=3)
+@_register(num_params=657_539, epochs=100, patch_size=64, channels=3)
 def rednet_photos(**overrides) -> keras.Model:
     """RGB photo denoiser (sigma 25 of 255), 4 levels (16, 32, 64, 128)."""
 
 
-@_register(num_params=657_539, epochs=60, patch_size=64, task="deblur", channels=3)
-def rednet_deblur(**overrides) -> keras.Model:
-    """RGB blind deblurring of Gaussian and motion blur, 4 levels (16, 32, 64, 128)."""
-
-
-@_register(num_params=2_203, epochs=1, patch_size=32, task="denoise", channels=3, filters=(4, 8))
+@_register(num_params=2_203, epochs=1, patch_size=32, channels=3, filters=(4, 8))
 def rednet_tiny(**overrides) -> keras.Model:
     """RGB, 2 levels (4, 8), for tests."""
