@@ -9,8 +9,8 @@ exactly how):
   and host TFLite latency (float32 and int8, 1 thread, at the export size);
 - deblurring: ``deblur`` vs scikit-image's Richardson-Lucy and Wiener given the true kernel,
   tuned per kernel on held-out photos, on ``zoo eval deblur``'s inputs;
-- denoising: ``dae_photos`` vs TV (Chambolle) and non-local means, tuned on held-out
-  photos, on ``zoo eval dae_photos``'s noisy images.
+- denoising: ``rednet_photos`` (``--denoise-model dae_photos`` for the autoencoder) vs TV
+  (Chambolle) and non-local means, tuned on held-out photos, on ``zoo eval``'s noisy images.
 
 Weights are the shipped ones (``zoo/weights``) unless ``--weights NAME=PATH`` names a run
 folder or a ``.weights.h5`` file; a model with neither is skipped with a note. Writes
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--sr-models", default=None, help="comma-separated (default: all nine)")
     parser.add_argument("--deblur-model", default="deblur")
-    parser.add_argument("--denoise-model", default="dae_photos")
+    parser.add_argument("--denoise-model", default="rednet_photos")
     parser.add_argument("--data", help="deblur/denoise test images (default: zoo eval's)")
     parser.add_argument("--tune-images", type=int, default=16, help="held-out images to tune on")
     parser.add_argument("--tune-size", type=int, default=128, help="held-out crop size")
