@@ -154,7 +154,7 @@ def fsrcnn_s_x2(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x2, the paper's real-time variant."""
 
 
-@_register(num_params=4_086, scale=3, **FSRCNN_S)
+@_register(num_params=4_012, scale=3, **FSRCNN_S, activation="relu")
 def fsrcnn_s_x3(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x3."""
 
