@@ -149,7 +149,7 @@ def fsrcnn_x4(**overrides) -> keras.Model:
     """FSRCNN(56, 12, 4) x4."""
 
 
-@_register(num_params=4_694, scale=2, **FSRCNN_S)
+@_register(num_params=4_620, scale=2, **FSRCNN_S, activation="relu")
 def fsrcnn_s_x2(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x2, the paper's real-time variant."""
 
