@@ -159,7 +159,7 @@ def fsrcnn_s_x3(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x3."""
 
 
-@_register(num_params=6_102, scale=4, **FSRCNN_S)
+@_register(num_params=6_028, scale=4, **FSRCNN_S, activation="relu")
 def fsrcnn_s_x4(**overrides) -> keras.Model:
     """FSRCNN-s(32, 5, 1) x4."""
 
