@@ -16,7 +16,8 @@ Input ``noisy``: (B, H, W, channels) in [0, 1], any H and W divisible by
 
 Level ``i`` runs at 1 / 2**i of the input size with ``filters[i]`` channels: the encoder has
 a stride-2 3x3 convolution into each level and a 3x3 convolution in it; the decoder a 3x3
-stride-1 transposed convolution in each level and a k4 s2 up-block out of it.
+stride-1 transposed convolution in each level and a k4 s2 up-block out of it (with
+``upsample="resize_conv"`` or ``"subpixel"`` the stride-1 layers are plain convolutions too).
 
 Deviation from the paper: RED30 keeps the full resolution through 30 layers of 64
 channels (about 1.1M multiply-adds per pixel); these variants halve the size at each level
@@ -60,11 +61,11 @@ def rednet(
         x = _conv(x, width, strides=2, name=f"down{level}")
         x = _conv(x, width, name=f"encode{level}")
     for level in reversed(range(len(skips))):
-        x = _deconv(x, filters[level + 1], name=f"decode{level + 1}")
+        x = _deconv(x, filters[level + 1], upsample, name=f"decode{level + 1}")
         x = up_block(x, filters[level], mode=upsample, name=f"up{level}")
         x = keras.layers.Add(name=f"skip{level}")([x, skips[level]])
         x = activation_layer("relu", name=f"skip{level}_relu")(x)
-    residual = keras.layers.Conv2DTranspose(channels, 3, padding="same", name="residual")(x)
+    residual = _deconv(x, channels, upsample, activation=None, name="residual")
     x = keras.layers.Add(name="add_residual")([inputs, residual])
     outputs = keras.layers.ReLU(max_value=1.0, name="denoised")(x)  # clip to [0, 1]
     return keras.Model(inputs, outputs, name=name)
@@ -76,8 +77,11 @@ def _conv(x, filters: int, *, strides: int = 1, name: str):
     )(x)
 
 
-def _deconv(x, filters: int, *, name: str):
-    return keras.layers.Conv2DTranspose(filters, 3, padding="same", activation="relu", name=name)(x)
+def _deconv(x, filters: int, upsample: str, *, activation: str | None = "relu", name: str):
+    """A 3x3 stride-1 decoder layer: a transposed convolution, or with another ``upsample``
+    mode (a network without transposed convolutions) the convolution it equals."""
+    layer = keras.layers.Conv2DTranspose if upsample == "transpose" else keras.layers.Conv2D
+    return layer(filters, 3, padding="same", activation=activation, name=name)(x)
 
 
 def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
