@@ -18,6 +18,7 @@ def test_list_models_is_sorted_and_filters_with_wildcards():
     assert names == sorted(names)
     assert zoo.list_models("fsrcnn_x*") == ["fsrcnn_x2", "fsrcnn_x3", "fsrcnn_x4"]
     assert zoo.list_models("fsrcnn*", exclude="*_s_*") == [
+        "fsrcnn_prelu_x3",
         "fsrcnn_tiny",
         "fsrcnn_x2",
         "fsrcnn_x3",
@@ -99,10 +100,11 @@ def test_variants_state_their_arguments_once_and_overrides_win():
     carries the variant's name, the contract follows the arguments, an override replaces one."""
     from zoo.models import fsrcnn
 
-    assert fsrcnn.fsrcnn_s_x3.arguments == {"scale": 3, "d": 32, "s": 5, "m": 1}
+    arguments = {"scale": 3, "d": 32, "s": 5, "m": 1, "activation": "relu"}
+    assert fsrcnn.fsrcnn_s_x3.arguments == arguments
     assert fsrcnn.fsrcnn_s_x3.__doc__.startswith("FSRCNN-s(32, 5, 1) x3")
     model = zoo.get("fsrcnn_s_x3")
-    assert model.name == "fsrcnn_s_x3" and model.count_params() == 4_086
+    assert model.name == "fsrcnn_s_x3" and model.count_params() == 4_012
     assert zoo.info("fsrcnn_s_x3").recipe.options["scale"] == 3
     assert zoo.get("fsrcnn_s_x3", scale=2)(np.zeros((1, 4, 4, 1))).shape == (1, 8, 8, 1)
 
