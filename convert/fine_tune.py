@@ -113,7 +113,7 @@ def _attach_discriminator(job: FineTuneJob, name: str) -> None:
 def fine_tune(job: FineTuneJob, model, steps: int, *, quiet: bool, label: str) -> dict[str, float]:
     """``steps`` steps of the model's own objective on tf_keras ``model``; last losses.
 
-    The objective trains the twin through :meth:`zoo.train.objective.Objective.use` and the
+    The objective trains the twin through :meth:`zoo.tasks.objective.Objective.use` and the
     steps run in ``zoo train``'s loop (:func:`zoo.train.loop.run_steps`), progress bar included.
     """
     import tensorflow as tf
