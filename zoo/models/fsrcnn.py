@@ -8,8 +8,8 @@ feature extraction 5x5 (d) -> shrink 1x1 (s) -> m mapping 3x3 (s) -> expand 1x1 
 Activation: fsrcnn_x3 and the FSRCNN-s variants ship with ReLUs (``activation="relu"``),
 fine-tuned from their PReLU weights (``zoo train --init``), with the same Set5 PSNR or better;
 fsrcnn_x2 and fsrcnn_x4 keep the paper's PReLUs until a ReLU run matches them (fine-tuned 25
-and 10 epochs they reach 36.60 and 30.51 dB, 0.15 and 0.18 below), and ``fsrcnn_prelu_x3``
-is the paper's x3. Trained alike (fsrcnn_x3's recipe, 12 epochs) the two reach the same
+epochs they reach 36.60 and 30.56 dB, 0.15 and 0.14 below), and ``fsrcnn_prelu_x3`` is the
+paper's x3. Trained alike (fsrcnn_x3's recipe, 12 epochs) the two reach the same
 Set5 PSNR (32.41 and 32.42 dB), but an int8 file fuses each ReLU into its convolution while
 XNNPACK, with no int8 PRELU, computes a PReLU as two ReLU convolutions: fsrcnn_x3's int8 file
 takes 0.48x its float32 file's time with ReLUs against 0.86x with PReLUs, and int8 costs it
