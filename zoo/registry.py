@@ -94,6 +94,11 @@ class ModelInfo:
         return self.output.value_range
 
     @property
+    def generates(self) -> bool:
+        """Whether the model draws its image from a latent vector (its first input is no image)."""
+        return len(self.inputs[0].shape) == 1
+
+    @property
     def tiny(self) -> bool:
         return self.name.endswith("_tiny")
 

@@ -78,8 +78,7 @@ def whole_images(
 def image_shape(run: TrainedModel) -> tuple[int, int, int]:
     """(H, W, C) of the model's images: fixed by the model, else the recipe's patch size."""
     model = run.model
-    generates = len(model.inputs[0].shape) == 2  # a latent vector in, an image out
-    tensor = model.outputs[0] if generates else model.inputs[0]
+    tensor = model.outputs[0] if run.info.generates else model.inputs[0]
     height, width, channels = tensor.shape[1:]
     size = run.options.get("image_size") or run.options.get("patch_size") or 64
     return (height or size, width or size, int(channels))

@@ -44,8 +44,6 @@ def signed_to_unit(images: np.ndarray) -> np.ndarray:
 class Adversarial(Objective):
     """DCGAN: latent z uniform in [-1, 1] -> image; one optimizer per network."""
 
-    generates = True
-    draws_latents = True  # the generator's first input is a latent z
     # Set by build() from the recipe. Fine-tuning a trained generator (convert.optimize's
     # QAT) attaches the networks itself and continues where the schedule ends: no noise.
     instance_noise: float = 0.0
@@ -96,7 +94,7 @@ class Adversarial(Objective):
 
         latent, real, fake = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
         draws = {}
-        if self.draws_latents:
+        if self.info.generates:  # pix2pix's generator takes the source image instead
             size = self.config.model_overrides.get("latent_dim", self.info.inputs[0].shape[-1])
             draws["z"] = tf.random.stateless_uniform((size,), latent, -1.0, 1.0)
         if self.instance_noise:

@@ -41,7 +41,6 @@ class Objective:
     """Base: a single model trained on (input, target) pairs with one optimizer."""
 
     patches: ClassVar[bool] = False  # train on random crops of whole images (photos, folders)
-    generates: ClassVar[bool] = False  # the model's output, not its input, is the image
     limit: int | None = None  # load at most this many images per split (None: all)
     trains: Callable[[Any], bool] | None = None  # see use()
 
@@ -255,7 +254,7 @@ class Objective:
 
     def image_shape(self) -> tuple[int, int, int]:
         """(H, W, C) of the model's image: fixed by the model or the recipe's patch size."""
-        spec = self.info.output if self.generates else self.info.inputs[0]
+        spec = self.info.output if self.info.generates else self.info.inputs[0]
         height, width, channels = spec.shape
         size = self.options.get("patch_size") or self.options.get("image_size") or 64
         channels = self.config.model_overrides.get("channels", channels)

@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 class Translate(Adversarial):
     """pix2pix: conditional PatchGAN on (source, target) plus ``l1_weight`` x L1."""
 
-    generates = False
-    draws_latents = False  # the generator's input is the source image
-
     def arrays(self, split: str) -> Arrays:
         arrays = Objective.arrays(self, split)
         if split == "test":

@@ -194,19 +194,6 @@ def _resumed_config(
 class Trainer:
     """Runs one TrainConfig into one run directory."""
 
-    def _initialize(self, model) -> None:
-        """Copy ``config.init``'s matching weights into ``model``; say which layers took them."""
-        source = initial_run(self.config.init, self.info.name)
-        copied, kept = copy_matching_weights(model, source.model)
-        if not copied:
-            raise ZooError(
-                f"--init {self.config.init}: no layer of {source.info.name} matches "
-                f"{self.info.name} by name and shape"
-            )
-        if not self.quiet and self.chief:
-            fresh = f"; fresh: {', '.join(kept)}" if kept else ""
-            print(f"init: {len(copied)} layers from {source.source}{fresh}", flush=True)
-
     def __init__(
         self,
         config: TrainConfig,
@@ -220,6 +207,19 @@ class Trainer:
         self.quiet = quiet
         self.callbacks = list(callbacks or [])
         self.info = models.info(config.model)
+
+    def _initialize(self, model) -> None:
+        """Copy ``config.init``'s matching weights into ``model``; say which layers took them."""
+        source = initial_run(self.config.init, self.info.name)
+        copied, kept = copy_matching_weights(model, source.model)
+        if not copied:
+            raise ZooError(
+                f"--init {self.config.init}: no layer of {source.info.name} matches "
+                f"{self.info.name} by name and shape"
+            )
+        if not self.quiet and self.chief:
+            fresh = f"; fresh: {', '.join(kept)}" if kept else ""
+            print(f"init: {len(copied)} layers from {source.source}{fresh}", flush=True)
 
     def run(self, *, resume: bool) -> Path:
         import keras
