@@ -84,14 +84,19 @@ def _mean_scores(per_image: list[dict], method: str) -> dict[str, float]:
 
 
 def _margin(rows: list[dict]) -> dict[str, Any]:
-    """The learned row's PSNR and SSIM minus those of the classical row with the best PSNR."""
-    learned = next(row for row in rows if row["kind"] == "learned")
+    """Each learned row's PSNR and SSIM minus those of the classical row with the best PSNR."""
     classical = [row for row in rows if row["kind"] == "classical"]
     best = max(classical, key=lambda row: row["psnr"])
     return {
         "best_classical": best["method"],
-        "psnr_db": learned["psnr"] - best["psnr"],
-        "ssim": learned["ssim"] - best["ssim"],
+        "learned": {
+            row["model"]: {
+                "psnr_db": row["psnr"] - best["psnr"],
+                "ssim": row["ssim"] - best["ssim"],
+            }
+            for row in rows
+            if row["kind"] == "learned"
+        },
     }
 
 
@@ -108,7 +113,7 @@ def _learned_row(run, scores: dict[str, float], size: tuple[int, int]) -> dict[s
     macs = model_macs(run.model, size)
     return {
         "model": run.info.name,
-        "method": "learned",
+        "method": run.info.name,
         "kind": "learned",
         **scores,
         "params": run.info.num_params,
@@ -130,9 +135,8 @@ def _restoration_setup(run, task: str, data: str | None, limit: int | None):
 
 
 def deblur_comparison(
-    weights: str | Path = "default",
+    runs: Mapping[str, str | Path],
     *,
-    model: str = "deblur",
     data: str | None = None,
     limit: int | None = None,
     seed: int = 0,
@@ -141,22 +145,40 @@ def deblur_comparison(
     grids: Mapping[str, Sequence[float]] | None = None,
     log: Log = None,
 ) -> dict[str, Any]:
-    """The learned deblurring ``model`` against Richardson-Lucy and Wiener (true kernels).
+    """Learned deblurring models (``runs``: name -> weights) against Richardson-Lucy and
+    Wiener given the true kernel; a non-blind model gets the true kernel too.
 
-    Inputs are exactly ``zoo eval``'s (``data`` defaults to the run's test data; ``limit``
-    images; ``seed`` as ``zoo eval --seed``). Each classical method's parameter is tuned per
-    kernel on ``tune_images`` held-out crops (``tune_size`` pixels) blurred by that kernel;
-    ``grids`` replaces the default grids (method -> values). Returns the rows (blurred input,
-    each method, the learned model), per-image scores, the tunings and the learned margin.
+    Inputs are exactly ``zoo eval``'s for the first model (``data`` defaults to its test data;
+    ``limit`` images; ``seed`` as ``zoo eval --seed``); every model must share its kernels and
+    noise. Each classical method's parameter is tuned per kernel on ``tune_images`` held-out
+    crops (``tune_size`` pixels) blurred by that kernel; ``grids`` replaces the default grids
+    (method -> values). Returns the rows (blurred input, each method, each learned model),
+    per-image scores, the tunings and each learned model's margin.
     """
-    from zoo.inference import run_whole
+    from zoo.inference import size_multiple
     from zoo.tasks import deblur, restoration
     from zoo.weights_io import load_run
 
-    run = load_run(model, weights)
-    source, images, names, channels, multiple = _restoration_setup(run, "deblur", data, limit)
+    if not runs:
+        raise ZooError("deblur_comparison needs at least one learned model")
+    loaded = [load_run(name, weights) for name, weights in runs.items()]
+    run = loaded[0]
+    source, images, names, channels, _ = _restoration_setup(run, "deblur", data, limit)
     kernels = deblur.kernels(run.options)
     noise = float(deblur.noise_sigma(run.options))
+    for other in loaded[1:]:
+        _restoration_setup(other, "deblur", source, 1)  # a deblur model, on the same data
+        theirs = deblur.kernels(other.options)
+        same = (
+            deblur.noise_sigma(other.options) == noise
+            and len(theirs) == len(kernels)
+            and all(np.array_equal(a, b) for a, b in zip(theirs, kernels, strict=True))
+        )
+        if not same:
+            raise ZooError(
+                f"{other.info.name} blurs by other kernels or noise than {run.info.name}"
+            )
+    multiples = {other.info.name: size_multiple(other.model, other.options) for other in loaded}
     held_out, held_out_names = held_out_images(
         source, count=tune_images, size=tune_size, seed=seed, channels=channels
     )
@@ -175,7 +197,11 @@ def deblur_comparison(
         outputs = {"blurred": blurred}
         for method, tuning in tunings[k].items():
             outputs[method] = classical_deblur(blurred, kernel, method=method, value=tuning.value)
-        outputs["learned"] = np.clip(run_whole(run.model, blurred, multiple), 0.0, 1.0)
+        for other in loaded:
+            model = other.info.name
+            outputs[model] = deblur.restore(
+                other.model, other.info, blurred, kernel, multiples[model]
+            )
         scores = {method: _score(out, clean) for method, out in outputs.items()}
         per_image.append(
             {
@@ -204,11 +230,12 @@ def deblur_comparison(
                 "values": [image["parameters"][method] for image in per_image],
             }
         )
-    rows.append(_learned_row(run, _mean_scores(per_image, "learned"), _export(run)))
+    for other in loaded:
+        scores = _mean_scores(per_image, other.info.name)
+        rows.append(_learned_row(other, scores, _export(other)))
     return {
         "section": "deblur",
-        "model": model,
-        "weights": _weights_label(run),
+        "models": {other.info.name: _weights_label(other) for other in loaded},
         "data": source,
         "samples": len(per_image),
         "images": len(images),
@@ -220,7 +247,7 @@ def deblur_comparison(
             f"run's {len(kernels)} kernels in turn (seed {seed} + case index), plus "
             f"Gaussian noise of sigma {noise:g}/255, clipped to [0, 1]; PSNR and SSIM of the "
             "whole restored image (RGB, data range 1). Classical methods are non-blind: they "
-            "get the true kernel."
+            "get the true kernel, as do the non-blind learned models."
         ),
         "tuning": {
             "scope": "per kernel",
@@ -288,7 +315,7 @@ def denoise_comparison(
             outputs[method] = classical_denoise(
                 noisy, method=method, value=tuning.value, sigma=sigma
             )
-        outputs["learned"] = np.clip(run_whole(run.model, noisy, multiple), 0.0, 1.0)
+        outputs[run.info.name] = np.clip(run_whole(run.model, noisy, multiple), 0.0, 1.0)
         scores = {method: _score(out, clean) for method, out in outputs.items()}
         per_image.append({"image": name, "scores": scores})
         if log:
@@ -310,7 +337,7 @@ def denoise_comparison(
                 "values": [tuning.value],
             }
         )
-    rows.append(_learned_row(run, _mean_scores(per_image, "learned"), _export(run)))
+    rows.append(_learned_row(run, _mean_scores(per_image, run.info.name), _export(run)))
     return {
         "section": "denoise",
         "model": model,
@@ -553,28 +580,29 @@ def restoration_markdown(result: dict[str, Any]) -> str:
         )
     margin = result["margin"]
     best = next(r["model"] for r in result["rows"] if r["method"] == margin["best_classical"])
-    lines += [
-        "",
-        f"Learned margin over the best classical method ({best}): "
-        f"{margin['psnr_db']:+.2f} dB PSNR, {margin['ssim']:+.4f} SSIM.",
-    ]
+    gains = "; ".join(
+        f"{name} {m['psnr_db']:+.2f} dB PSNR, {m['ssim']:+.4f} SSIM"
+        for name, m in margin["learned"].items()
+    )
+    lines += ["", f"Learned margin over the best classical method ({best}): {gains}."]
     if result["section"] == "deblur":
         methods = list(DEBLUR_METHODS)
+        learned = [row["method"] for row in result["rows"] if row["kind"] == "learned"]
         lines += [
             "",
             "| image | kernel | blurred | "
             + " | ".join(f"{DEBLUR_METHODS[m][0]} ({DEBLUR_METHODS[m][1]})" for m in methods)
-            + " | learned |",
-            "|---|---|---:|" + "---:|" * len(methods) + "---:|",
+            + "".join(f" | {name}" for name in learned)
+            + " |",
+            "|---|---|---:|" + "---:|" * (len(methods) + len(learned)),
         ]
         for image in result["per_image"]:
             scores = image["scores"]
             cells = [f"{scores[m]['psnr']:.2f} ({image['parameters'][m]:.3g})" for m in methods]
+            cells += [f"{scores[name]['psnr']:.2f}" for name in learned]
             lines.append(
                 f"| {image['image']} | {image['kernel_label']} | "
-                f"{scores['blurred']['psnr']:.2f} | "
-                + " | ".join(cells)
-                + f" | {scores['learned']['psnr']:.2f} |"
+                f"{scores['blurred']['psnr']:.2f} | " + " | ".join(cells) + " |"
             )
     return "\n".join(lines)
 

@@ -7,8 +7,9 @@ exactly how):
   convolution) vs bicubic per scale on Set5 (``--sr-data``; skipped with a note when the
   folder is missing), by ``zoo eval``'s protocol, with parameters, multiply-accumulates
   and host TFLite latency (float32 and int8, 1 thread, at the export size);
-- deblurring: ``deblur`` vs scikit-image's Richardson-Lucy and Wiener given the true kernel,
-  tuned per kernel on held-out photos, on ``zoo eval deblur``'s inputs;
+- deblurring: ``deblur`` (blind) and ``deblur_nonblind`` (given the kernel) vs scikit-image's
+  Richardson-Lucy and Wiener given the true kernel, tuned per kernel on held-out photos, on
+  ``zoo eval deblur``'s inputs;
 - denoising: ``rednet_photos`` (``--denoise-model dae_photos`` for the autoencoder) vs TV
   (Chambolle) and non-local means, tuned on held-out photos, on ``zoo eval``'s noisy images.
 
@@ -19,7 +20,7 @@ not named by ``--sections`` are kept, each with the command that measured it) an
 Markdown.
 
     python benchmarks/peers.py [--sr-data DIR] [--weights fsrcnn_x3=runs/x3 ...] [--limit N]
-        [--sections sr,deblur,denoise] [--out DIR]
+        [--sections sr,deblur,denoise] [--deblur-models deblur,deblur_nonblind] [--out DIR]
 """
 
 from __future__ import annotations
@@ -102,15 +103,21 @@ def run_sections(args: argparse.Namespace, weights: dict[str, str]) -> dict[str,
                 **common,
             )
             continue
-        model = args.deblur_model if section == "deblur" else args.denoise_model
-        chosen = peers.resolve_weights(model, weights)
-        if chosen is None:
-            reason = f"{model} has no shipped weights; pass --weights {model}=RUN"
-            print(f"note: {key} skipped: {reason}", flush=True)
-            results[key] = {"section": key, "model": model, "skipped": reason}
+        names = args.deblur_models.split(",") if section == "deblur" else [args.denoise_model]
+        chosen = {name: peers.resolve_weights(name, weights) for name in names}
+        for name in [name for name, path in chosen.items() if path is None]:
+            reason = f"{name} has no shipped weights; pass --weights {name}=RUN"
+            print(f"note: {key}: {name} skipped: {reason}", flush=True)
+            del chosen[name]
+        if not chosen:
+            reason = f"{', '.join(names)}: no weights (pass --weights NAME=RUN)"
+            results[key] = {"section": key, "models": names, "skipped": reason}
             continue
-        compare = peers.deblur_comparison if section == "deblur" else peers.denoise_comparison
-        results[key] = compare(chosen, model=model, **restoration)
+        if section == "deblur":
+            results[key] = peers.deblur_comparison(chosen, **restoration)
+        else:
+            ((model, path),) = chosen.items()
+            results[key] = peers.denoise_comparison(path, model=model, **restoration)
     return results
 
 
@@ -174,8 +181,10 @@ def _section_header(result: dict[str, Any]) -> str:
             )
         return " ".join(text)
     tuning = result["tuning"]
+    learned = result.get("models") or {result["model"]: result["weights"]}
+    named = ", ".join(f"`{name}` (weights `{path}`)" for name, path in learned.items())
     return (
-        f"Model: `{result['model']}` (weights `{result['weights']}`). Data: {data}. "
+        f"Model{'s' if len(learned) > 1 else ''}: {named}. Data: {data}. "
         f"Protocol: {result['protocol']} Tuning ({tuning['scope']}, by {tuning['criterion']}): "
         f"{tuning['note']}."
     )
@@ -200,7 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--sr-models", default=None, help="comma-separated (default: all nine)")
-    parser.add_argument("--deblur-model", default="deblur")
+    parser.add_argument(
+        "--deblur-models",
+        default="deblur,deblur_nonblind",
+        help="comma-separated, compared on the first one's inputs",
+    )
     parser.add_argument("--denoise-model", default="rednet_photos")
     parser.add_argument("--data", help="deblur/denoise test images (default: zoo eval's)")
     parser.add_argument("--tune-images", type=int, default=16, help="held-out images to tune on")
@@ -222,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         weights = parse_weights(args.weights)
         args.sections = parse_sections(args.sections)
         args.sr_models = args.sr_models or ",".join(peers.SR_MODELS)
-        compared = {*args.sr_models.split(","), args.deblur_model, args.denoise_model}
+        compared = {*args.sr_models.split(","), *args.deblur_models.split(","), args.denoise_model}
         for name in sorted(set(weights) - compared):
             print(f"note: --weights {name}: not compared here, ignored", flush=True)
         sections = run_sections(args, weights)

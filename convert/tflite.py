@@ -397,7 +397,12 @@ def converter_for(
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if calibration is not None:
-        converter.representative_dataset = lambda: iter(calibration)
+        # Keyed by the signature's input names: a list would meet the file's inputs in the
+        # converter's order, which need not be the model's (it sorts them by name).
+        names = [spec.name for spec in info.inputs]
+        converter.representative_dataset = lambda: (
+            dict(zip(names, sample, strict=True)) for sample in calibration
+        )
     if mode in INTEGER_MODES:
         if mode == "int8":
             if calibration is not None:  # a QAT model carries its ranges; builtins suffice

@@ -260,6 +260,106 @@ def test_deblur_trains_on_sharp_crops_and_validates_on_fixed_pairs():
         objective.load_data()
 
 
+# === Non-blind deblurring ===
+
+
+def _nonblind_objective():
+    from zoo.tasks import objective_for
+    from zoo.train.config import TrainConfig
+
+    info = zoo.info("deblur_nonblind_tiny")
+    return objective_for(info, TrainConfig.from_recipe(info))
+
+
+def test_kernel_input_is_the_kernel_centred_with_its_peak_at_one():
+    from zoo.tasks.deblur import kernel_input
+
+    kernel = zdata.blur_kernel("motion", length=5, angle=45)
+    made = kernel_input(kernel, 19)
+    assert made.shape == (19, 19, 1) and made.dtype == np.float32
+    assert made.max() == 1.0 and made.min() == 0.0
+    np.testing.assert_allclose(made[7:12, 7:12, 0] * kernel.max(), kernel, rtol=1e-6)
+    np.testing.assert_allclose(made / made.sum(), np.pad(kernel, 7)[..., None], atol=1e-7)
+    with pytest.raises(zoo.ZooError, match="wider than 19x19"):
+        kernel_input(zdata.blur_kernel("gaussian", sigma=4.0), 19)
+    with pytest.raises(zoo.ZooError, match="taps >= 0"):
+        kernel_input(-kernel, 19)
+
+
+def test_non_blind_deblur_starts_as_the_blind_one_and_then_reads_the_kernel():
+    from zoo.tasks.deblur import kernel_input
+    from zoo.weights_io import copy_matching_weights
+
+    blind, nonblind = zoo.get("deblur_tiny"), zoo.get("deblur_nonblind_tiny")
+    _, kept = copy_matching_weights(nonblind, blind)
+    assert kept and all("kernel" in name for name in kept)  # only the kernel's own layers
+    image = _uniform((1, 24, 40, 3), seed=3)
+    sharp_kernel = kernel_input(zdata.blur_kernel("gaussian", sigma=1.0), 19)[None]
+    long_kernel = kernel_input(zdata.blur_kernel("motion", length=15, angle=90), 19)[None]
+    expected = np.asarray(blind(image))
+    for kernel in (sharp_kernel, long_kernel):  # zero biases: the kernel changes nothing yet
+        np.testing.assert_allclose(nonblind([image, kernel]), expected, atol=1e-6)
+    for layer in nonblind.layers:
+        if layer.name.endswith("_kernel_bias"):
+            layer.set_weights([w + 0.5 for w in layer.get_weights()])
+    first, second = nonblind([image, sharp_kernel]), nonblind([image, long_kernel])
+    assert np.abs(np.asarray(first) - np.asarray(second)).max() > 1e-3
+
+
+def test_non_blind_pairs_carry_the_kernel_that_blurred_them():
+    from zoo.tasks.deblur import kernel_input
+
+    keras.utils.set_random_seed(0)
+    objective = _nonblind_objective()
+    kernels = objective.kernels()
+    images = _uniform((16, 32, 32, 3), 0.15, 0.85, seed=2)
+    batch = first_batch(
+        Examples.in_memory({"sharp": images}), 16, seed=0, degrade=objective.degrade
+    )
+    (blurred, kernel), sharp = objective.pair(batch)
+    assert kernel.shape == (16, 19, 19, 1)
+    candidates = np.stack([zdata.convolve(sharp, k) for k in kernels], axis=1)
+    chosen = (blurred[:, None] - candidates).std(axis=(2, 3, 4)).argmin(axis=1)
+    expected = np.stack([kernel_input(kernels[c], 19) for c in chosen])
+    np.testing.assert_array_equal(kernel, expected)
+    assert len(set(chosen)) > 3
+    # validation pairs too: each image's kernel input is the one blurred_pairs drew for it
+    objective.limit = 2
+    _, validation = objective.load_data()
+    assert set(validation) == {"blurred", "sharp", "kernel"}
+    blurred, sharp, chosen = zdata.blurred_pairs(
+        validation["sharp"],
+        kernels,
+        noise_sigma=objective.options["noise_sigma"],
+        seed=objective.config.seed,
+        return_kernels=True,
+    )
+    np.testing.assert_array_equal(validation["blurred"], blurred)
+    np.testing.assert_array_equal(
+        validation["kernel"], np.stack([kernel_input(kernels[c], 19) for c in chosen])
+    )
+
+
+def test_parse_kernel_reads_named_kernels_and_files(tmp_path):
+    from zoo.tasks.deblur import parse_kernel
+
+    np.testing.assert_array_equal(
+        parse_kernel("gaussian:2"), zdata.blur_kernel("gaussian", sigma=2.0)
+    )
+    np.testing.assert_array_equal(
+        parse_kernel("motion:9:30"), zdata.blur_kernel("motion", length=9, angle=30)
+    )
+    path = tmp_path / "k.npy"
+    np.save(path, np.ones((3, 5)))
+    np.testing.assert_allclose(parse_kernel(str(path)), np.full((3, 5), 1 / 15), rtol=1e-6)
+    for bad in ("gaussian:wide", "box", str(tmp_path / "missing.npy")):
+        with pytest.raises(zoo.ZooError, match="--kernel"):
+            parse_kernel(bad)
+    (tmp_path / "bad.npy").write_text("not numpy")
+    with pytest.raises(zoo.ZooError, match="not a numpy array file"):
+        parse_kernel(str(tmp_path / "bad.npy"))
+
+
 # === Up-block modes ===
 
 

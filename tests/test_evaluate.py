@@ -23,8 +23,8 @@ from zoo import classifier, metrics
 from zoo import data as zdata
 from zoo.cli import main
 from zoo.errors import ZooError
-from zoo.evaluate import evaluate
-from zoo.inference import bicubic_upscale
+from zoo.evaluate import default_data, evaluate, evaluate_model
+from zoo.inference import bicubic_upscale, pad_to_multiple, size_multiple
 from zoo.predict import predict
 from zoo.samples import sample
 from zoo.tasks.base import whole_images
@@ -249,6 +249,7 @@ EXPECTED_KEYS = {
     "fsrcnn_tiny": {"psnr", "ssim", "psnr_bicubic", "ssim_bicubic"},
     "dae_tiny": {"psnr", "ssim", "psnr_input", "ssim_input"},
     "deblur_tiny": {"psnr", "ssim", "psnr_input", "ssim_input"},
+    "deblur_nonblind_tiny": {"psnr", "ssim", "psnr_input", "ssim_input"},
     "cae_tiny": {"mse", "psnr", "ssim"},
     "vae_tiny": {"mse", "psnr", "ssim", "elbo", "reconstruction_nll", "kl"},
     "unet_tiny": {"miou", "pixel_accuracy"},
@@ -288,6 +289,27 @@ def test_eval_super_resolution_on_a_folder_uses_every_image_whole(trained, tmp_p
     result = evaluate("fsrcnn_tiny", trained("fsrcnn_tiny"), data=str(folder))
     assert result.samples == 2 and set(result.details["per_image"]) == {"gray.png", "rgb.png"}
     assert result.metrics["psnr_bicubic"] > 10
+
+
+def test_eval_gives_a_non_blind_model_the_kernel_of_each_case(trained):
+    from zoo.tasks import deblur, restoration
+    from zoo.tasks.deblur import kernel_input
+
+    run = load_run("deblur_nonblind_tiny", trained("deblur_nonblind_tiny"))
+    for layer in run.model.layers:  # biases far from zero: each kernel changes the output
+        if layer.name.endswith("_kernel_bias"):
+            layer.set_weights([w + 0.3 for w in layer.get_weights()])
+    result = evaluate_model(run, limit=1)
+    kernels = deblur.kernels(run.options)
+    images, _ = whole_images(default_data(run), limit=1)
+    multiple, psnrs = size_multiple(run.model, run.options), []
+    for _, k, clean, blurred in restoration.cases(run, images, 0, kernels, deblur.degrade):
+        padded, _ = pad_to_multiple(blurred, multiple)
+        restored = run.model([padded[None], kernel_input(kernels[k], 19)[None]])[0]
+        restored = np.clip(restored[: blurred.shape[0], : blurred.shape[1]], 0, 1)
+        psnrs.append(metrics.psnr(restored, clean))
+    assert result.details["kernels"] == len(kernels) == 15
+    assert result.metrics["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-4)
 
 
 # === zoo sample ===
@@ -347,6 +369,32 @@ def test_predict_refuses_generators_and_unreadable_inputs(trained, tmp_path, ima
     assert not out.exists()  # nothing half-written
     with pytest.raises(ZooError, match="no such file"):
         predict("dae_tiny", trained("dae_tiny"), [tmp_path / "missing.png"], out)
+
+
+def test_predict_gives_a_non_blind_model_the_kernel_it_is_told(trained, tmp_path, images):
+    run = trained("deblur_nonblind_tiny")
+    out = tmp_path / "nonblind"
+    result = invoke(
+        "predict", "deblur_nonblind_tiny", images["rgb"], "--weights", run, "--out", out
+    )
+    assert_one_line_error(result, "is non-blind", "--kernel gaussian:SIGMA")
+    assert not out.exists()
+    written = {}
+    for spec in ("gaussian:1", "motion:15:90"):
+        folder = tmp_path / spec.replace(":", "_")
+        args = ("predict", "deblur_nonblind_tiny", images["rgb"], "--weights", run)
+        result = invoke(*args, "--out", folder, "--kernel", spec)
+        assert result.exit_code == 0, result.output
+        with Image.open(folder / "rgb.png") as image:
+            written[spec] = np.asarray(image)
+    assert written["gaussian:1"].shape == (37, 45, 3)
+    blind = ("predict", "deblur_tiny", images["rgb"], "--weights", trained("deblur_tiny"))
+    assert_one_line_error(invoke(*blind, "--out", out, "--kernel", "gaussian:1"), "is blind")
+    dae = ("predict", "dae_tiny", images["rgb"], "--weights", trained("dae_tiny"))
+    assert_one_line_error(invoke(*dae, "--out", out, "--kernel", "gaussian:1"), "--kernel is for")
+    args = ("predict", "deblur_nonblind_tiny", images["rgb"], "--weights", run, "--out", out)
+    assert_one_line_error(invoke(*args, "--kernel", "gaussian:9"), "wider than 19x19")
+    assert not out.exists()
 
 
 # === CLI ===

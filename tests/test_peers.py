@@ -164,9 +164,10 @@ def test_model_macs_counts_convolutions_transposed_convolutions_and_dense():
 # === Comparisons ===
 
 
-def check_rows(rows: list[dict], methods: list[str], model: str) -> None:
-    assert [row["method"] for row in rows] == [*methods, "learned"]
-    assert rows[-1]["model"] == model  # tools/cards.py finds a model's rows by this name
+def check_rows(rows: list[dict], methods: list[str], *models: str) -> None:
+    assert [row["method"] for row in rows] == [*methods, *models]
+    assert [row["model"] for row in rows[len(methods) :]] == list(models)  # as tools/cards.py
+    assert all(row["kind"] == "learned" for row in rows[len(methods) :])
     for row in rows:
         assert row["model"] and row["kind"] in ("input", "classical", "learned")
         assert math.isfinite(row["psnr"]) and 0 < row["ssim"] <= 1, row
@@ -174,12 +175,10 @@ def check_rows(rows: list[dict], methods: list[str], model: str) -> None:
 
 def test_deblur_comparison_rows_use_zoo_evals_inputs(folder, weights):
     grids = {"richardson_lucy": RL_GRID, "wiener": WIENER_GRID}
-    path = weights("deblur_tiny")
-    result = peers.deblur_comparison(
-        path, model="deblur_tiny", data=str(folder), grids=grids, **SMALL
-    )
+    models = {name: weights(name) for name in ("deblur_tiny", "deblur_nonblind_tiny")}
+    result = peers.deblur_comparison(models, data=str(folder), grids=grids, **SMALL)
     rows = result["rows"]
-    check_rows(rows, ["blurred", "richardson_lucy", "wiener"], "deblur_tiny")
+    check_rows(rows, ["blurred", "richardson_lucy", "wiener"], *models)
     assert result["images"] == 2 and result["tuning"]["scope"] == "per kernel"
     assert result["samples"] == 2 * result["kernels"]  # every image under every kernel
     assert all(n.startswith("photos/train/") for n in result["tuning"]["held_out"])
@@ -189,18 +188,22 @@ def test_deblur_comparison_rows_use_zoo_evals_inputs(folder, weights):
     for image in result["per_image"]:
         assert image["parameters"]["richardson_lucy"] in RL_GRID
         assert image["parameters"]["wiener"] in WIENER_GRID
-    assert rows[-1]["params"] == zoo.info("deblur_tiny").num_params
     best = max(rows[1:3], key=lambda row: row["psnr"])
     assert result["margin"]["best_classical"] == best["method"]
-    assert result["margin"]["psnr_db"] == pytest.approx(rows[-1]["psnr"] - best["psnr"])
-    # the same degraded inputs and the same model outputs as `zoo eval`
-    reference = evaluate("deblur_tiny", path, data=str(folder), seed=0).metrics
-    assert rows[0]["psnr"] == pytest.approx(reference["psnr_input"], abs=1e-9)
-    assert rows[-1]["psnr"] == pytest.approx(reference["psnr"], abs=1e-6)
-    assert "| Wiener (true kernel) |" in peers.to_markdown(result)
+    for row in rows[3:]:
+        assert row["params"] == zoo.info(row["model"]).num_params
+        margin = result["margin"]["learned"][row["model"]]
+        assert margin["psnr_db"] == pytest.approx(row["psnr"] - best["psnr"])
+        # the same degraded inputs (and, non-blind, kernels) and outputs as `zoo eval`
+        reference = evaluate(row["model"], models[row["model"]], data=str(folder)).metrics
+        assert rows[0]["psnr"] == pytest.approx(reference["psnr_input"], abs=1e-9)
+        assert row["psnr"] == pytest.approx(reference["psnr"], abs=1e-6)
+    markdown = peers.to_markdown(result)
+    assert "| Wiener (true kernel) |" in markdown
+    assert "| deblur_tiny | deblur_nonblind_tiny |" in markdown  # a column each per image
 
     with pytest.raises(ZooError, match="not a deblur model"):
-        peers.deblur_comparison(weights("dae_tiny"), model="dae_tiny", data=str(folder))
+        peers.deblur_comparison({"dae_tiny": weights("dae_tiny")}, data=str(folder))
 
 
 def test_denoise_comparison_rows_use_zoo_evals_inputs(folder, weights):
@@ -263,7 +266,7 @@ def test_main_writes_json_and_markdown_and_notes_a_missing_sr_folder(
         [
             "--sr-data",
             str(tmp_path / "no-set5"),
-            "--deblur-model",
+            "--deblur-models",
             "deblur_tiny",
             "--denoise-model",
             "dae_tiny",
@@ -289,7 +292,7 @@ def test_main_writes_json_and_markdown_and_notes_a_missing_sr_folder(
     assert "no super-resolution data" in sections["super_resolution"]["skipped"]
     assert sections["deblur"]["rows"][-1]["model"] == "deblur_tiny"
     assert sections["denoise"]["rows"][-1]["model"] == "dae_tiny"
-    assert report["machine"] and "--deblur-model deblur_tiny" in report["command"]
+    assert report["machine"] and "--deblur-models deblur_tiny" in report["command"]
     markdown = (out / "peers.md").read_text()
     assert markdown in printed
     assert "## Deblurring" in markdown and "| Richardson-Lucy (true kernel) |" in markdown
@@ -299,12 +302,14 @@ def test_main_writes_json_and_markdown_and_notes_a_missing_sr_folder(
 def test_main_skips_a_model_without_weights(tmp_path, capsys):
     out = tmp_path / "results"
     script.main(["--sections", "denoise", "--denoise-model", "dae_tiny", "--out", str(out)])
-    assert "note: denoise skipped: dae_tiny has no shipped weights" in capsys.readouterr().out
+    assert "note: denoise: dae_tiny skipped: dae_tiny has no shipped weights" in (
+        capsys.readouterr().out
+    )
     report = json.loads((out / "peers.json").read_text())
-    assert report["sections"]["denoise"]["skipped"].startswith("dae_tiny has no shipped")
-    assert "Skipped: dae_tiny has no shipped weights" in (out / "peers.md").read_text()
+    assert report["sections"]["denoise"]["skipped"].startswith("dae_tiny: no weights")
+    assert "Skipped: dae_tiny: no weights" in (out / "peers.md").read_text()
     # a later run of another section keeps this one, each with the command that measured it
-    script.main(["--sections", "deblur", "--deblur-model", "deblur_tiny", "--out", str(out)])
+    script.main(["--sections", "deblur", "--deblur-models", "deblur_tiny", "--out", str(out)])
     sections = json.loads((out / "peers.json").read_text())["sections"]
     assert set(sections) == {"denoise", "deblur"}
     assert "--sections denoise" in sections["denoise"]["command"]

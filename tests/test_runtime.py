@@ -246,3 +246,78 @@ def test_tiny_models_compute_right_on_the_gpu_at_several_sizes(name, size):
     # U-Net needs float32 arithmetic on a GPU (measured on a real one): it runs so there
     assert ("float32 arithmetic" in gpu["device"]) == info.gpu_float32 == (name == "unet_tiny")
     assert result.metadata.get("gpu_float32", False) == info.gpu_float32
+
+
+def _per_channel_bias(*, bias_first: bool) -> keras.Model:
+    """An image plus a (1, 1, 1, C) bias made from a second input: the non-blind deblurring
+    models' kernel conditioning, at its smallest."""
+    image = keras.Input((16, 16, 3), batch_size=1, name="image")
+    code = keras.Input((5, 5, 1), batch_size=1, name="code")
+    features = keras.layers.Conv2D(8, 3, padding="same", name="features")(image)
+    bias = keras.layers.Conv2D(8, 5, name="bias")(code)
+    summed = keras.layers.Add()([bias, features] if bias_first else [features, bias])
+    outputs = keras.layers.Conv2D(3, 3, padding="same", name="out")(keras.layers.ReLU()(summed))
+    model = keras.Model([image, code], outputs, name="per_channel_bias")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([rng.normal(0, 0.3, w.shape).astype("f4") for w in layer.weights])
+    return model
+
+
+def _int8_gpu_run(model):
+    return _int8_run(model, "gpu")
+
+
+def _int8_cpu_run(model):
+    return _int8_run(model, "cpu")
+
+
+def _int8_run(model, accelerator: str):
+    rng = np.random.default_rng(0)
+    samples = [
+        [rng.uniform(0, 1, (1, *t.shape[1:])).astype(np.float32) for t in model.inputs]
+        for _ in range(8)
+    ]
+    result = convert_model(model, mode="int8", representative=samples, parity=False)
+    info = info_from_model(model)
+    report = measure(
+        result.flatbuffer, model=model, info=info, samples=samples, accelerators=(accelerator,)
+    )
+    return report.runs[0]
+
+
+def test_int8_calibration_feeds_each_input_by_name():
+    # "image" and "code" sort the other way round: the converter's own order of the inputs
+    run = _int8_cpu_run(_per_channel_bias(bias_first=True))
+    assert run.accepted and run.fully_accelerated and run.agrees, run.verdict()
+    assert run.relative_error < 0.05, run.verdict()
+
+
+@needs_gpu
+def test_gpu_int8_add_with_the_broadcast_operand_first_is_right():
+    run = _int8_gpu_run(_per_channel_bias(bias_first=True))
+    assert run.accepted and run.fully_accelerated and run.agrees, run.verdict()
+
+
+@needs_gpu
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="LiteRT's GPU accelerator (ML Drift, on SwiftShader) computes an int8 ADD of "
+    "(1, H, W, C) + (1, 1, 1, C) wrong (error about the output's range), and right with the "
+    "operands swapped: the deblurring models add their kernel biases first. When this "
+    "passes, LiteRT has fixed it.",
+)
+def test_gpu_int8_add_with_the_broadcast_operand_second():
+    run = _int8_gpu_run(_per_channel_bias(bias_first=False))
+    assert run.accepted and run.agrees, run.verdict()
+
+
+@needs_gpu
+@pytest.mark.parametrize("mode", ["float16", "int8"])
+def test_non_blind_deblurring_runs_right_on_the_gpu(mode):
+    result = convert_model("deblur_nonblind_tiny", mode=mode, size=(32, 48), accelerators=True)
+    gpu = result.metadata["accelerators"]["gpu"]
+    assert gpu["accepted"] and gpu["fully_accelerated"] and gpu["agrees"], gpu["verdict"]
+    assert [entry["name"] for entry in result.metadata["inputs"]] == ["blurred", "kernel"]

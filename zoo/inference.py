@@ -7,6 +7,7 @@ otherwise. The task modules (:mod:`zoo.tasks`) build their evaluation and predic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,11 +50,11 @@ def size_multiple(model: keras.Model, options: dict[str, Any] | None = None) -> 
         return int(options["size_multiple"])
     channels = model_channels(model)
     scale = int(options.get("scale", 1))
+    fixed = [np.zeros((1, *tensor.shape[1:]), np.float32) for tensor in model.inputs[1:]]
     for m in _PROBE_SIZES:
         try:
             fits = all(
-                np.asarray(model(np.zeros((1, s, s, channels), np.float32))).shape[1:3]
-                == (s * scale, s * scale)
+                np.asarray(model(_probe(s, channels, fixed))).shape[1:3] == (s * scale, s * scale)
                 for s in (m, 3 * m)
             )
         except (ValueError, TypeError, RuntimeError):  # e.g. a skip concatenation mismatch
@@ -68,6 +69,12 @@ def size_multiple(model: keras.Model, options: dict[str, Any] | None = None) -> 
     raise ZooError(f"{model.name}: found no input size it keeps (tried multiples up to 128)")
 
 
+def _probe(size: int, channels: int, fixed: list[np.ndarray]):
+    """Zeros for a size probe: the image at ``size``, the fixed-size inputs as they are."""
+    image = np.zeros((1, size, size, channels), np.float32)
+    return [image, *fixed] if fixed else image
+
+
 def pad_to_multiple(image: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Reflect-pad (H, W, C) at the bottom and right to multiples of ``multiple``."""
     height, width = image.shape[:2]
@@ -77,10 +84,18 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple
     return image, (height, width)
 
 
-def run_whole(model: keras.Model, image: np.ndarray, multiple: int) -> np.ndarray:
-    """A fully convolutional model on one whole (H, W, C) image (padded, then cropped back)."""
+def run_whole(
+    model: keras.Model, image: np.ndarray, multiple: int, extra: Sequence[np.ndarray] = ()
+) -> np.ndarray:
+    """A fully convolutional model on one whole (H, W, C) image (padded, then cropped back).
+
+    ``extra``: the model's further inputs for this image, without the batch axis (a
+    non-blind deblurring model's kernel).
+    """
     padded, (height, width) = pad_to_multiple(image, multiple)
-    output = np.asarray(model(padded[None].astype(np.float32), training=False))[0]
+    batch = padded[None].astype(np.float32)
+    inputs = [batch, *(np.asarray(a, np.float32)[None] for a in extra)] if extra else batch
+    output = np.asarray(model(inputs, training=False))[0]
     scale = output.shape[0] // padded.shape[0]
     return output[: height * scale, : width * scale]
 

@@ -84,8 +84,12 @@ def predict(
     out: str | Path,
     *,
     overrides: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Run image-to-image ``model_name`` on image files; write ``out/<stem>.png`` for each.
+
+    ``options`` join the run's recipe options for the task's image function (a non-blind
+    deblurring model's ``kernel``).
 
     Returns the written paths. Generators, missing inputs or files that are not images, and
     bad weights are one-line ZooErrors, raised before anything is written; the images are
@@ -104,6 +108,7 @@ def predict(
     multiple = None
     if get_task(info.task).fully_convolutional:
         multiple = size_multiple(run.model, run.options)
+    options = {**run.options, **(options or {})}
     for target, image in zip(targets, images, strict=True):  # one image in memory at a time
-        write_png(target, image_to_image(run.model, info, image, run.options, multiple=multiple))
+        write_png(target, image_to_image(run.model, info, image, options, multiple=multiple))
     return targets

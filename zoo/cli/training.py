@@ -118,11 +118,25 @@ def sample_command(
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--weights", required=True, help=WEIGHTS_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-def predict_command(model: str, inputs: tuple[str, ...], weights: str, out: str) -> None:
+@click.option(
+    "--kernel",
+    help="Non-blind deblurring: the blur kernel, gaussian:SIGMA, motion:LENGTH[:ANGLE] "
+    "(pixels, degrees) or a .npy / image file.",
+)
+def predict_command(
+    model: str, inputs: tuple[str, ...], weights: str, out: str, kernel: str | None
+) -> None:
     """Run image-to-image MODEL on INPUT image files; writes OUT/<name>.png for each."""
+    from zoo import models
     from zoo.predict import predict
+    from zoo.tasks.deblur import parse_kernel
 
-    for path in predict(model, weights, inputs, out):
+    options = None
+    if kernel is not None:
+        if models.info(model).task != "deblur":
+            raise click.ClickException(f"--kernel is for deblurring models, not {model}")
+        options = {"kernel": parse_kernel(kernel)}
+    for path in predict(model, weights, inputs, out, options=options):
         click.echo(str(path))
 
 

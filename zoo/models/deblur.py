@@ -37,7 +37,7 @@ import keras
 
 from zoo.layers import activation_layer, check_upsample, conv_bn_act, up_block
 from zoo.registry import Recipe, TensorSpec, register
-from zoo.tasks.deblur import BLUR_RECIPE
+from zoo.tasks.deblur import BLUR_RECIPE, RECIPE_KERNEL_SIZE
 
 PAPER = (
     "Xu, Ren, Liu, Jia 2014, Deep Convolutional Neural Network for Image Deconvolution "
@@ -54,6 +54,8 @@ def deblur_net(
     channels: int = 3,
     filters: Sequence[int] = (16, 32, 64, 128),
     upsample: str = "transpose",
+    kernel_size: int | None = None,
+    code_width: int = 64,
     name: str = "deblur",
 ) -> keras.Model:
     """Residual U-Net: blurred (B, H, W, channels) in [0, 1] -> sharp, same shape, in [0, 1].
@@ -61,35 +63,71 @@ def deblur_net(
     Level ``i`` runs at 1 / 2**i of the input size with ``filters[i]`` channels: two
     3x3 convolutions per level, a stride-2 convolution down, an up-block -> ReLU ->
     concatenation with the skip -> 3x3 convolution up.
+
+    ``kernel_size=K`` makes it non-blind: a second input ``kernel`` (B, K, K, 1), the blur
+    kernel centred and scaled so its largest tap is 1 (:func:`zoo.tasks.deblur.kernel_input`),
+    becomes a code (two convolutions to ``code_width`` channels at 1x1) from which each level's last
+    convolution, down and up, gets a bias per channel before its ReLU (as if the code were
+    extra input channels, SRMD-style). The biases start at zero, so a non-blind model starts
+    as the blind one, layer for layer (``zoo train --init deblur:default``).
     """
     check_upsample(upsample)
     inputs = keras.Input((None, None, channels), name="blurred")
+    code = None
+    model_inputs = [inputs]
+    if kernel_size is not None:
+        kernel = keras.Input((kernel_size, kernel_size, 1), name="kernel")
+        model_inputs.append(kernel)
+        # A KxK "valid" convolution of the KxK kernel is a dense layer whose output is
+        # already (B, 1, 1, code_width): no reshape, every op a convolution.
+        code = keras.layers.Conv2D(code_width, kernel_size, activation="relu", name="kernel_code1")(
+            kernel
+        )
+        code = keras.layers.Conv2D(code_width, 1, activation="relu", name="kernel_code2")(code)
+
+    def conditioned(x, width: int, *, name: str, strides: int = 1):
+        if code is None:
+            return conv_bn_act(x, width, strides=strides, batch_norm=False, name=name)
+        x = conv_bn_act(x, width, strides=strides, activation="linear", batch_norm=False, name=name)
+        bias = keras.layers.Conv2D(
+            width, 1, kernel_initializer="zeros", name=f"{name}_kernel_bias"
+        )(code)
+        # The (B, 1, 1, width) bias comes first: LiteRT's GPU accelerator computes an int8
+        # ADD wrong when its second operand is the broadcast one.
+        x = keras.layers.Add(name=f"{name}_conditioned")([bias, x])
+        return activation_layer("relu", name=f"{name}_relu")(x)
+
     x = conv_bn_act(inputs, filters[0], batch_norm=False, name="level0a")
-    x = conv_bn_act(x, filters[0], batch_norm=False, name="level0b")
+    x = conditioned(x, filters[0], name="level0b")
     skips = []
     for level, width in enumerate(filters[1:], start=1):
         skips.append(x)
         x = conv_bn_act(x, width, strides=2, batch_norm=False, name=f"down{level}")
-        x = conv_bn_act(x, width, batch_norm=False, name=f"level{level}")
+        x = conditioned(x, width, name=f"level{level}")
     for level in reversed(range(len(skips))):
         x = up_block(x, filters[level], mode=upsample, name=f"up{level}")
         x = activation_layer("relu", name=f"up{level}_relu")(x)
         x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
-        x = conv_bn_act(x, filters[level], batch_norm=False, name=f"fuse{level}")
+        x = conditioned(x, filters[level], name=f"fuse{level}")
     residual = keras.layers.Conv2D(channels, 3, padding="same", name="residual")(x)
     x = keras.layers.Add(name="add_residual")([inputs, residual])
     outputs = keras.layers.ReLU(max_value=1.0, name="sharp")(x)  # clip to [0, 1]
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(model_inputs if code is not None else inputs, outputs, name=name)
 
 
 def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
     shape = (None, None, arguments["channels"])
+    inputs = [TensorSpec("blurred", shape, description="blurred noisy image in [0, 1]")]
+    if "kernel_size" in arguments:
+        size = arguments["kernel_size"]
+        description = "blur kernel, centred, largest tap scaled to 1 (kernel_input)"
+        inputs.append(TensorSpec("kernel", (size, size, 1), description=description))
     return register(
         family="deblur",
         family_builder=deblur_net,
         arguments=arguments,
         task="deblur",
-        inputs=[TensorSpec("blurred", shape, description="blurred noisy image in [0, 1]")],
+        inputs=inputs,
         output=TensorSpec("sharp", shape, description="deblurred image, clipped to [0, 1]"),
         num_params=num_params,
         paper=PAPER,
@@ -111,6 +149,25 @@ def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
 @_register(num_params=562_979, epochs=30, patch_size=64, channels=3)
 def deblur(**overrides) -> keras.Model:
     """RGB residual U-Net, 4 levels (16, 32, 64, 128), Gaussian and motion blur."""
+
+
+@_register(num_params=613_187, epochs=30, patch_size=64, channels=3, kernel_size=RECIPE_KERNEL_SIZE)
+def deblur_nonblind(**overrides) -> keras.Model:
+    """Non-blind: ``deblur`` with the blur kernel as a second input (19x19), which biases
+    each level's channels."""
+
+
+@_register(
+    num_params=5_171,
+    epochs=1,
+    patch_size=32,
+    channels=3,
+    filters=(4, 8),
+    kernel_size=RECIPE_KERNEL_SIZE,
+    code_width=8,
+)
+def deblur_nonblind_tiny(**overrides) -> keras.Model:
+    """Non-blind, 2 levels (4, 8), a code of 8, for tests."""
 
 
 @_register(num_params=2_059, epochs=1, patch_size=32, channels=3, filters=(4, 8))

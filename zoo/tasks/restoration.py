@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 
 # degrade(options, image (H, W, C), seed, kernel or None) -> degraded image
 Degrade = Callable[[dict, np.ndarray, int, "np.ndarray | None"], np.ndarray]
+# restore(model, info, degraded image, its kernel or None, size multiple) -> image in [0, 1]
+Restore = Callable[["keras.Model", "ModelInfo", np.ndarray, "np.ndarray | None", int], np.ndarray]
+
+
+def restore_blind(model, info, degraded: np.ndarray, kernel, multiple: int) -> np.ndarray:
+    """The model on the degraded image alone, clipped to [0, 1] (the case's kernel unused)."""
+    return np.clip(run_whole(model, degraded, multiple), 0.0, 1.0)
 
 
 def cases(
@@ -55,13 +62,15 @@ def evaluate(
     seed: int,
     kernels: list[np.ndarray | None],
     degrade: Degrade,
+    restore: Restore = restore_blind,
 ):
     """(cases, PSNR and SSIM of the restored and of the degraded images, no details)."""
     multiple = size_multiple(run.model, run.options)
     images, _ = whole_images(source, limit=limit)
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
-    for _, _, clean, degraded in cases(run, images, seed, kernels, degrade):
-        restored = np.clip(run_whole(run.model, degraded, multiple), 0.0, 1.0)
+    for _, k, clean, degraded in cases(run, images, seed, kernels, degrade):
+        kernel = None if k is None else kernels[k]
+        restored = restore(run.model, run.info, degraded, kernel, multiple)
         for suffix, candidate in (("", restored), ("_input", degraded)):
             scores["psnr" + suffix].append(metrics.psnr(candidate, clean))
             scores["ssim" + suffix].append(metrics.ssim(candidate, clean))
@@ -74,7 +83,7 @@ def predict_image(
     """The restored whole image in [0, 1], at the model's channels."""
     multiple = multiple or size_multiple(model, options)
     source = zdata.to_channels(np.asarray(image, np.float32), model_channels(model))
-    return np.clip(run_whole(model, source, multiple), 0.0, 1.0)
+    return restore_blind(model, info, source, None, multiple)
 
 
 def sample_pairs(run: TrainedModel, count: int, seed: int, source: str, kernels, degrade):
