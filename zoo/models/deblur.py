@@ -153,8 +153,7 @@ def deblur(**overrides) -> keras.Model:
 
 @_register(num_params=613_187, epochs=30, patch_size=64, channels=3, kernel_size=RECIPE_KERNEL_SIZE)
 def deblur_nonblind(**overrides) -> keras.Model:
-    """Non-blind: ``deblur`` with the blur kernel as a second input (19x19), which biases
-    each level's channels."""
+    """Non-blind ``deblur``: the blur kernel (19x19) is a second input that biases every level."""
 
 
 @_register(
