@@ -25,8 +25,12 @@ DAE's), ``patch_size``. Compare with the classical algorithms (Wiener,
 Richardson-Lucy) on the same kernels.
 
 Deviation: Xu et al. build their network from separable inverse-kernel convolutions
-for one kernel at a time; this model is a generic residual encoder-decoder trained over
+for one kernel at a time; ``deblur`` is a generic residual encoder-decoder trained over
 a family of kernels (non-blind in data, blind in use: the kernel is not an input).
+``deblur_nonblind`` takes the kernel as a second input, as Wiener and Richardson-Lucy do:
+a code made from it by convolutions biases the channels of every level (the kernel map
+of Zhang, Zuo, Zhang 2018, SRMD, added after each level's convolution), so one network
+holds the inverses of a whole family of kernels.
 """
 
 from __future__ import annotations
