@@ -397,12 +397,7 @@ def converter_for(
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if calibration is not None:
-        # Keyed by the signature's input names: a list would meet the file's inputs in the
-        # converter's order, which need not be the model's (it sorts them by name).
-        names = [spec.name for spec in info.inputs]
-        converter.representative_dataset = lambda: (
-            dict(zip(names, sample, strict=True)) for sample in calibration
-        )
+        converter.representative_dataset = lambda: _calibration_feed(info, calibration)
     if mode in INTEGER_MODES:
         if mode == "int8":
             if calibration is not None:  # a QAT model carries its ranges; builtins suffice
@@ -416,6 +411,16 @@ def converter_for(
             ops_set = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
             converter.target_spec.supported_ops = [ops_set, tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter
+
+
+def _calibration_feed(info: ModelInfo, calibration):
+    """The calibration samples as the converter reads them: with several inputs, keyed by
+    the signature's input names (a list would meet the file's inputs in the converter's
+    order, which need not be the model's); with one, as lists (some graphs convert without
+    a signature, and a keyed sample needs one)."""
+    names = [spec.name for spec in info.inputs]
+    for sample in calibration:
+        yield dict(zip(names, sample, strict=True)) if len(names) > 1 else list(sample)
 
 
 def _trace_reason(error: BaseException) -> str:
