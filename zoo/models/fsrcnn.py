@@ -11,11 +11,12 @@ Activation: every variant but ``fsrcnn_prelu_x3`` (the paper's x3) ships with Re
 from their PReLU weights (``zoo train --init``). fsrcnn_x3 and FSRCNN-s keep their Set5 PSNR
 (or better); fsrcnn_x4's ReLU weights are 0.13 dB below its PReLU weights in float (30.56 dB
 against 30.69; the paper: 30.55; from scratch, 60 epochs: 30.49) and 0.32 dB above them in
-int8 (30.21 against 29.89), in half the time. Trained alike (fsrcnn_x3's recipe, 12 epochs) the two reach the same
-Set5 PSNR (32.41 and 32.42 dB), but an int8 file fuses each ReLU into its convolution while
-XNNPACK, with no int8 PRELU, computes a PReLU as two ReLU convolutions: fsrcnn_x3's int8 file
-takes 0.48x its float32 file's time with ReLUs against 0.86x with PReLUs, and int8 costs it
-0.29 dB of Set5 PSNR against 1.06 dB (``benchmarks/results/numerics.md``).
+int8 (30.21 against 29.89), in half the time. Trained alike (fsrcnn_x3's recipe, 12
+epochs) the two activations reach the same Set5 PSNR (32.41 and 32.42 dB), but an int8 file
+fuses each ReLU into its convolution while XNNPACK, with no int8 PRELU, computes a PReLU as
+two ReLU convolutions: fsrcnn_x3's int8 file takes 0.48x its float32 file's time with ReLUs
+against 0.86x with PReLUs, and int8 costs it 0.29 dB of Set5 PSNR against 1.06 dB
+(``benchmarks/results/numerics.md``).
 
 Input: the Y channel (BT.601) in [0, 1], (B, H, W, 1), any H and W.
 Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
