@@ -32,7 +32,13 @@ Degrade = Callable[[dict, np.ndarray, int, "np.ndarray | None"], np.ndarray]
 Restore = Callable[["keras.Model", "ModelInfo", np.ndarray, "np.ndarray | None", int], np.ndarray]
 
 
-def restore_blind(model, info, degraded: np.ndarray, kernel, multiple: int) -> np.ndarray:
+def restore_blind(
+    model: keras.Model,
+    info: ModelInfo,
+    degraded: np.ndarray,
+    kernel: np.ndarray | None,
+    multiple: int,
+) -> np.ndarray:
     """The model on the degraded image alone, clipped to [0, 1] (the case's kernel unused)."""
     return np.clip(run_whole(model, degraded, multiple), 0.0, 1.0)
 
