@@ -122,13 +122,17 @@ def _learned_row(run, scores: dict[str, float], size: tuple[int, int]) -> dict[s
     }
 
 
+def _check_task(run, task: str) -> None:
+    if run.info.task != task:
+        raise ZooError(f"{run.info.name} is a {run.info.task} model, not a {task} model")
+
+
 def _restoration_setup(run, task: str, data: str | None, limit: int | None):
     from zoo.evaluate import default_data
     from zoo.inference import model_channels, size_multiple
     from zoo.tasks.base import whole_images
 
-    if run.info.task != task:
-        raise ZooError(f"{run.info.name} is a {run.info.task} model, not a {task} model")
+    _check_task(run, task)
     source = data or default_data(run)
     images, names = whole_images(source, limit=limit)
     return source, images, names, model_channels(run.model), size_multiple(run.model, run.options)
@@ -167,7 +171,7 @@ def deblur_comparison(
     kernels = deblur.kernels(run.options)
     noise = float(deblur.noise_sigma(run.options))
     for other in loaded[1:]:
-        _restoration_setup(other, "deblur", source, 1)  # a deblur model, on the same data
+        _check_task(other, "deblur")
         theirs = deblur.kernels(other.options)
         same = (
             deblur.noise_sigma(other.options) == noise

@@ -169,12 +169,12 @@ def test_rednet_adds_each_encoder_level_to_its_mirror_and_decodes_by_transposed_
     assert decoder and all(isinstance(layer, keras.layers.Conv2DTranspose) for layer in decoder)
 
 
-def _deblur_objective():
+def _deblur_objective(name: str = "deblur_tiny"):
     from zoo.tasks import objective_for
     from zoo.tasks.deblur import Deblur
     from zoo.train.config import TrainConfig
 
-    info = zoo.info("deblur_tiny")
+    info = zoo.info(name)
     objective = objective_for(info, TrainConfig.from_recipe(info))
     assert isinstance(objective, Deblur)
     return objective
@@ -263,14 +263,6 @@ def test_deblur_trains_on_sharp_crops_and_validates_on_fixed_pairs():
 # === Non-blind deblurring ===
 
 
-def _nonblind_objective():
-    from zoo.tasks import objective_for
-    from zoo.train.config import TrainConfig
-
-    info = zoo.info("deblur_nonblind_tiny")
-    return objective_for(info, TrainConfig.from_recipe(info))
-
-
 def test_kernel_input_is_the_kernel_centred_with_its_peak_at_one():
     from zoo.tasks.deblur import kernel_input
 
@@ -310,7 +302,7 @@ def test_non_blind_pairs_carry_the_kernel_that_blurred_them():
     from zoo.tasks.deblur import kernel_input
 
     keras.utils.set_random_seed(0)
-    objective = _nonblind_objective()
+    objective = _deblur_objective("deblur_nonblind_tiny")
     kernels = objective.kernels()
     images = _uniform((16, 32, 32, 3), 0.15, 0.85, seed=2)
     batch = first_batch(
