@@ -237,11 +237,9 @@ class LoweredConv2DTranspose(keras.layers.Layer):
             height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
         if self.per_phase:
             x = self._phases(inputs, height, width)
-        elif ph.same_split() and pw.same_split():
-            x = tf.nn.conv2d(inputs, self.kernel, strides=1, padding="SAME") + self.bias
         else:
-            x = tf.nn.conv2d(self._padded(inputs, height, width), self.kernel, 1, "VALID")
-            x = x + self.bias
+            padded, padding = self.convolution_input(inputs)
+            x = tf.nn.conv2d(padded, self.kernel, strides=1, padding=padding) + self.bias
         # An element-wise activation commutes with DEPTH_TO_SPACE and the crop: applied
         # first, the converter fuses it into CONV_2D.
         x = self.activation(x)
@@ -251,6 +249,19 @@ class LoweredConv2DTranspose(keras.layers.Layer):
         if _longer(x, 1, rows) or _longer(x, 2, cols):
             x = x[:, :rows, :cols, :]
         return x
+
+    def convolution_input(self, inputs) -> tuple[tf.Tensor, str]:
+        """What the shared convolution (not ``per_phase``) reads, and its padding: the input
+        itself with "SAME" where TensorFlow's split is the plan's, else padded, "VALID"."""
+        ph, pw = self.plans
+        if ph.same_split() and pw.same_split():
+            return inputs, "SAME"
+        height, width = inputs.shape[1], inputs.shape[2]
+        if height is None or width is None:
+            import tensorflow as tf
+
+            height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
+        return self._padded(inputs, height, width), "VALID"
 
     def _padded(self, inputs, height, width):
         import tensorflow as tf
@@ -337,7 +348,7 @@ def lower_transpose_convs(
         if (why := lowerable(layer))
     ]
     targets = {id(layer) for layer in transposed if lowerable(layer) is None}
-    readers = _readers(model)
+    readers = layer_readers(model)
     folded = _foldable_norms(model, targets, readers)  # id(bn) -> (transposed layer, bn)
     folded_into = {id(layer): bn for layer, bn in folded.values()}
     prelus = prelu_pairs(model, readers) if split_prelus else {}
@@ -396,7 +407,7 @@ def prelu_pairs(model: keras.Model, readers: dict[int, list] | None = None) -> d
     bias [W, -W], fused ReLU) and a 1x1 Conv2D back to C (kernel [I; -diag(alpha)]): the same
     numbers from ops XNNPACK, NNAPI and the GPU run in int8, at about twice the work.
     """
-    readers = _readers(model) if readers is None else readers
+    readers = layer_readers(model) if readers is None else readers
     pairs: dict[int, Any] = {}
     for layer in all_layers(model):
         if not isinstance(layer, keras.layers.PReLU) or len(layer._inbound_nodes) != 1:
@@ -440,7 +451,7 @@ def _split(layer: keras.layers.Layer, partner: keras.layers.Layer) -> keras.laye
     return split
 
 
-def _readers(model: keras.Model) -> dict[int, list]:
+def layer_readers(model: keras.Model) -> dict[int, list]:
     """id(layer) -> the layers that read its output."""
     readers: dict[int, list] = {}
     for layer in all_layers(model):

@@ -70,6 +70,9 @@ MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 # convolution per output phase where the shared kernel has zero taps; ``none``:
 # TRANSPOSE_CONV kept.
 LOWERINGS = ("auto", "cpu", "none")
+# How integer files round their weights: ``gptq`` onto the grid where each layer's output
+# moves least (:mod:`convert.rounding`), ``nearest`` the converter's own.
+ROUNDINGS = ("gptq", "nearest")
 INTEGER_MODES = ("int8", "int16x8")
 FLOAT_MODES = ("float32", "float16")
 SWITCH_NOTE = (
@@ -156,6 +159,7 @@ def convert_model(
     quantization_aware: bool = False,
     equalize: bool = False,
     lowering: str = "auto",
+    rounding: str = "gptq",
     accelerators: bool = False,
     extra_metadata: dict[str, Any] | None = None,
 ) -> Conversion:
@@ -169,14 +173,22 @@ def convert_model(
     else the model's data, else its weights); the metadata says ``"equalized"`` and parity
     still compares with ``model``. ``lowering`` is ``"auto"`` (transposed convolutions as
     CONV_2D + DEPTH_TO_SPACE), ``"cpu"`` (also int8 PReLUs as ReLU convolutions, for
-    XNNPACK) or ``"none"``. ``accelerators`` runs the file on every LiteRT accelerator here
-    (:func:`convert.runtime.measure`) on the parity inputs; the report lands in
+    XNNPACK) or ``"none"``. ``rounding="gptq"`` rounds a calibrated integer file's
+    convolution weights with :func:`convert.rounding.round_weights` (``"nearest"``: the
+    converter's rounding); an int8 output that spans [0, 1] gets the 8-bit image grid
+    (:func:`convert.flatbuffer.pin_pixel_output`); it also balances the activation ranges
+    first (:func:`convert.equalize.equalize` with ``target="activations"``) unless
+    ``equalize`` asks for the paper's balance. ``accelerators`` runs the file on every
+    LiteRT accelerator here (:func:`convert.runtime.measure`) on the parity inputs; the
+    report lands in
     ``Conversion.accelerators`` and the metadata. ``extra_metadata`` joins the file's metadata.
     """
     if mode not in MODES:
         raise ZooError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if lowering not in LOWERINGS:
         raise ZooError(f"unknown lowering {lowering!r}; expected one of {', '.join(LOWERINGS)}")
+    if rounding not in ROUNDINGS:
+        raise ZooError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
     if equalize and quantization_aware:
         raise ZooError("equalize the float model before quantization-aware training, not after")
     if float_io and mode not in INTEGER_MODES:
@@ -198,7 +210,20 @@ def convert_model(
     if equalize:
         source, equalized, note = _equalized(model, info, size, calibration, representative_count)
         notes.append(note)
+    gptq = rounding == "gptq" and calibration is not None
+    if gptq and not equalize:
+        source, balanced = _balanced(source, calibration)
+        equalized = {"balanced_pairs": balanced}
+        if balanced:
+            notes.append(f"balanced the activation ranges of {len(balanced)} layer pair(s)")
     source, lowered = _lowered(source, lowering, quantization_aware, notes, mode)
+    rounded = 0
+    if gptq:
+        from convert.rounding import round_weights  # Keras, as for every conversion
+
+        source, rounded = round_weights(source, calibration)
+        if rounded:
+            notes.append(f"rounded the weights of {rounded} layer(s) by GPTQ")
     weights_mode = mode
     if mode == "float16" and _has_switches(model):
         weights_mode = "float32"
@@ -206,6 +231,8 @@ def convert_model(
     data = _convert(source, info, shapes, weights_mode, calibration, float_io)
     tree = flatbuffer.unpack(data)
     unfused = flatbuffer.unfuse_transpose_conv_activations(tree)
+    pixel_output = mode == "int8" and info.output.value_range == (0.0, 1.0)
+    pixel_output = pixel_output and flatbuffer.pin_pixel_output(tree)
     input_names = [spec.name for spec in info.inputs]
     flatbuffer.name_signature(tree, SIGNATURE_KEY, input_names, [info.output.name])
     data = flatbuffer.pack(tree, len(data))
@@ -218,6 +245,9 @@ def convert_model(
         **equalized,
         "lowering": lowering,
         "lowered": lowered,
+        "rounding": rounding if calibration is not None else "nearest",
+        "rounded_layers": rounded,
+        "pixel_output": pixel_output,
         **({"weights_dtype": "float32", "note": SWITCH_NOTE} if weights_mode != mode else {}),
         **({"gpu_float32": True} if info.gpu_float32 else {}),
         **(extra_metadata or {}),
@@ -235,6 +265,17 @@ def convert_model(
         data, {flatbuffer.METADATA_NAME: json.dumps(metadata, default=_json).encode()}
     )
     return result
+
+
+def _balanced(model, calibration) -> tuple[keras.Model, list[str]]:
+    """``equalize(target="activations")`` for a file whose weights GPTQ rounds, and the
+    pairs it balanced."""
+    from convert.equalize import balanceable_pairs, equalize
+
+    pairs = [str(pair) for pair in balanceable_pairs(model)]
+    if not pairs:
+        return model, []
+    return equalize(model, calibration, target="activations"), pairs
 
 
 def _equalized(model, info: ModelInfo, size, calibration, count: int):

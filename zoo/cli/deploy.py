@@ -10,7 +10,7 @@ import click
 
 from convert.delegates import TARGETS as DELEGATE_TARGETS
 from convert.export import TARGETS as EXPORT_TARGETS
-from convert.tflite import LOWERINGS, MODES
+from convert.tflite import LOWERINGS, MODES, ROUNDINGS
 from zoo.cli.options import WEIGHTS_HELP, format_table, parse_size
 from zoo.errors import ZooError
 
@@ -48,6 +48,14 @@ _ACCELERATORS_HELP = (
     "for XNNPACK, also int8 PReLUs as ReLU convolutions and float files' phases as "
     "convolutions of their own; none: keep TRANSPOSE_CONV.",
 )
+@click.option(
+    "--rounding",
+    type=click.Choice(ROUNDINGS),
+    default="gptq",
+    show_default=True,
+    help="int8 / int16x8 weights: gptq rounds each layer's onto the grid where its output "
+    "moves least (and balances activation ranges first); nearest: the converter's rounding.",
+)
 @click.option("--accelerators/--no-accelerators", default=True, help=_ACCELERATORS_HELP)
 @click.option(
     "--strict", is_flag=True, help="Exit 1 when an accelerator refuses or disagrees with Keras."
@@ -62,6 +70,7 @@ def convert_command(
     float_io: bool,
     equalize: bool,
     lowering: str,
+    rounding: str,
     accelerators: bool,
     strict: bool,
 ) -> None:
@@ -77,6 +86,7 @@ def convert_command(
         float_io=float_io,
         equalize=equalize,
         lowering=lowering,
+        rounding=rounding,
         accelerators=accelerators,
     )
     path = result.save(out)

@@ -1,0 +1,142 @@
+"""GPTQ rounding, activation balancing and the image-grid output of int8 files."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from convert import flatbuffer
+from convert.equalize import balanceable_pairs, equalize
+from convert.lowering import lower_transpose_convs
+from convert.representative import representative_inputs
+from convert.rounding import LEVELS, gptq, round_weights
+from convert.tflite import convert_model
+from zoo import factory, models
+from zoo.errors import ZooError
+
+
+def _error(rounded: np.ndarray, weights: np.ndarray, hessian: np.ndarray) -> float:
+    delta = rounded - weights
+    return float(np.trace(delta.T @ hessian @ delta))
+
+
+def test_gptq_lands_on_the_grid_keeps_the_scales_and_beats_nearest():
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(40, 120))  # correlated inputs, as neighbouring pixels are
+    inputs = np.maximum(rng.normal(size=(4000, 40)) @ mixing, 0)
+    hessian = inputs.T @ inputs / len(inputs)
+    weights = rng.normal(scale=0.05, size=(120, 6))
+    scale = np.abs(weights).max(0) / LEVELS
+
+    rounded = gptq(weights, hessian)
+
+    levels = rounded / scale
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-9)
+    assert np.abs(np.round(levels)).max() <= LEVELS
+    np.testing.assert_allclose(np.abs(rounded).max(0), np.abs(weights).max(0), rtol=1e-12)
+    nearest = np.round(weights / scale) * scale
+    assert _error(rounded, weights, hessian) < 0.5 * _error(nearest, weights, hessian)
+
+
+def test_round_weights_leaves_the_model_and_skips_kernels_a_norm_reads():
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="plain")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="normed")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    model = keras.Model(inputs, x)
+    before = [w.copy() for w in model.get_weights()]
+    samples = [[np.random.default_rng(i).random((1, 16, 16, 3), np.float32)] for i in range(2)]
+
+    rounded, count = round_weights(model, samples)
+
+    assert count == 1
+    for original, now in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(original, now)
+    np.testing.assert_array_equal(
+        rounded.get_layer("normed").kernel.numpy(), model.get_layer("normed").kernel.numpy()
+    )
+    kernel = rounded.get_layer("plain").kernel.numpy().reshape(-1, 4)
+    levels = kernel / (np.abs(kernel).max(0) / LEVELS)
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)
+
+
+def test_rounding_the_lowered_transposed_convolution_keeps_it_exact_on_its_grid():
+    model = factory.get("fsrcnn_x2", weights="default")
+    lowered, _, _ = lower_transpose_convs(model)
+    samples = representative_inputs(models.info("fsrcnn_x2"), size=(24, 24), count=4)
+    rounded, count = round_weights(lowered, samples)
+    assert count == 8  # extract, shrink, map1-4, expand and the lowered deconv
+    x = samples[0][0]
+    # On the grid, the layer's output moves little: well under the converter's int8 error.
+    gap = np.abs(np.asarray(rounded(x)) - np.asarray(model(x))).max()
+    assert gap < 0.01
+
+
+@pytest.fixture(scope="module")
+def fsrcnn_x2_int8():
+    """fsrcnn_x2's shipped weights in int8 at 32x32, rounded by GPTQ and by nearest."""
+    return {
+        rounding: convert_model(
+            "fsrcnn_x2", weights="default", mode="int8", size=(32, 32), rounding=rounding
+        )
+        for rounding in ("gptq", "nearest")
+    }
+
+
+def test_gptq_int8_file_is_closer_to_keras_than_nearest_rounding(fsrcnn_x2_int8):
+    gptq_file, nearest_file = fsrcnn_x2_int8["gptq"], fsrcnn_x2_int8["nearest"]
+    assert gptq_file.metadata["rounding"] == "gptq"
+    assert gptq_file.metadata["rounded_layers"] == 8
+    assert gptq_file.metadata["balanced_pairs"]  # the ReLU chain between the convolutions
+    assert nearest_file.metadata["rounded_layers"] == 0
+    assert gptq_file.parity.mean_abs_error < 0.8 * nearest_file.parity.mean_abs_error
+    parsed = flatbuffer.check_deployable(gptq_file.flatbuffer)
+    assert {t.dtype for t in parsed.input_tensors + parsed.output_tensors} == {"int8"}
+
+
+def test_an_image_output_gets_the_8bit_grid(fsrcnn_x2_int8):
+    for conversion in fsrcnn_x2_int8.values():
+        (output,) = flatbuffer.read(conversion.flatbuffer).output_tensors
+        assert output.scales == (pytest.approx(1 / 255),) and output.zero_points == (-128,)
+        assert conversion.metadata["pixel_output"] is True
+
+
+def test_a_narrow_output_keeps_its_calibrated_scale():
+    conversion = convert_model("fsrcnn_tiny", mode="int8", size=(16, 16))  # initial weights
+    (output,) = flatbuffer.read(conversion.flatbuffer).output_tensors
+    assert conversion.metadata["pixel_output"] is False
+    assert output.scales[0] != pytest.approx(1 / 255)
+
+
+def test_balancing_activations_keeps_outputs_and_narrows_the_channel_spread():
+    model = factory.get("fsrcnn_x2", weights="default")
+    samples = representative_inputs(models.info("fsrcnn_x2"), size=(24, 24), count=4)
+    balanced = equalize(model, samples, target="activations")
+    x = samples[1][0]
+    np.testing.assert_allclose(np.asarray(balanced(x)), np.asarray(model(x)), atol=1e-5)
+
+    def spread(m, name: str) -> float:
+        probe = keras.Model(m.inputs, m.get_layer(name).output)
+        ranges = np.abs(np.concatenate([np.asarray(probe(s[0])) for s in samples])).max((0, 1, 2))
+        live = ranges[ranges > 1e-6]
+        return float(live.max() / live.min())
+
+    assert spread(balanced, "expand") < spread(model, "expand")
+
+
+def test_balancing_leaves_out_consumers_a_norm_reads():
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="first")(inputs)
+    y = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="second")(x)
+    z = keras.layers.Conv2D(4, 3, padding="same", name="third")(y)
+    z = keras.layers.BatchNormalization(name="bn")(z)
+    pairs = balanceable_pairs(keras.Model(inputs, z))
+    assert [(pair.producer, pair.consumer) for pair in pairs] == [("first", "second")]
+    with pytest.raises(ZooError, match="needs samples"):
+        equalize(keras.Model(inputs, z), None, target="activations")
+
+
+def test_unknown_rounding_is_an_error():
+    with pytest.raises(ZooError, match="unknown rounding"):
+        convert_model("fsrcnn_tiny", mode="int8", rounding="stochastic")
