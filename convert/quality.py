@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -86,10 +86,12 @@ def file_model(
     *,
     samples: list[list[np.ndarray]] | None = None,
     seed: int = 0,
+    **options: Any,
 ) -> TFLiteModel:
     """``run.model`` converted in ``mode``, callable like the Keras model at any input size.
 
-    ``samples`` calibrate int8 / int16x8 (default: the model's representative inputs).
+    ``samples`` calibrate int8 / int16x8 (default: the model's representative inputs);
+    ``options`` go to :func:`convert.tflite.convert_model` (``rounding``, ``equalize``, ...).
     """
     from convert.representative import representative_inputs
     from convert.tflite import convert_model
@@ -109,6 +111,7 @@ def file_model(
             info=info,
             representative=representative,
             parity=False,
+            **options,
         ).flatbuffer
 
     return TFLiteModel(at_size, run.model, info)

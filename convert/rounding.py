@@ -36,6 +36,7 @@ import tensorflow as tf
 from convert.lowering import LoweredConv2DTranspose, layer_readers
 
 LEVELS = 127  # symmetric per-channel int8 weights: -127..127
+SAMPLES = 8  # calibration samples (spread over those given) the Hessians come from
 MAX_ROWS = 1 << 16  # input patches per layer the Hessian is estimated from
 MAX_INPUTS = 8192  # a kernel with more taps (kh * kw * C_in) keeps nearest rounding
 DAMPING = 0.01  # of the Hessian's mean diagonal, added to its diagonal (GPTQ's choice)
@@ -72,22 +73,19 @@ def round_weights(
         return copy, 0
     inputs = copy.inputs if len(copy.inputs) > 1 else copy.inputs[0]
     probe = keras.Model(inputs, [layer.input for layer in layers])
+    picked = list(samples)[:: max(1, len(samples) // SAMPLES)][:SAMPLES]
     rng = np.random.default_rng(seed)
-    per_sample = max(1, MAX_ROWS // len(samples))
-    hessians = [0.0] * len(layers)
-    sums = [0.0] * len(layers)
-    counts = [0] * len(layers)
-    for sample in samples:
-        feed = [np.asarray(a, np.float32) for a in sample]
+    per_sample = MAX_ROWS // len(picked)
+    hessians, sums, counts = [0.0] * len(layers), [0.0] * len(layers), [0] * len(layers)
+    for sample in picked:
+        feed = [np.asarray(array, np.float32) for array in sample]
         activations = probe(feed[0] if len(feed) == 1 else feed, training=False)
-        if len(layers) == 1:
-            activations = [activations]
-        for i, (layer, x) in enumerate(zip(layers, activations, strict=True)):
-            rows = input_patches(layer, x)
+        for i, x in enumerate(activations if len(layers) > 1 else [activations]):
+            rows = input_patches(layers[i], x)
             if len(rows) > per_sample:
                 rows = rows[rng.choice(len(rows), per_sample, replace=False)]
-            hessians[i] = hessians[i] + rows.T @ rows
-            sums[i] = sums[i] + rows.sum(0)
+            hessians[i] = hessians[i] + (rows.T @ rows).astype(np.float64)
+            sums[i] = sums[i] + rows.sum(0, dtype=np.float64)
             counts[i] += len(rows)
     for layer, hessian, total, count in zip(layers, hessians, sums, counts, strict=True):
         kernel = np.asarray(layer.kernel, np.float64)
@@ -129,7 +127,7 @@ def gptq(weights: np.ndarray, hessian: np.ndarray) -> np.ndarray:
 
 
 def input_patches(layer: keras.layers.Layer, inputs) -> np.ndarray:
-    """The kernel-sized input windows ``layer`` multiplies its kernel with: float64
+    """The kernel-sized input windows ``layer`` multiplies its kernel with: float32
     (positions, kh * kw * C_in), flattened in the kernel's (kh, kw, C_in) order."""
     kh, kw = layer.kernel.shape[:2]
     if isinstance(layer, LoweredConv2DTranspose):
@@ -144,4 +142,4 @@ def input_patches(layer: keras.layers.Layer, inputs) -> np.ndarray:
         rates=[1, *rates, 1],
         padding=padding,
     )
-    return np.asarray(tf.reshape(patches, (-1, patches.shape[-1])), np.float64)
+    return np.asarray(tf.reshape(patches, (-1, patches.shape[-1])), np.float32)
