@@ -489,9 +489,9 @@ def pin_pixel_output(model) -> bool:
     [0, 1.02]), so every output is rounded once more and off the levels an 8-bit image
     holds; on the image grid the file's rounding is the one saving the image does anyway
     (FSRCNN x2 int8 on Set5: 0.05 dB less cost). The range also clamps to [0, 1], where the
-    output's values belong. Only where the quantized range already reaches below 0.1 and
-    above 0.9 (an output that spans the image range; an untrained model's narrow output
-    keeps its finer scale), and only where the output comes from an op whose output scale
+    output's values belong. Only where the calibrated range already spans the image range
+    and little more (from [-0.25, 0.1] to [0.9, 1.25]: an untrained model's narrow output
+    keeps its finer scale, a wider one its range), and only where the output comes from an op whose output scale
     is free, through ops that keep it (DEPTH_TO_SPACE, RESHAPE) and nothing else reads.
     """
     schema = _schema()
@@ -506,7 +506,8 @@ def pin_pixel_output(model) -> bool:
     if len(quant.scale) != 1:
         return False
     scale, zero_point = float(quant.scale[0]), int(quant.zeroPoint[0])
-    if (-128 - zero_point) * scale > 0.1 or (127 - zero_point) * scale < 0.9:
+    low, high = (-128 - zero_point) * scale, (127 - zero_point) * scale
+    if not (-0.25 <= low <= 0.1 and 0.9 <= high <= 1.25):
         return False
     producers = {t: op for op in graph.operators for t in op.outputs}
     readers: dict[int, int] = {}

@@ -215,7 +215,7 @@ def convert_model(
         source, balanced = _balanced(source, calibration)
         equalized = {"balanced_pairs": balanced}
         if balanced:
-            notes.append(f"balanced the activation ranges of {len(balanced)} layer pair(s)")
+            notes.append(f"balanced the activation ranges of {balanced} layer pair(s)")
     source, lowered = _lowered(source, lowering, quantization_aware, notes, mode)
     rounded = 0
     if gptq:
@@ -267,15 +267,15 @@ def convert_model(
     return result
 
 
-def _balanced(model, calibration) -> tuple[keras.Model, list[str]]:
-    """``equalize(target="activations")`` for a file whose weights GPTQ rounds, and the
-    pairs it balanced."""
+def _balanced(model, calibration) -> tuple[keras.Model, int]:
+    """``equalize(target="activations")`` for a file whose weights GPTQ rounds, and how
+    many pairs it balanced."""
     from convert.equalize import balanceable_pairs, equalize
 
-    pairs = [str(pair) for pair in balanceable_pairs(model)]
-    if not pairs:
-        return model, []
-    return equalize(model, calibration, target="activations"), pairs
+    count = len(balanceable_pairs(model))
+    if not count:
+        return model, 0
+    return equalize(model, calibration, target="activations"), count
 
 
 def _equalized(model, info: ModelInfo, size, calibration, count: int):

@@ -67,6 +67,30 @@ def test_relu_fsrcnn_fuses_its_activations_into_the_convolutions():
         zoo.get("fsrcnn_tiny", activation="gelu")
 
 
+def test_relu_espcn_keeps_the_weights_and_its_int8_file_fuses_every_activation():
+    """``activation="relu"`` swaps the paper's tanh; an int8 file then holds convolutions and
+    the pixel shuffle only (an int8 TANH has a fixed 1/128 output scale)."""
+    from convert import flatbuffer
+
+    tanh, relu = zoo.get("espcn_tiny"), zoo.get("espcn_tiny", activation="relu")
+    assert [w.shape for w in relu.weights] == [w.shape for w in tanh.weights]
+    relu.set_weights(tanh.get_weights())
+    lr = np.random.default_rng(0).uniform(size=(1, 10, 10, 1)).astype("float32")
+    assert relu(lr).shape == tanh(lr).shape == (1, 20, 20, 1)
+    assert not np.allclose(relu(lr), tanh(lr))
+    ops = {op.name for op in flatbuffer.read(to_int8(relu)).operators}
+    assert ops == {"CONV_2D", "DEPTH_TO_SPACE"}
+    assert "TANH" in {op.name for op in flatbuffer.read(to_int8(tanh)).operators}
+    with pytest.raises(zoo.ZooError, match="activation"):
+        zoo.get("espcn_tiny", activation="gelu")
+
+
+def to_int8(model) -> bytes:
+    from convert.tflite import convert_model
+
+    return convert_model(model, mode="int8", size=(12, 12), parity=False).flatbuffer
+
+
 def test_fsrcnn_weight_counts_match_the_paper():
     def kernel_weights(model):
         return sum(int(np.prod(w.shape)) for w in model.weights if w.path.endswith("kernel"))

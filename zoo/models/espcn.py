@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import keras
 
+from zoo.errors import ZooError
 from zoo.layers import DepthToSpace
 from zoo.registry import register
 from zoo.tasks.super_resolve import super_resolution
 
+ACTIVATIONS = ("tanh", "relu")
 PAPER = "Shi et al. 2016, Real-Time Single Image and Video Super-Resolution (arXiv:1609.05158)"
 
 
@@ -36,14 +38,22 @@ def espcn(
     n1: int = 64,
     n2: int = 32,
     channels: int = 1,
+    activation: str = "tanh",
     name: str = "espcn",
 ) -> keras.Model:
-    """ESPCN: (B, H, W, channels) in [0, 1] -> (B, H*scale, W*scale, channels), linear."""
+    """ESPCN: (B, H, W, channels) in [0, 1] -> (B, H*scale, W*scale, channels), linear.
+
+    ``activation``: ``"tanh"`` (the paper's) or ``"relu"``: an int8 TANH has a fixed output
+    scale of 1/128 over [-1, 1], which the hidden values rarely fill, while an int8 file
+    fuses a ReLU into its convolution and quantizes the range the values take.
+    """
+    if activation not in ACTIVATIONS:
+        raise ZooError(f"activation={activation!r}; expected one of {', '.join(ACTIVATIONS)}")
     inputs = keras.Input((None, None, channels), name="lr")
     x = keras.layers.Conv2D(n1, 5, padding="same", name="conv1")(inputs)
-    x = keras.layers.Activation("tanh", name="conv1_tanh")(x)
+    x = keras.layers.Activation(activation, name=f"conv1_{activation}")(x)
     x = keras.layers.Conv2D(n2, 3, padding="same", name="conv2")(x)
-    x = keras.layers.Activation("tanh", name="conv2_tanh")(x)
+    x = keras.layers.Activation(activation, name=f"conv2_{activation}")(x)
     x = keras.layers.Conv2D(channels * scale * scale, 3, padding="same", name="conv3")(x)
     outputs = DepthToSpace(scale, name="pixel_shuffle")(x)
     return keras.Model(inputs, outputs, name=name)
