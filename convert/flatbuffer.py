@@ -491,8 +491,9 @@ def pin_pixel_output(model) -> bool:
     (FSRCNN x2 int8 on Set5: 0.05 dB less cost). The range also clamps to [0, 1], where the
     output's values belong. Only where the calibrated range already spans the image range
     and little more (from [-0.25, 0.1] to [0.9, 1.25]: an untrained model's narrow output
-    keeps its finer scale, a wider one its range), and only where the output comes from an op whose output scale
-    is free, through ops that keep it (DEPTH_TO_SPACE, RESHAPE) and nothing else reads.
+    keeps its finer scale, a wider one its range), and only where the output comes from an
+    op whose output scale is free, through ops that keep it (DEPTH_TO_SPACE, RESHAPE) and
+    nothing else reads.
     """
     schema = _schema()
     op_names = _enum_names(schema.BuiltinOperator)
