@@ -928,3 +928,23 @@ def test_init_starts_a_run_from_another_models_matching_layers(resumed, tmp_path
     assert TrainConfig.load(out / "config.json").init == f"fsrcnn_tiny:{source}"
     with pytest.raises(ZooError, match="no layer of fsrcnn_tiny matches dcgan_tiny"):
         train("dcgan_tiny", init=str(source), out=tmp_path / "gan", **settings)
+
+
+def test_train_count_draws_that_many_procedural_training_images(tmp_path):
+    from zoo.tasks import objective_for
+    from zoo.train.config import TrainConfig
+
+    info = zoo.info("deconvnet_tiny")
+
+    def load(data: str = "shapes", **options):
+        config = TrainConfig.from_recipe(
+            info, data=data, options={**info.recipe.options, **options}
+        )
+        return objective_for(info, config).load_data()
+
+    (plain, validation), (more, same) = load(), load(train_count=24)
+    assert len(plain["image"]) == 1000 and len(more["image"]) == 24
+    np.testing.assert_array_equal(validation["image"], same["image"])  # the test split stays
+    write_photo(tmp_path / "folder", size=64)
+    with pytest.raises(ZooError, match=r"does not take option.*count"):
+        load(str(tmp_path), train_count=24)

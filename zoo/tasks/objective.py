@@ -285,7 +285,9 @@ class Objective:
     def load_images(
         self, split: str, *, size: int | None = None, channels: int | None = None
     ) -> zdata.ImageSet:
-        """The split at the model's image size; patch tasks crop photos and folders."""
+        """The split at the model's image size; patch tasks crop photos and folders. Recipe
+        option ``train_count``: how many training images a procedural set (shapes, ...)
+        draws (a set that cannot draw more says so)."""
         height, width, model_channels = self.image_shape()
         limit = self.limit_of(split)
         validation = split == "test"
@@ -298,6 +300,8 @@ class Objective:
                 files = min(len(zdata.list_folder(source, split)), VALIDATION_SAMPLES)
                 per_image = -(-VALIDATION_SAMPLES // files)
             crops = {"crops_per_image": per_image}
+        if split == "train" and "train_count" in self.options:
+            crops["count"] = self.options["train_count"]  # a procedural set draws that many
         return zdata.load(
             source,
             split=split,

@@ -37,6 +37,7 @@ OPTIONS = {
     "rescales": "numbers",
     "scale": "count",
     "size_multiple": "count",
+    "train_count": "count",
 }
 _KINDS = {
     "bool": "true or false",
