@@ -41,6 +41,15 @@ between convolutions so int8 loses less (fsrcnn_x3 on Set5: 1.12 dB -> 0.60 dB).
 caller's model is never changed, and parity is measured against it. The metadata of such a
 file has ``"equalized"`` (false when the model has no equalizable pair) and
 ``"equalized_pairs"``; ``weights_sha256`` stays the caller's weights.
+
+``rounding="gptq"`` (the default) makes a calibrated integer file from a copy whose ReLU-joined
+convolution pairs have their activation ranges balanced (``equalize`` with
+``target="activations"``; the paper's balance instead with ``equalize=True``) and whose
+convolution weights GPTQ rounded onto the converter's grid (:mod:`convert.rounding`); an int8
+output that spans [0, 1] gets the 8-bit image grid (:func:`convert.flatbuffer.pin_pixel_output`).
+Set5 int8 cost with the converter's nearest rounding -> with these: fsrcnn_x2 0.99 -> 0.25 dB,
+fsrcnn_s_x2 2.12 -> 0.20 dB (``benchmarks/results/int8_rounding.md``). The metadata records
+``"rounding"``, ``"rounded_layers"``, ``"balanced_pairs"`` and ``"pixel_output"``.
 """
 
 from __future__ import annotations
