@@ -227,6 +227,18 @@ def _card(
 # === Text ===
 
 
+def _rounding_lines(meta: dict[str, Any]) -> list[str]:
+    """How an integer file's weights were rounded (none for a float file)."""
+    if not meta.get("rounded_layers"):
+        return []
+    line = f"- Weights: {meta['rounded_layers']} layer(s) rounded by GPTQ (convert.rounding)"
+    if meta.get("balanced_pairs"):
+        line += f", after balancing the activation ranges of {meta['balanced_pairs']} pair(s)"
+    if meta.get("pixel_output"):
+        line += "; the output on the 8-bit image grid (scale 1/255)"
+    return [line]
+
+
 def bundle_card_markdown(card: dict[str, Any]) -> str:
     """The phone bundle's model_card.md: the exported file, its parity, delegates and latency."""
     meta = card["metadata"]
@@ -239,6 +251,7 @@ def bundle_card_markdown(card: dict[str, Any]) -> str:
         f"- Parameters: {card['num_params']:,}; weights: {card['weights']}",
         f"- Weights sha256: `{meta['weights_sha256']}`",
         f"- Lowering: {card['lowering']['why']}; {card['lowering']['lowered']} layer(s) lowered",
+        *_rounding_lines(meta),
         "",
         "## Inputs and output",
         "",

@@ -60,6 +60,9 @@ def test_npu_bundle_is_full_int8_with_quantized_golden_inputs(tmp_path):
     assert np.load(out / "golden_output.npy").dtype == np.int8
     assert card["golden"]["tolerance"] == 1
     assert verify(out) == 0.0
+    # Its weights were rounded by GPTQ (the convolutions no BatchNormalization reads).
+    assert card["metadata"]["rounding"] == "gptq" and card["metadata"]["rounded_layers"] == 2
+    assert "2 layer(s) rounded by GPTQ" in (out / "model_card.md").read_text()
 
 
 def test_cpu_bundle_is_the_fastest_file_measured(tmp_path):
