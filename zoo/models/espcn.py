@@ -14,7 +14,7 @@ Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
 
 Follows the paper's layers exactly (no ICNR initialisation, which came later); the
 training recipe uses Adam instead of the paper's SGD with a 0.01 -> 0.0001 schedule.
-``espcn_x2`` swaps the tanh activations for ReLUs, which int8 quantizes far better (see
+``espcn_x2`` and ``espcn_x3`` swap the tanh activations for ReLUs, which int8 quantizes far better (see
 :func:`espcn`); ``--set activation=tanh`` builds the paper's form.
 """
 
@@ -83,9 +83,9 @@ def espcn_x2(**overrides) -> keras.Model:
     """ESPCN x2 (5x5 64, 3x3 32, sub-pixel), with ReLUs (int8 costs 0.10 dB, tanh 1.98)."""
 
 
-@_register(num_params=22_729, scale=3)
+@_register(num_params=22_729, scale=3, activation="relu")
 def espcn_x3(**overrides) -> keras.Model:
-    """ESPCN x3, the paper's headline model."""
+    """ESPCN x3, the paper's headline model, with ReLUs (int8 costs 0.03 dB, tanh 1.34)."""
 
 
 @_register(num_params=24_752, scale=4)
