@@ -948,3 +948,10 @@ def test_train_count_draws_that_many_procedural_training_images(tmp_path):
     write_photo(tmp_path / "folder", size=64)
     with pytest.raises(ZooError, match=r"does not take option.*count"):
         load(str(tmp_path), train_count=24)
+
+
+def test_a_run_refused_before_training_leaves_no_folders(tmp_path):
+    out = tmp_path / "runs" / "dae_tiny" / "first"
+    with pytest.raises(ZooError, match="lr must be"):
+        train("dae_tiny", lr=math.inf, epochs=1, quiet=True, out=out)
+    assert list(tmp_path.iterdir()) == []  # not even the parents it made for the run

@@ -99,12 +99,13 @@ def folder_lock(folder: Path, *, what: str = "process") -> Iterator[None]:
 
     An advisory ``flock``: the operating system drops it when the holder exits, even by
     ``kill -9``, so a dead run never blocks the next one. A folder the block created and
-    left empty is removed.
+    left empty is removed, with the parents it created for it (``runs/MODEL``).
     """
     from zoo.errors import ZooError
 
     folder = Path(folder)
-    created = not folder.exists()
+    # The folder and each parent this call creates, deepest first.
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".lock"
     handle = path.open("a+")
@@ -126,5 +127,7 @@ def folder_lock(folder: Path, *, what: str = "process") -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()  # a run that failed before writing anything leaves no folder
+        for made in created:  # a run that failed before writing anything leaves no folder
+            if not made.is_dir() or any(made.iterdir()):
+                break
+            made.rmdir()

@@ -14,8 +14,8 @@ Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
 
 Follows the paper's layers exactly (no ICNR initialisation, which came later); the
 training recipe uses Adam instead of the paper's SGD with a 0.01 -> 0.0001 schedule.
-``espcn_x2`` and ``espcn_x3`` swap the tanh activations for ReLUs, which int8 quantizes far better (see
-:func:`espcn`); ``--set activation=tanh`` builds the paper's form.
+``espcn_x2`` and ``espcn_x3`` swap the tanh activations for ReLUs, which int8 quantizes far
+better (see :func:`espcn`); ``--set activation=tanh`` builds the paper's form.
 """
 
 from __future__ import annotations
