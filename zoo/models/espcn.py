@@ -14,8 +14,10 @@ Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
 
 Follows the paper's layers exactly (no ICNR initialisation, which came later); the
 training recipe uses Adam instead of the paper's SGD with a 0.01 -> 0.0001 schedule.
-``espcn_x2`` and ``espcn_x3`` swap the tanh activations for ReLUs, which int8 quantizes far
-better (see :func:`espcn`); ``--set activation=tanh`` builds the paper's form.
+The shipped variants swap the tanh activations for ReLUs, which int8 quantizes far better
+(see :func:`espcn`) and which train as well (Set5, 20 more epochs from the tanh weights:
+x2 36.28 against 36.25 dB, x3 32.37 against 32.26, x4 30.17 against 30.06);
+``--set activation=tanh`` builds the paper's form.
 """
 
 from __future__ import annotations
@@ -88,9 +90,9 @@ def espcn_x3(**overrides) -> keras.Model:
     """ESPCN x3, the paper's headline model, with ReLUs (int8 costs 0.03 dB, tanh 1.34)."""
 
 
-@_register(num_params=24_752, scale=4)
+@_register(num_params=24_752, scale=4, activation="relu")
 def espcn_x4(**overrides) -> keras.Model:
-    """ESPCN x4."""
+    """ESPCN x4, with ReLUs (int8 costs 0.02 dB, tanh 0.71)."""
 
 
 @_register(num_params=648, scale=2, n1=8, n2=4)
