@@ -108,7 +108,8 @@ def gptq(weights: np.ndarray, hessian: np.ndarray) -> np.ndarray:
     # Each column's largest weight first, while it is still a level; then GPTQ's order
     # (largest Hessian diagonal first).
     first = list(dict.fromkeys(int(i) for i in np.abs(weights).argmax(0)))
-    order = first + [int(i) for i in np.argsort(-np.diag(hessian)) if i not in set(first)]
+    taken = set(first)
+    order = first + [int(i) for i in np.argsort(-np.diag(hessian)) if i not in taken]
     remaining = weights[order].copy()
     h = hessian[np.ix_(order, order)].copy()
     dead = np.diag(h) == 0  # inputs that are always zero: no error to cancel

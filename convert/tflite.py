@@ -220,7 +220,9 @@ def convert_model(
         source, equalized, note = _equalized(model, info, size, calibration, representative_count)
         notes.append(note)
     gptq = rounding == "gptq" and calibration is not None
-    if gptq and not equalize:
+    # Balancing leans on GPTQ to absorb the smaller weights it gives each pair's consumer;
+    # a file that keeps TRANSPOSE_CONV (not rounded by GPTQ) is not balanced.
+    if gptq and not equalize and lowering != "none":
         source, balanced = _balanced(source, calibration)
         equalized = {"balanced_pairs": balanced}
         if balanced:

@@ -140,3 +140,12 @@ def test_balancing_leaves_out_consumers_a_norm_reads():
 def test_unknown_rounding_is_an_error():
     with pytest.raises(ZooError, match="unknown rounding"):
         convert_model("fsrcnn_tiny", mode="int8", rounding="stochastic")
+
+
+def test_a_file_that_keeps_transpose_conv_is_rounded_but_not_balanced():
+    conversion = convert_model(
+        "fsrcnn_x2", weights="default", mode="int8", size=(16, 16), lowering="none"
+    )
+    assert conversion.metadata["rounded_layers"] == 7  # the convolutions, not TRANSPOSE_CONV
+    assert "balanced_pairs" not in conversion.metadata
+    assert "TRANSPOSE_CONV" in flatbuffer.read(conversion.flatbuffer).op_versions
