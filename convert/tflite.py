@@ -189,8 +189,8 @@ def convert_model(
     first (:func:`convert.equalize.equalize` with ``target="activations"``) unless
     ``equalize`` asks for the paper's balance. ``accelerators`` runs the file on every
     LiteRT accelerator here (:func:`convert.runtime.measure`) on the parity inputs; the
-    report lands in
-    ``Conversion.accelerators`` and the metadata. ``extra_metadata`` joins the file's metadata.
+    report lands in ``Conversion.accelerators`` and the metadata. ``extra_metadata`` joins
+    the file's metadata.
     """
     if mode not in MODES:
         raise ZooError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -256,7 +256,8 @@ def convert_model(
         **equalized,
         "lowering": lowering,
         "lowered": lowered,
-        "rounding": rounding if calibration is not None else "nearest",
+        # float files round nothing; an uncalibrated (dynamic, QAT) file the converter's way
+        "rounding": "gptq" if gptq else None if mode in FLOAT_MODES else "nearest",
         "rounded_layers": rounded,
         "pixel_output": pixel_output,
         **({"weights_dtype": "float32", "note": SWITCH_NOTE} if weights_mode != mode else {}),

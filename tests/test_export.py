@@ -22,6 +22,7 @@ def test_android_gpu_bundle_is_float16_and_gpu_clean(tmp_path):
     out = export("fsrcnn_tiny", target="android-gpu", out=tmp_path / "gpu", runs=RUNS)
     card = load_card(out)
     assert card["mode"] == "float16" and card["file"] == "fsrcnn_tiny_float16.tflite"
+    assert card["metadata"]["rounding"] is None  # a float file rounds no weights
     assert sorted(p.name for p in out.iterdir()) == [
         "RUN_ON_DEVICE.md",
         "fsrcnn_tiny_float16.json",

@@ -90,6 +90,7 @@ def test_gptq_int8_file_is_closer_to_keras_than_nearest_rounding(fsrcnn_x2_int8)
     assert gptq_file.metadata["rounded_layers"] == 8
     assert gptq_file.metadata["balanced_pairs"] == 7  # every ReLU-joined pair of convolutions
     assert nearest_file.metadata["rounded_layers"] == 0
+    assert nearest_file.metadata["rounding"] == "nearest"
     assert gptq_file.parity.mean_abs_error < 0.8 * nearest_file.parity.mean_abs_error
     parsed = flatbuffer.check_deployable(gptq_file.flatbuffer)
     assert {t.dtype for t in parsed.input_tensors + parsed.output_tensors} == {"int8"}
