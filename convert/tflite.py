@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,8 @@ import numpy as np
 
 from convert import flatbuffer
 from convert.flatbuffer import SIGNATURE_KEY
-from convert.parity import Parity, measure_parity, parity_inputs
+from convert.parity import Parity, Runner, measure_parity, parity_inputs
+from convert.ranges import narrow_ranges
 from convert.representative import as_samples, representative_inputs
 from convert.runtime import RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
@@ -82,6 +84,9 @@ LOWERINGS = ("auto", "cpu", "none")
 # How integer files round their weights: ``gptq`` onto the grid where each layer's output
 # moves least (:mod:`convert.rounding`), ``nearest`` the converter's own.
 ROUNDINGS = ("gptq", "nearest")
+# How int8 files range their hidden activations: ``calibrated`` the converter's min-max,
+# ``tuned`` narrowed where the file's output moves closer to Keras (:mod:`convert.ranges`).
+RANGES = ("calibrated", "tuned")
 INTEGER_MODES = ("int8", "int16x8")
 FLOAT_MODES = ("float32", "float16")
 SWITCH_NOTE = (
@@ -169,6 +174,7 @@ def convert_model(
     equalize: bool = False,
     lowering: str = "auto",
     rounding: str = "gptq",
+    ranges: str = "calibrated",
     accelerators: bool = False,
     extra_metadata: dict[str, Any] | None = None,
 ) -> Conversion:
@@ -184,10 +190,12 @@ def convert_model(
     CONV_2D + DEPTH_TO_SPACE), ``"cpu"`` (also int8 PReLUs as ReLU convolutions, for
     XNNPACK) or ``"none"``. ``rounding="gptq"`` rounds a calibrated integer file's
     convolution weights with :func:`convert.rounding.round_weights` (``"nearest"``: the
-    converter's rounding); an int8 output that spans [0, 1] gets the 8-bit image grid
-    (:func:`convert.flatbuffer.pin_pixel_output`); it also balances the activation ranges
-    first (:func:`convert.equalize.equalize` with ``target="activations"``) unless
-    ``equalize`` asks for the paper's balance. ``accelerators`` runs the file on every
+    converter's rounding) and balances the activation ranges first
+    (:func:`convert.equalize.equalize` with ``target="activations"``) unless ``equalize``
+    asks for the paper's balance; an int8 output that spans [0, 1] gets the 8-bit image grid
+    (:func:`convert.flatbuffer.pin_pixel_output`). ``ranges="tuned"`` narrows a calibrated
+    int8 file's hidden activation ranges where its output moves closer to ``model``'s
+    (:func:`convert.ranges.narrow_ranges`). ``accelerators`` runs the file on every
     LiteRT accelerator here (:func:`convert.runtime.measure`) on the parity inputs; the
     report lands in ``Conversion.accelerators`` and the metadata. ``extra_metadata`` joins
     the file's metadata.
@@ -198,6 +206,8 @@ def convert_model(
         raise ZooError(f"unknown lowering {lowering!r}; expected one of {', '.join(LOWERINGS)}")
     if rounding not in ROUNDINGS:
         raise ZooError(f"unknown rounding {rounding!r}; expected one of {', '.join(ROUNDINGS)}")
+    if ranges not in RANGES:
+        raise ZooError(f"unknown ranges {ranges!r}; expected one of {', '.join(RANGES)}")
     if equalize and quantization_aware:
         raise ZooError("equalize the float model before quantization-aware training, not after")
     if float_io and mode not in INTEGER_MODES:
@@ -247,6 +257,11 @@ def convert_model(
     input_names = [spec.name for spec in info.inputs]
     flatbuffer.name_signature(tree, SIGNATURE_KEY, input_names, [info.output.name])
     data = flatbuffer.pack(tree, len(data))
+    narrowed = []
+    if ranges == "tuned" and mode == "int8" and calibration is not None:
+        data, narrowed = narrow_ranges(data, _output_error(model, info, calibration))
+        if narrowed:
+            notes.append(f"narrowed the int8 range of {len(narrowed)} activation(s)")
     parsed = flatbuffer.check_deployable(data)
     if unfused:
         notes.append(f"un-fused {unfused} TRANSPOSE_CONV activation(s)")
@@ -260,6 +275,7 @@ def convert_model(
         "rounding": "gptq" if gptq else None if mode in FLOAT_MODES else "nearest",
         "rounded_layers": rounded,
         "pixel_output": pixel_output,
+        "narrowed_ranges": {n.tensor: n.factor for n in narrowed},
         **({"weights_dtype": "float32", "note": SWITCH_NOTE} if weights_mode != mode else {}),
         **({"gpu_float32": True} if info.gpu_float32 else {}),
         **(extra_metadata or {}),
@@ -277,6 +293,27 @@ def convert_model(
         data, {flatbuffer.METADATA_NAME: json.dumps(metadata, default=_json).encode()}
     )
     return result
+
+
+RANGE_SAMPLES = 16  # calibration samples the range search measures the output on
+
+
+def _output_error(model, info: ModelInfo, calibration) -> Callable[[bytes], float]:
+    """A file's mean squared output error against ``model`` on (up to
+    :data:`RANGE_SAMPLES`) calibration samples."""
+    samples = calibration[:RANGE_SAMPLES]
+    references = [np.asarray(model(sample, training=False)) for sample in samples]
+    names = [spec.name for spec in info.inputs]
+
+    def error(data: bytes) -> float:
+        runner = Runner(data, names, threads=1)
+        return float(
+            np.mean(
+                [np.mean((runner(s) - r) ** 2) for s, r in zip(samples, references, strict=True)]
+            )
+        )
+
+    return error
 
 
 def _balanced(model, calibration) -> tuple[keras.Model, int]:

@@ -10,7 +10,7 @@ import click
 
 from convert.delegates import TARGETS as DELEGATE_TARGETS
 from convert.export import TARGETS as EXPORT_TARGETS
-from convert.tflite import LOWERINGS, MODES, ROUNDINGS
+from convert.tflite import LOWERINGS, MODES, RANGES, ROUNDINGS
 from zoo.cli.options import WEIGHTS_HELP, format_table, parse_size
 from zoo.errors import ZooError
 
@@ -56,6 +56,14 @@ _ACCELERATORS_HELP = (
     help="int8 / int16x8 weights: gptq rounds each layer's onto the grid where its output "
     "moves least (and balances activation ranges first); nearest: the converter's rounding.",
 )
+@click.option(
+    "--ranges",
+    type=click.Choice(RANGES),
+    default="calibrated",
+    show_default=True,
+    help="int8 activations: calibrated keeps each tensor's observed range; tuned narrows a "
+    "range where that brings the file's output closer to Keras (slower to convert).",
+)
 @click.option("--accelerators/--no-accelerators", default=True, help=_ACCELERATORS_HELP)
 @click.option(
     "--strict", is_flag=True, help="Exit 1 when an accelerator refuses or disagrees with Keras."
@@ -71,6 +79,7 @@ def convert_command(
     equalize: bool,
     lowering: str,
     rounding: str,
+    ranges: str,
     accelerators: bool,
     strict: bool,
 ) -> None:
@@ -87,6 +96,7 @@ def convert_command(
         equalize=equalize,
         lowering=lowering,
         rounding=rounding,
+        ranges=ranges,
         accelerators=accelerators,
     )
     path = result.save(out)
