@@ -150,6 +150,17 @@ def test_qat_writes_an_int8_file_and_reports_before_and_after(tmp_path):
     assert model.name == "fsrcnn_tiny"
 
 
+def test_qat_of_a_vae_fine_tunes_its_elbo_at_full_kl_weight(tmp_path):
+    from convert.optimize import optimize
+
+    result = optimize("vae_tiny", qat=True, steps=3, out=tmp_path, eval_limit=2, **FAST)
+    (phase,) = result.report["phases"]
+    assert phase["kl"] > 0
+    assert phase["loss"] == pytest.approx(phase["reconstruction"] + phase["kl"], rel=1e-4)
+    metrics = result.report["metrics"]
+    assert "elbo" in metrics["float"] and "elbo" not in metrics["ptq_int8"]  # a file: no ELBO
+
+
 def test_pruning_reaches_the_requested_sparsity(tmp_path):
     from convert.optimize import optimize
 
