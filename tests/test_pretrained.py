@@ -180,12 +180,22 @@ def _arrays(path: Path) -> list[np.ndarray]:
     return [np.asarray(values) for values in found]
 
 
-def test_ship_falls_back_to_int8_when_float16_is_too_large(weights_dir, tmp_path, monkeypatch):
+def test_ship_shards_float16_before_it_falls_back_to_int8(weights_dir, tmp_path, monkeypatch):
     run = train("fcn_tiny", epochs=1, steps_per_epoch=2, batch_size=4, out=tmp_path / "fcn")
     half = tmp_path / "half.weights.h5"
     weights_io.transcode_weights(run / "model.weights.h5", half, "float16")
     monkeypatch.setattr(pretrained, "FLOAT16_ABOVE", 0)
     monkeypatch.setattr(pretrained, "MAX_BYTES", half.stat().st_size - 1)
+    # float16 over one file but within a model's files: float16 shards
+    record = ship_weights.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
+    assert record["storage"] == "float16" and len(record["files"]) >= 2
+    assert all(file["bytes"] <= pretrained.MAX_BYTES for file in record["files"])
+    x = np.random.default_rng(0).uniform(size=(1, 32, 32, 3)).astype("float32")
+    config = TrainConfig.from_recipe(zoo.info("fcn_tiny"))
+    expected = weights_io.load_weights_into("fcn_tiny", half, config)(x)
+    np.testing.assert_array_equal(zoo.get("fcn_tiny", weights="default")(x), expected)
+
+    monkeypatch.setattr(pretrained, "MAX_MODEL_BYTES", half.stat().st_size - 1)
     record = ship_weights.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
     assert record["storage"] == "int8" and record["bytes"] <= pretrained.MAX_BYTES
     measured = evaluate("fcn_tiny", "default").metrics
@@ -195,7 +205,7 @@ def test_ship_falls_back_to_int8_when_float16_is_too_large(weights_dir, tmp_path
     # a smaller per-file limit: the same int8 weights in shards, which load as one
     limit, int8 = pretrained.MAX_BYTES, record["bytes"]
     monkeypatch.setattr(pretrained, "MAX_BYTES", int8 // 2)
-    monkeypatch.setattr(pretrained, "MAX_MODEL_BYTES", 2 * int8)
+    monkeypatch.setattr(pretrained, "MAX_MODEL_BYTES", min(2 * int8, half.stat().st_size - 1))
     sharded = ship_weights.ship(run, command="zoo train fcn_tiny", out_dir=weights_dir)
     names = [file["file"] for file in sharded["files"]]
     assert len(names) >= 2 and names[:2] == ["fcn_tiny.weights.h5", "fcn_tiny.part2.weights.h5"]

@@ -6,14 +6,14 @@
     model = zoo.get("fsrcnn_x3", weights="default")  # hash-checked, then loaded
     zoo.pretrained.manifest("fsrcnn_x3")["metrics"]   # what they measured, and how
 
-Each shipped model has ``zoo/weights/<name>.weights.h5`` (large int8 models add
+Each shipped model has ``zoo/weights/<name>.weights.h5`` (large models add
 ``<name>.part2.weights.h5``, ...) and a manifest ``<name>.json``: each file's sha256 and
 size, the exact command that trained it, its data, training time, the run's resolved
 configuration (recipe options such as ``noise_sigma``), the metrics ``zoo eval`` measured
 on the shipped files, and the TensorFlow / Keras versions. Weights
 are stored gzip-compressed: float32 up to ``FLOAT16_ABOVE`` bytes, else float16, else (for
-models whose float16 file would exceed ``MAX_BYTES``) int8 kernels with per-channel scales,
-expanded to float at load; int8 weights over ``MAX_BYTES`` are split into parts of whole
+models whose float16 files would exceed ``MAX_MODEL_BYTES``) int8 kernels with per-channel
+scales, expanded to float at load; weights over ``MAX_BYTES`` are split into parts of whole
 arrays, up to ``MAX_MODEL_BYTES`` in all. The manifest's metrics are those of the stored
 files.
 
