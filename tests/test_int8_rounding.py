@@ -20,7 +20,7 @@ def test_int8_rounding_compares_the_methods(tmp_path, run_benchmark):
     folder = str(images)
     result = run_benchmark(
         "int8_rounding",
-        "fsrcnn_s_x2",
+        "fsrcnn_s_x3",
         "--sr-data",
         folder,
         "--unseen-data",
@@ -29,14 +29,14 @@ def test_int8_rounding_compares_the_methods(tmp_path, run_benchmark):
         str(out),
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    row = json.loads((out / "int8_rounding.json").read_text())["models"]["fsrcnn_s_x2"]
+    row = json.loads((out / "int8_rounding.json").read_text())["models"]["fsrcnn_s_x3"]
     assert set(row["cost"]) == {"nearest", "nearest + CLE", "GPTQ + CLE", "GPTQ"}
     for costs in row["cost"].values():
         assert set(costs) == {"Set5", "unseen"} and all(math.isfinite(c) for c in costs.values())
     # The converter's nearest rounding costs this model dB; GPTQ most of them back.
     assert row["cost"]["GPTQ"]["Set5"] < 0.5 * row["cost"]["nearest"]["Set5"]
     table = (out / "int8_rounding.md").read_text()
-    assert "| fsrcnn_s_x2 | Set5 |" in table and "| fsrcnn_s_x2 | unseen |" in table
+    assert "| fsrcnn_s_x3 | Set5 |" in table and "| fsrcnn_s_x3 | unseen |" in table
     assert result.stdout.strip().endswith(table.strip().splitlines()[-1])
 
 

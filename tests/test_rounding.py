@@ -66,7 +66,8 @@ def test_rounding_the_lowered_transposed_convolution_keeps_it_exact_on_its_grid(
     lowered, _, _ = lower_transpose_convs(model)
     samples = representative_inputs(models.info("fsrcnn_x2"), size=(24, 24), count=4)
     rounded, count = round_weights(lowered, samples)
-    assert count == 8  # extract, shrink, map1-4, expand and the lowered deconv
+    # extract, shrink, map1-4, expand, the lowered deconv and the lowered bilinear skip
+    assert count == 9
     x = samples[0][0]
     # On the grid, the layer's output moves little: well under the converter's int8 error.
     gap = np.abs(np.asarray(rounded(x)) - np.asarray(model(x))).max()
@@ -87,7 +88,7 @@ def fsrcnn_x2_int8():
 def test_gptq_int8_file_is_closer_to_keras_than_nearest_rounding(fsrcnn_x2_int8):
     gptq_file, nearest_file = fsrcnn_x2_int8["gptq"], fsrcnn_x2_int8["nearest"]
     assert gptq_file.metadata["rounding"] == "gptq"
-    assert gptq_file.metadata["rounded_layers"] == 8
+    assert gptq_file.metadata["rounded_layers"] == 9  # with the bilinear skip
     assert gptq_file.metadata["balanced_pairs"] == 7  # every ReLU-joined pair of convolutions
     assert nearest_file.metadata["rounded_layers"] == 0
     assert nearest_file.metadata["rounding"] == "nearest"
