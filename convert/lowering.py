@@ -45,6 +45,7 @@ import keras
 import numpy as np
 
 from zoo.arithmetic import transposed_output_size
+from zoo.layers import all_layers
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -459,16 +460,6 @@ def layer_readers(model: keras.Model) -> dict[int, list]:
             for parent in node.parent_nodes:
                 readers.setdefault(id(parent.operation), []).append(layer)
     return readers
-
-
-def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """Every layer of ``model``, those of nested models included."""
-    found = []
-    for layer in model.layers:
-        found.append(layer)
-        if isinstance(layer, keras.Model):
-            found += all_layers(layer)
-    return found
 
 
 def _is_transpose(layer: keras.layers.Layer) -> bool:

@@ -347,8 +347,7 @@ def _equalized(model, info: ModelInfo, size, calibration, count: int):
 
 def _has_switches(model) -> bool:
     """Whether ``model`` unpools with max switches (:class:`zoo.layers.MaxUnpool2D`)."""
-    from convert.lowering import all_layers  # Keras, loaded once a model is converted
-    from zoo.layers import MaxUnpool2D
+    from zoo.layers import MaxUnpool2D, all_layers  # Keras, loaded once a model is converted
 
     return any(isinstance(layer, MaxUnpool2D) for layer in all_layers(model))
 

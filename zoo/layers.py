@@ -262,6 +262,16 @@ def up_block(
     return DepthToSpace(scale, name=name)(x)
 
 
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of ``model``, those of nested models included."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if isinstance(layer, keras.Model):
+            found += all_layers(layer)
+    return found
+
+
 def bilinear_upsample(x, *, scale: int, name: str):
     """Fixed bilinear resizing: (B, H, W, C) -> (B, H*scale, W*scale, C), not trainable.
 

@@ -25,7 +25,7 @@ from zoo import classifier, metrics
 from zoo import data as zdata
 from zoo.errors import ZooError
 from zoo.inference import run_batches, to_unit
-from zoo.registry import create, get_discriminator
+from zoo.registry import get_discriminator
 from zoo.tasks.base import Task, image_shape
 from zoo.tasks.objective import SAMPLE_COLUMNS, Arrays, Objective
 
@@ -58,7 +58,7 @@ class Adversarial(Objective):
         import keras
 
         overrides = self.config.model_overrides
-        self.generator = create(self.info.name, **overrides)
+        self.generator = self.create_model()
         self.discriminator = get_discriminator(self.info.name, **overrides)
         self.model = self.generator
         beta_1 = self.options.get("beta_1", 0.5)

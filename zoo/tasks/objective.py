@@ -158,11 +158,30 @@ class Objective:
     def build(self) -> None:
         import keras
 
-        self.model = create(self.info.name, **self.config.model_overrides)
+        self.model = self.create_model()
         self.optimizer = keras.optimizers.Adam(
             self.config.learning_rate, beta_1=self.options.get("beta_1", 0.9)
         )
         self.optimizer.build(self.model.trainable_variables)
+
+    def create_model(self):
+        """The model this run trains: the registry's, with the run's overrides.
+
+        Recipe option ``freeze_batch_norm`` runs its BatchNormalization layers in inference
+        mode, their statistics and scales fixed (Keras does so for a non-trainable layer):
+        for a fine-tune of a model trained at batch 1, whose per-image batch statistics are
+        not the moving averages it is evaluated with.
+        """
+        import keras
+
+        from zoo.layers import all_layers
+
+        model = create(self.info.name, **self.config.model_overrides)
+        if self.options.get("freeze_batch_norm"):
+            for layer in all_layers(model):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+        return model
 
     def trackables(self) -> dict[str, Any]:
         """What a checkpoint holds besides the step and epoch counters."""

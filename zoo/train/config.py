@@ -21,6 +21,7 @@ OPTIONS = {
     "cache": "name",
     "cache_dir": "name",
     "crops_per_image": "count",
+    "freeze_batch_norm": "bool",
     "gaussian_sigma": "range",
     "image_size": "count",
     "instance_noise": "number",
