@@ -955,3 +955,35 @@ def test_a_run_refused_before_training_leaves_no_folders(tmp_path):
     with pytest.raises(ZooError, match="lr must be"):
         train("dae_tiny", lr=math.inf, epochs=1, quiet=True, out=out)
     assert list(tmp_path.iterdir()) == []  # not even the parents it made for the run
+
+
+@pytest.mark.parametrize("name", ["unet_tiny", "pix2pix_tiny"])
+def test_freeze_batch_norm_keeps_statistics_and_scales_while_the_rest_trains(tmp_path, name):
+    start = tmp_path / "start"
+    train(name, epochs=1, steps_per_epoch=1, batch_size=2, out=start, quiet=True)
+    run = train(
+        name,
+        epochs=1,
+        steps_per_epoch=3,
+        batch_size=2,
+        out=tmp_path / "frozen",
+        init=f"{name}:{start}",
+        options={"freeze_batch_norm": True},
+        quiet=True,
+    )
+    before, after = zoo.get(name, weights=str(start)), zoo.get(name, weights=str(run))
+    norms = [
+        layer.name for layer in before.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert norms
+    for layer_name in norms:
+        for old, new in zip(
+            before.get_layer(layer_name).weights, after.get_layer(layer_name).weights, strict=True
+        ):
+            np.testing.assert_array_equal(np.asarray(old), np.asarray(new))
+    kernels = [
+        (layer.kernel, after.get_layer(layer.name).kernel)
+        for layer in before.layers
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Conv2DTranspose)
+    ]
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in kernels)
