@@ -116,3 +116,17 @@ def test_convert_model_records_the_narrowed_ranges():
 def test_unknown_ranges_is_an_error():
     with pytest.raises(ZooError, match="unknown ranges"):
         convert_model("fsrcnn_tiny", mode="int8", ranges="percentile")
+
+
+def test_cli_convert_takes_tuned_ranges(tmp_path):
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    out = tmp_path / "tiny.tflite"
+    args = ["convert", "fsrcnn_tiny", "--mode", "int8", "--size", "16x16", "--out", str(out)]
+    result = CliRunner().invoke(main, [*args, "--ranges", "tuned", "--no-accelerators"])
+    assert result.exit_code == 0, result.output
+    assert "narrowed_ranges" in flatbuffer.read(out).zoo_metadata
+    refused = CliRunner().invoke(main, [*args, "--ranges", "percentile"])
+    assert refused.exit_code != 0 and "percentile" in refused.output
