@@ -481,6 +481,14 @@ _FREE_OUTPUT_SCALE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_C
 _SAME_SCALE = ("DEPTH_TO_SPACE", "RESHAPE")
 
 
+def op_name(model, op) -> str:
+    """The builtin name (``"CONV_2D"``...) of ``op`` in ``model`` (:func:`unpack`'s tree);
+    ``""`` for a custom op."""
+    code = model.operatorCodes[op.opcodeIndex]
+    names = _enum_names(_schema().BuiltinOperator)
+    return names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
+
+
 def pin_pixel_output(model) -> bool:
     """Give an int8 output that spans an image's [0, 1] the 8-bit image grid: scale 1/255,
     zero point -128. Returns whether it did; ``model`` (:func:`unpack`) is edited in place.
@@ -496,7 +504,6 @@ def pin_pixel_output(model) -> bool:
     nothing else reads.
     """
     schema = _schema()
-    op_names = _enum_names(schema.BuiltinOperator)
     graph = model.subgraphs[0]
     if len(graph.outputs) != 1:
         return False
@@ -521,8 +528,7 @@ def pin_pixel_output(model) -> bool:
         op = producers.get(tensor)
         if op is None:
             return False
-        code = model.operatorCodes[op.opcodeIndex]
-        name = op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode))
+        name = op_name(model, op)
         if name in _FREE_OUTPUT_SCALE:
             break
         if name not in _SAME_SCALE or readers.get(op.inputs[0], 0) != 1:

@@ -50,12 +50,7 @@ def tunable_tensors(model) -> list[int]:
     """Indices of the int8 tensors of subgraph 0 whose scale can change (module docstring),
     in the order the graph computes them."""
     schema = flatbuffer._schema()
-    names = flatbuffer._enum_names(schema.BuiltinOperator)
     graph = model.subgraphs[0]
-
-    def op_name(op) -> str:
-        code = model.operatorCodes[op.opcodeIndex]
-        return names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
 
     readers: dict[int, list] = {}
     for op in graph.operators:
@@ -64,7 +59,7 @@ def tunable_tensors(model) -> list[int]:
     boundary = set(graph.inputs) | set(graph.outputs)
     tunable = []
     for op in graph.operators:
-        if op_name(op) not in _FREE_OUTPUT:
+        if flatbuffer.op_name(model, op) not in _FREE_OUTPUT:
             continue
         index = op.outputs[0]
         tensor = graph.tensors[index]
@@ -74,7 +69,7 @@ def tunable_tensors(model) -> list[int]:
         if quant.scale is None or len(quant.scale) != 1 or index not in readers:
             continue
         if all(
-            _FREE_INPUT.get(op_name(reader), (None,))[0] == position
+            _FREE_INPUT.get(flatbuffer.op_name(model, reader), (None,))[0] == position
             for reader, position in readers[index]
         ):
             tunable.append(index)
@@ -85,7 +80,6 @@ def scale_tensor(model, index: int, factor: float) -> None:
     """Multiply tensor ``index``'s scale by ``factor`` (subgraph 0, in place), re-storing the
     biases of the ops that read it so that their real values stay."""
     schema = flatbuffer._schema()
-    names = flatbuffer._enum_names(schema.BuiltinOperator)
     graph = model.subgraphs[0]
     quant = graph.tensors[index].quantization
     quant.scale = [float(np.float32(quant.scale[0] * factor))]
@@ -93,8 +87,7 @@ def scale_tensor(model, index: int, factor: float) -> None:
     for op in graph.operators:
         if index not in op.inputs:
             continue
-        code = model.operatorCodes[op.opcodeIndex]
-        bias_at = _FREE_INPUT[names[max(code.builtinCode, code.deprecatedBuiltinCode)]][1]
+        bias_at = _FREE_INPUT[flatbuffer.op_name(model, op)][1]
         if bias_at is None or bias_at >= len(op.inputs) or op.inputs[bias_at] < 0:
             continue
         bias = graph.tensors[op.inputs[bias_at]]
