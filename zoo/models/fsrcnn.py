@@ -23,8 +23,8 @@ the recipe for 30 epochs (``--set residual=true --epochs 30``) they beat the pla
 float on Set5 (x2: 36.72 dB against 36.67 after 60 epochs; FSRCNN-s x2: 36.34 against 36.19)
 and lose less in int8 (0.14 dB against 0.24; 0.16 against 0.20): the learned layers no
 longer carry the image's brightness, only its detail. fsrcnn_x2 then trained 40 more epochs
-from those weights (``--init fsrcnn_x2:RUN --lr 3e-4 --epochs 40``): 36.83 dB. ``--set residual=false`` builds the
-paper's form.
+from those weights (``--init fsrcnn_x2:RUN --lr 3e-4 --epochs 40``): 36.83 dB.
+``--set residual=false`` builds the paper's form.
 
 Input: the Y channel (BT.601) in [0, 1], (B, H, W, 1), any H and W.
 Output: the Y channel at (B, H * scale, W * scale, 1), nominally [0, 1], linear
