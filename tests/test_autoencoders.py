@@ -298,6 +298,30 @@ def test_non_blind_deblur_starts_as_the_blind_one_and_then_reads_the_kernel():
     assert np.abs(np.asarray(first) - np.asarray(second)).max() > 1e-3
 
 
+def test_global_context_lets_the_whole_image_steer_every_pixel():
+    """With ``global_context`` a blind deblur's up-path reads a code averaged over the whole
+    image: zero biases at first (the plain model's output, layer for layer), then a change
+    far outside a pixel's receptive field moves that pixel, which the plain model cannot."""
+    from zoo.weights_io import copy_matching_weights
+
+    plain = zoo.get("deblur_tiny", global_context=False)
+    context = zoo.get("deblur_tiny")
+    _, kept = copy_matching_weights(context, plain)
+    assert kept and all(name.startswith(("context", "fuse")) for name in kept)
+    image = _uniform((1, 16, 96, 3), seed=4)
+    np.testing.assert_allclose(context(image), plain(image), atol=1e-6)
+    far = image.copy()
+    far[:, :, 64:] = _uniform((1, 16, 32, 3), seed=5)  # columns 64+: beyond the left corner's reach
+    corner = (slice(None), slice(0, 4), slice(0, 4))
+    np.testing.assert_allclose(plain(far)[corner], plain(image)[corner], atol=1e-6)
+    for layer in context.layers:
+        if layer.name.endswith("_context_bias"):
+            rng = np.random.default_rng(len(layer.name))
+            layer.set_weights([rng.normal(0, 0.5, w.shape) for w in layer.get_weights()])
+    moved = np.abs(np.asarray(context(far)[corner]) - np.asarray(context(image)[corner]))
+    assert moved.max() > 1e-4
+
+
 def test_non_blind_pairs_carry_the_kernel_that_blurred_them():
     from zoo.tasks.deblur import kernel_input
 

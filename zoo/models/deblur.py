@@ -60,6 +60,7 @@ def deblur_net(
     upsample: str = "transpose",
     kernel_size: int | None = None,
     code_width: int = 64,
+    global_context: bool = False,
     name: str = "deblur",
 ) -> keras.Model:
     """Residual U-Net: blurred (B, H, W, channels) in [0, 1] -> sharp, same shape, in [0, 1].
@@ -74,6 +75,13 @@ def deblur_net(
     convolution, down and up, gets a bias per channel before its ReLU (as if the code were
     extra input channels, SRMD-style). The biases start at zero, so a non-blind model starts
     as the blind one, layer for layer (``zoo train --init deblur:default``).
+
+    ``global_context=True`` (blind) conditions the up-path the same way on a code made from
+    the whole image: the bottleneck's features averaged over every position, then a 1x1
+    convolution to ``code_width`` channels. The code sees all of a photo where each output
+    pixel's own receptive field sees about 100 pixels of it, so how strongly the image as a
+    whole is blurred can steer every pixel's restoration. Its biases start at zero too
+    (``zoo train deblur --set global_context=true --init deblur:default``).
     """
     check_upsample(upsample)
     inputs = keras.Input((None, None, channels), name="blurred")
@@ -89,12 +97,14 @@ def deblur_net(
         )
         code = keras.layers.Conv2D(code_width, 1, activation="relu", name="kernel_code2")(code)
 
+    source = "kernel"  # what the code is made from: names its bias layers
+
     def conditioned(x, width: int, *, name: str, strides: int = 1):
         if code is None:
             return conv_bn_act(x, width, strides=strides, batch_norm=False, name=name)
         x = conv_bn_act(x, width, strides=strides, activation="linear", batch_norm=False, name=name)
         bias = keras.layers.Conv2D(
-            width, 1, kernel_initializer="zeros", name=f"{name}_kernel_bias"
+            width, 1, kernel_initializer="zeros", name=f"{name}_{source}_bias"
         )(code)
         # The (B, 1, 1, width) bias comes first: LiteRT's GPU accelerator computes an int8
         # ADD wrong when its second operand is the broadcast one.
@@ -108,6 +118,10 @@ def deblur_net(
         skips.append(x)
         x = conv_bn_act(x, width, strides=2, batch_norm=False, name=f"down{level}")
         x = conditioned(x, width, name=f"level{level}")
+    if global_context and code is None:
+        source = "context"
+        code = keras.layers.GlobalAveragePooling2D(keepdims=True, name="context_pool")(x)
+        code = keras.layers.Conv2D(code_width, 1, activation="relu", name="context_code")(code)
     for level in reversed(range(len(skips))):
         x = up_block(x, filters[level], mode=upsample, name=f"up{level}")
         x = activation_layer("relu", name=f"up{level}_relu")(x)
@@ -116,7 +130,7 @@ def deblur_net(
     residual = keras.layers.Conv2D(channels, 3, padding="same", name="residual")(x)
     x = keras.layers.Add(name="add_residual")([inputs, residual])
     outputs = keras.layers.ReLU(max_value=1.0, name="sharp")(x)  # clip to [0, 1]
-    return keras.Model(model_inputs if code is not None else inputs, outputs, name=name)
+    return keras.Model(model_inputs if len(model_inputs) > 1 else inputs, outputs, name=name)
 
 
 def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
@@ -150,9 +164,9 @@ def _register(*, num_params: int, epochs: int, patch_size: int, **arguments):
 # === Variants ===
 
 
-@_register(num_params=562_979, epochs=30, patch_size=64, channels=3)
+@_register(num_params=578_515, epochs=30, patch_size=64, channels=3, global_context=True)
 def deblur(**overrides) -> keras.Model:
-    """RGB residual U-Net, 4 levels (16, 32, 64, 128), Gaussian and motion blur."""
+    """RGB residual U-Net, 4 levels (16, 32, 64, 128), its up-path steered by the whole image."""
 
 
 @_register(num_params=613_187, epochs=30, patch_size=64, channels=3, kernel_size=RECIPE_KERNEL_SIZE)
@@ -173,6 +187,8 @@ def deblur_nonblind_tiny(**overrides) -> keras.Model:
     """Non-blind, 2 levels (4, 8), a code of 8, for tests."""
 
 
-@_register(num_params=2_059, epochs=1, patch_size=32, channels=3, filters=(4, 8))
+@_register(
+    num_params=2_895, epochs=1, patch_size=32, channels=3, filters=(4, 8), global_context=True
+)
 def deblur_tiny(**overrides) -> keras.Model:
-    """RGB, 2 levels (4, 8), for tests."""
+    """RGB, 2 levels (4, 8), with the whole-image context, for tests."""
