@@ -74,14 +74,15 @@ def deblur_net(
     becomes a code (two convolutions to ``code_width`` channels at 1x1) from which each level's last
     convolution, down and up, gets a bias per channel before its ReLU (as if the code were
     extra input channels, SRMD-style). The biases start at zero, so a non-blind model starts
-    as the blind one, layer for layer (``zoo train --init deblur:default``).
+    as a blind one without ``global_context``, layer for layer (``zoo train --init``).
 
     ``global_context=True`` (blind) conditions the up-path the same way on a code made from
     the whole image: the bottleneck's features averaged over every position, then a 1x1
     convolution to ``code_width`` channels. The code sees all of a photo where each output
     pixel's own receptive field sees about 100 pixels of it, so how strongly the image as a
-    whole is blurred can steer every pixel's restoration. Its biases start at zero too
-    (``zoo train deblur --set global_context=true --init deblur:default``).
+    whole is blurred can steer every pixel's restoration. Its biases start at zero too, so
+    ``--init`` from weights trained without it starts from that model's output (the shipped
+    ``deblur`` was fine-tuned this way; its manifest records the commands).
     """
     check_upsample(upsample)
     inputs = keras.Input((None, None, channels), name="blurred")
