@@ -17,8 +17,8 @@ range between the two layers without changing what the network computes:
 
 The pairs are found in the Keras functional graph: a producer whose output goes only
 through such activations (``ReLU`` without ``max_value`` or ``threshold``, ``LeakyReLU``,
-``PReLU``, ``Activation("relu" | "leaky_relu" | "linear")``, ``Dropout``) into exactly one
-consumer convolution, with no branch, no model output and no shared layer on the way.
+``PReLU``, ``Activation("relu" | "leaky_relu" | "linear")``, ``Dropout``, ``Identity``) into
+exactly one consumer convolution, with no branch, no model output and no shared layer on the way.
 Anything else is left as it is: a BatchNormalization, ReLU6 or tanh / sigmoid in between,
 an Add or Concatenate, a branch (U-Net skips), Dense layers, grouped consumers.
 
@@ -174,7 +174,8 @@ def _homogeneous_layer(layer) -> bool:
         return True
     if isinstance(layer, keras.layers.Activation):
         return _homogeneous_function(layer.activation)
-    return isinstance(layer, keras.layers.Dropout | keras.layers.SpatialDropout2D)
+    passes = keras.layers.Dropout | keras.layers.SpatialDropout2D | keras.layers.Identity
+    return isinstance(layer, passes)
 
 
 def _fused_relu(layer) -> bool:
@@ -231,7 +232,7 @@ def equalize(
     copy.set_weights(model.get_weights())
     if not pairs:
         return copy
-    ranges = _activation_ranges(copy, pairs, samples) if samples is not None else None
+    ranges = activation_ranges(copy, pairs, samples) if samples is not None else None
     for _ in range(passes):
         for pair in pairs:
             producer, consumer = copy.get_layer(pair.producer), copy.get_layer(pair.consumer)
@@ -240,7 +241,7 @@ def equalize(
                 scale = _activation_scales(r1)
             else:
                 scale = _scales(r1, _input_weight_range(consumer))
-            _scale_outputs(producer, scale)
+            scale_outputs(producer, scale)
             _scale_inputs(consumer, 1.0 / scale)
             if ranges is not None:
                 ranges[pair] = r1 * scale  # exact: every activation is homogeneous
@@ -285,7 +286,7 @@ def balanceable_pairs(model: keras.Model) -> list[Pair]:
     return [pair for pair in find_pairs(model) if not read_by_norm(pair.consumer)]
 
 
-def _activation_ranges(model, pairs: list[Pair], samples) -> dict[Pair, np.ndarray]:
+def activation_ranges(model, pairs: list[Pair], samples) -> dict[Pair, np.ndarray]:
     """Per pair, max |value| per channel over the samples of every tensor int8 quantizes
     between producer and consumer."""
     import keras
@@ -367,7 +368,7 @@ def _output_weight_range(layer) -> np.ndarray:
     return kernel.max(axis=(0, 1, 2))
 
 
-def _scale_outputs(layer, scale: np.ndarray) -> None:
+def scale_outputs(layer, scale: np.ndarray) -> None:
     """Multiply output channel c of the kernel and bias by ``scale[c]``."""
     kernel = np.asarray(layer.kernel, np.float64)
     kind = _conv_kind(layer)

@@ -50,9 +50,9 @@ CPU_CANDIDATES = ("float32", "dynamic", "int8")
 TARGET_LOWERING = {**{target: "auto" for target in TARGET_MODES}, "edgetpu": "none", "cpu": "cpu"}
 LOWERING_TEXT = {
     "auto": "transposed convolutions lowered to CONV_2D + DEPTH_TO_SPACE (exact; faster on "
-    "XNNPACK, right on LiteRT's GPU accelerator)",
-    "cpu": "transposed convolutions lowered to CONV_2D + DEPTH_TO_SPACE, and int8 PReLUs "
-    "split into ReLU convolutions (XNNPACK has no int8 PRELU)",
+    "XNNPACK, right on LiteRT's GPU accelerator); in int8, PReLUs as ReLU convolutions",
+    "cpu": "transposed convolutions lowered to CONV_2D + DEPTH_TO_SPACE, a float file's phases "
+    "as convolutions of their own where that saves work; in int8, PReLUs as ReLU convolutions",
     "none": "TRANSPOSE_CONV kept (the Edge TPU compiler has no DEPTH_TO_SPACE)",
 }
 DELEGATE_FOR_TARGET = {

@@ -329,14 +329,13 @@ def _longer(x: tf.Tensor, axis: int, length) -> bool:
 
 
 def lower_transpose_convs(
-    model: keras.Model, *, split_prelus: bool = False, per_phase: bool = False
+    model: keras.Model, *, per_phase: bool = False
 ) -> tuple[keras.Model, int, list[str]]:
     """A copy of ``model`` with each lowerable Conv2DTranspose lowered; (copy, count, notes).
 
     The copy has its own layers with ``model``'s weights; ``model`` is left as it was. A
     BatchNormalization whose only input is a lowered layer, and which is that layer's only
-    reader, is folded into it. ``split_prelus`` also rewrites PReLUs for int8 files
-    (:func:`prelu_pairs`); ``per_phase`` gives each output phase its own convolution where
+    reader, is folded into it. ``per_phase`` gives each output phase its own convolution where
     that saves work (:func:`phases_save_work`). With nothing to change, ``model`` itself
     comes back.
     """
@@ -352,13 +351,8 @@ def lower_transpose_convs(
     readers = layer_readers(model)
     folded = _foldable_norms(model, targets, readers)  # id(bn) -> (transposed layer, bn)
     folded_into = {id(layer): bn for layer, bn in folded.values()}
-    prelus = prelu_pairs(model, readers) if split_prelus else {}
-    if not targets and not prelus:
+    if not targets:
         return model, 0, notes
-    if prelus:
-        notes.append(
-            f"split {len(prelus) // 2} PRELU into ReLU convolutions (no int8 PRELU in XNNPACK)"
-        )
 
     def clone(layer):
         if id(layer) in targets:
@@ -374,18 +368,16 @@ def lower_transpose_convs(
             )
         if id(layer) in folded:
             return FoldedNormalization(name=f"{layer.name}_folded")
-        if id(layer) in prelus:
-            return _split(layer, prelus[id(layer)])
         return layer.__class__.from_config(layer.get_config())
 
     # Every layer is new (weights copied below): calling the caller's layers in a second
     # graph would add nodes to them, and the next conversion would read a changed model.
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    _copy_weights(model, copy)
+    copy_weights(model, copy)
     return copy, len(targets), notes
 
 
-def _copy_weights(source: keras.Model, copy: keras.Model) -> None:
+def copy_weights(source: keras.Model, copy: keras.Model) -> None:
     """Give each layer of ``copy`` the weights of the layer of ``source`` with its name."""
     for layer in copy.layers:
         try:
@@ -393,21 +385,15 @@ def _copy_weights(source: keras.Model, copy: keras.Model) -> None:
         except ValueError:  # a replacement layer: its weights are set already
             continue
         if isinstance(layer, keras.Model):
-            _copy_weights(original, layer)
+            copy_weights(original, layer)
         elif original.weights:
             layer.set_weights(original.get_weights())
 
 
 def prelu_pairs(model: keras.Model, readers: dict[int, list] | None = None) -> dict[int, Any]:
-    """PReLUs an int8 file should not keep, each with its convolution (both ways by id).
-
-    XNNPACK has no int8 PRELU kernel: an int8 file's PReLUs run on LiteRT's reference
-    kernels and cut the graph into as many partitions (fsrcnn_x3: 7, and 3.7x slower). Where
-    a PReLU (one slope per channel) reads a Conv2D with no activation and no other reader,
-    ``prelu(x) = relu(x) - alpha * relu(-x)`` becomes a Conv2D to 2C channels (kernel and
-    bias [W, -W], fused ReLU) and a 1x1 Conv2D back to C (kernel [I; -diag(alpha)]): the same
-    numbers from ops XNNPACK, NNAPI and the GPU run in int8, at about twice the work.
-    """
+    """PReLUs an int8 file should not keep, each with its convolution (both ways by id):
+    those with one slope per channel that read a Conv2D with no activation and no other
+    reader."""
     readers = layer_readers(model) if readers is None else readers
     pairs: dict[int, Any] = {}
     for layer in all_layers(model):
@@ -426,30 +412,100 @@ def prelu_pairs(model: keras.Model, readers: dict[int, list] | None = None) -> d
     return pairs
 
 
-def _split(layer: keras.layers.Layer, partner: keras.layers.Layer) -> keras.layers.Layer:
-    """The replacement of one half of a :func:`prelu_pairs` pair."""
-    if isinstance(layer, keras.layers.PReLU):
-        channels = partner.filters
-        alpha = np.broadcast_to(np.asarray(layer.alpha, np.float32).reshape(-1), (channels,))
-        combine = keras.layers.Conv2D(channels, 1, name=f"{layer.name}_combine")
-        combine.build((None, None, None, 2 * channels))
-        kernel = np.concatenate([np.eye(channels), -np.diag(alpha)])[None, None]
-        combine.set_weights([kernel.astype(np.float32), np.zeros(channels, np.float32)])
-        return combine
-    kernel = np.asarray(layer.kernel, np.float32)
-    bias = np.asarray(layer.bias, np.float32) if layer.use_bias else np.zeros(layer.filters)
-    split = keras.layers.Conv2D(
-        2 * layer.filters,
-        layer.kernel_size,
-        strides=layer.strides,
-        padding=layer.padding,
-        dilation_rate=layer.dilation_rate,
-        activation="relu",
-        name=f"{layer.name}_split",
-    )
-    split.build((None, None, None, kernel.shape[2]))
-    split.set_weights([np.concatenate([kernel, -kernel], -1), np.concatenate([bias, -bias])])
-    return split
+def split_prelus(model: keras.Model) -> tuple[keras.Model, int, int]:
+    """A copy of ``model`` whose PReLUs (:func:`prelu_pairs`) are ReLU convolutions:
+    (copy, PReLUs split, of those folded into their reader); ``model`` itself when there is
+    none.
+
+    With ``z`` the convolution's output and ``a`` a channel's slope,
+    ``prelu(z) = relu(z) - sign(a) * relu(-|a| z)``: the convolution computes both halves,
+    2C channels (kernel and bias [W, -|a| W]) with a fused ReLU. A Conv2D or
+    Conv2DTranspose that is the PReLU's only reader takes the 2C channels itself (its
+    kernel [K; -sign(a) K] over input channels); any other reader gets a 1x1 Conv2D back
+    to C (kernel [I; -diag(sign(a))]). The same function, from ops every int8 engine runs
+    (XNNPACK has no int8 PRELU kernel). It is also what int8 needs: a PRELU's input is
+    rounded over the whole signed range of ``z``, the split halves each over the
+    non-negative range of what they pass on, which :func:`convert.equalize.equalize`
+    balances per channel. fsrcnn_prelu_x3 on Set5: int8 cost 0.49 dB with PRELU, 0.06
+    split and folded.
+    """
+    readers = layer_readers(model)
+    pairs = prelu_pairs(model, readers)
+    if not pairs:
+        return model, 0, 0
+    prelus = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.PReLU)]
+    prelus = [layer for layer in prelus if id(layer) in pairs]
+    signs: dict[int, np.ndarray] = {}  # id(reader) -> sign(a) of the 2C input it takes
+    for prelu in prelus:
+        after = readers.get(id(prelu), [])
+        if len(after) == 1 and _takes_split_input(after[0]):
+            signs[id(after[0])] = np.sign(_slopes(prelu, pairs[id(prelu)].filters))
+
+    def clone(layer):
+        if id(layer) in pairs and isinstance(layer, keras.layers.PReLU):
+            after = readers.get(id(layer), [])
+            if after and id(after[0]) in signs:
+                return keras.layers.Identity(name=f"{layer.name}_folded")
+            return _combine(layer, pairs[id(layer)].filters)
+        split = pairs.get(id(layer))
+        if split is not None or id(layer) in signs:
+            return _split_conv(layer, split, signs.get(id(layer)))
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    copy_weights(model, copy)
+    folded = sum(id(r) in signs for p in prelus for r in readers.get(id(p), []))
+    return copy, len(prelus), folded
+
+
+def _takes_split_input(layer: keras.layers.Layer) -> bool:
+    """A convolution that can read a PReLU's 2C halves in place of its C channels."""
+    plain = type(layer) is keras.layers.Conv2D and layer.groups == 1
+    transposed = type(layer) is keras.layers.Conv2DTranspose
+    return (plain or transposed) and len(layer._inbound_nodes) == 1
+
+
+def _slopes(prelu: keras.layers.PReLU, channels: int) -> np.ndarray:
+    alpha = np.asarray(prelu.alpha, np.float64).reshape(-1)
+    return np.broadcast_to(alpha, (channels,))
+
+
+def _combine(prelu: keras.layers.PReLU, channels: int) -> keras.layers.Layer:
+    """The 1x1 Conv2D from the 2C halves back to the PReLU's C channels."""
+    combine = keras.layers.Conv2D(channels, 1, name=f"{prelu.name}_combine")
+    combine.build((None, None, None, 2 * channels))
+    signs = np.sign(_slopes(prelu, channels))
+    kernel = np.concatenate([np.eye(channels), -np.diag(signs)])[None, None]
+    combine.set_weights([kernel.astype(np.float32), np.zeros(channels, np.float32)])
+    return combine
+
+
+def _split_conv(layer, prelu, input_signs: np.ndarray | None) -> keras.layers.Layer:
+    """``layer`` rebuilt: reading the 2C halves (``input_signs``) and/or writing them for
+    the PReLU ``prelu`` after it."""
+    transposed = isinstance(layer, keras.layers.Conv2DTranspose)
+    kernel = np.asarray(layer.kernel, np.float64)
+    bias = np.asarray(layer.bias, np.float64) if layer.use_bias else np.zeros(layer.filters)
+    in_axis = 3 if transposed else 2
+    if input_signs is not None:
+        shape = [1] * 4
+        shape[in_axis] = -1
+        kernel = np.concatenate([kernel, -kernel * input_signs.reshape(shape)], axis=in_axis)
+    config = layer.get_config()
+    config["name"] = f"{layer.name}_split"
+    if prelu is not None:
+        magnitude = np.abs(_slopes(prelu, layer.filters))
+        kernel = np.concatenate([kernel, -kernel * magnitude], axis=-1)
+        bias = np.concatenate([bias, -bias * magnitude])
+        config.update(filters=2 * layer.filters, activation="relu", use_bias=True)
+    config["use_bias"] = config["use_bias"] or bool(np.any(bias))
+    rebuilt = layer.__class__.from_config(config)
+    rebuilt.build((None, None, None, kernel.shape[in_axis]))
+    weights = [kernel.astype(np.float32)]
+    if rebuilt.use_bias:
+        weights.append(bias.astype(np.float32))
+    rebuilt.set_weights(weights)
+    return rebuilt
 
 
 def layer_readers(model: keras.Model) -> dict[int, list]:

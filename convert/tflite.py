@@ -28,10 +28,11 @@ inputs (drawn from the model's data) and :class:`Parity` records the agreement.
 ``lowering="auto"`` (the default) converts a copy whose transposed convolutions are
 CONV_2D + DEPTH_TO_SPACE (:mod:`convert.lowering`): exact, several times faster on XNNPACK,
 right on LiteRT's GPU accelerator where its TRANSPOSE_CONV is not, and per-phase scales in
-int8. ``lowering="cpu"`` (for XNNPACK) also rewrites an int8 file's PReLUs into ReLU
-convolutions, which XNNPACK runs in int8 (it has no int8 PRELU; NPUs do, and keep the smaller
-file of ``auto``), and gives a float file's k4 s2-like layers one convolution per output
-phase, without the shared kernel's zero taps. ``lowering="none"`` keeps TRANSPOSE_CONV
+int8. ``lowering="cpu"`` (for XNNPACK) also gives a float file's k4 s2-like layers one
+convolution per output phase, without the shared kernel's zero taps. Under both, an int8 file's
+PReLUs become ReLU convolutions (:func:`convert.lowering.split_prelus`: XNNPACK has no int8
+PRELU, and the split halves round finer) and a skip added to a transposed convolution joins it
+(:mod:`convert.skips`). ``lowering="none"`` keeps TRANSPOSE_CONV
 (the Edge TPU compiler has no DEPTH_TO_SPACE). The metadata records ``"lowering"`` and
 ``"lowered"`` (the count).
 
@@ -77,8 +78,8 @@ if TYPE_CHECKING:
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 # ``auto``: every transposed convolution lowered (:mod:`convert.lowering`; every target but
-# the Edge TPU); ``cpu``: for XNNPACK, int8 PReLUs split too and float files given one
-# convolution per output phase where the shared kernel has zero taps; ``none``:
+# the Edge TPU); ``cpu``: for XNNPACK, float files also given one convolution per output
+# phase where the shared kernel has zero taps; ``none``:
 # TRANSPOSE_CONV kept.
 LOWERINGS = ("auto", "cpu", "none")
 # How integer files round their weights: ``gptq`` onto the grid where each layer's output
@@ -175,6 +176,7 @@ def convert_model(
     lowering: str = "auto",
     rounding: str = "gptq",
     ranges: str = "calibrated",
+    merge_skips: bool = True,
     accelerators: bool = False,
     extra_metadata: dict[str, Any] | None = None,
 ) -> Conversion:
@@ -187,15 +189,18 @@ def convert_model(
     copy (:func:`convert.equalize.equalize`; activation ranges from the calibration samples,
     else the model's data, else its weights); the metadata says ``"equalized"`` and parity
     still compares with ``model``. ``lowering`` is ``"auto"`` (transposed convolutions as
-    CONV_2D + DEPTH_TO_SPACE), ``"cpu"`` (also int8 PReLUs as ReLU convolutions, for
-    XNNPACK) or ``"none"``. ``rounding="gptq"`` rounds a calibrated integer file's
-    convolution weights with :func:`convert.rounding.round_weights` (``"nearest"``: the
-    converter's rounding) and balances the activation ranges first
+    CONV_2D + DEPTH_TO_SPACE, and an int8 file's PReLUs as ReLU convolutions), ``"cpu"``
+    (also a float file's phases as convolutions of their own, for XNNPACK) or ``"none"``.
+    ``rounding="gptq"`` rounds a calibrated integer file's convolution weights with
+    :func:`convert.rounding.round_weights` (``"nearest"``: the converter's rounding) and
+    balances the activation ranges first
     (:func:`convert.equalize.equalize` with ``target="activations"``) unless ``equalize``
     asks for the paper's balance; an int8 output that spans [0, 1] gets the 8-bit image grid
     (:func:`convert.flatbuffer.pin_pixel_output`). ``ranges="tuned"`` narrows a calibrated
     int8 file's hidden activation ranges where its output moves closer to ``model``'s
-    (:func:`convert.ranges.narrow_ranges`). ``accelerators`` runs the file on every
+    (:func:`convert.ranges.narrow_ranges`). ``merge_skips`` merges a calibrated integer
+    file's skip added to a transposed convolution into it (:mod:`convert.skips`; not with
+    ``lowering="none"``). ``accelerators`` runs the file on every
     LiteRT accelerator here (:func:`convert.runtime.measure`) on the parity inputs; the
     report lands in ``Conversion.accelerators`` and the metadata. ``extra_metadata`` joins
     the file's metadata.
@@ -229,6 +234,8 @@ def convert_model(
     if equalize:
         source, equalized, note = _equalized(model, info, size, calibration, representative_count)
         notes.append(note)
+    if mode == "int8" and lowering != "none" and not quantization_aware:
+        source = _prelus_split(source, notes)
     gptq = rounding == "gptq" and calibration is not None
     # Balancing leans on GPTQ to absorb the smaller weights it gives each pair's consumer;
     # a file that keeps TRANSPOSE_CONV (not rounded by GPTQ) is not balanced.
@@ -237,6 +244,13 @@ def convert_model(
         equalized = {"balanced_pairs": balanced}
         if balanced:
             notes.append(f"balanced the activation ranges of {balanced} layer pair(s)")
+    merged = 0
+    if merge_skips and calibration is not None and lowering != "none":
+        from convert.skips import merge_sums  # Keras, as for every conversion
+
+        source, merged = merge_sums(source, calibration)
+        if merged:
+            notes.append(f"merged {merged} skip(s) into the transposed convolution beside them")
     source, lowered = _lowered(source, lowering, quantization_aware, notes, mode)
     rounded = 0
     if gptq:
@@ -271,6 +285,7 @@ def convert_model(
         **equalized,
         "lowering": lowering,
         "lowered": lowered,
+        "merged_skips": merged,
         # float files round nothing; an uncalibrated (dynamic, QAT) file the converter's way
         "rounding": "gptq" if gptq else None if mode in FLOAT_MODES else "nearest",
         "rounded_layers": rounded,
@@ -354,8 +369,8 @@ def _has_switches(model) -> bool:
 
 def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], mode: str):
     """The model the converter reads under ``lowering``, and how many transposed
-    convolutions were lowered. ``cpu`` in int8 splits PReLUs too, and in float modes gives
-    each output phase its own convolution where that saves work."""
+    convolutions were lowered. ``cpu`` in float modes gives each output phase its own
+    convolution where that saves work."""
     if lowering == "none":
         return model, 0
     if quantization_aware:  # a tfmot (tf_keras) graph: its fake quantization stays as trained
@@ -363,14 +378,25 @@ def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], m
         return model, 0
     from convert.lowering import lower_transpose_convs  # Keras, as for every conversion
 
-    cpu = lowering == "cpu"
-    lowered, count, reasons = lower_transpose_convs(
-        model, split_prelus=cpu and mode == "int8", per_phase=cpu and mode in FLOAT_MODES
-    )
+    per_phase = lowering == "cpu" and mode in FLOAT_MODES
+    lowered, count, reasons = lower_transpose_convs(model, per_phase=per_phase)
     if count:
         notes.append(f"lowered {count} TRANSPOSE_CONV to CONV_2D + DEPTH_TO_SPACE")
     notes += reasons
     return lowered, count
+
+
+def _prelus_split(model, notes: list[str]):
+    """The model with its PReLUs as ReLU convolutions, for an int8 file
+    (:func:`convert.lowering.split_prelus`)."""
+    from convert.lowering import split_prelus  # Keras, as for every conversion
+
+    model, split, folded = split_prelus(model)
+    if split:
+        notes.append(
+            f"split {split} PRELU into ReLU convolutions ({folded} read by the next convolution)"
+        )
+    return model
 
 
 def _resolve(model, info: ModelInfo | None, weights: str | None):

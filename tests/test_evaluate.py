@@ -98,6 +98,18 @@ def test_sr_protocol_identity_upscale_of_a_constant_image_is_exact():
     assert math.isinf(scores["psnr"]) and scores["ssim"] == pytest.approx(1.0)
 
 
+def test_sr_protocol_rounds_the_low_resolution_input_only_when_asked():
+    """The paper's protocol keeps lr unrounded; ``lr_8bit`` gives it 8-bit levels, as an
+    int8 file's input (and a phone's image) has them, and leaves hr as it was."""
+    image = np.random.default_rng(2).uniform(0, 1, (30, 36, 3)).astype(np.float32)
+    lr, hr = sr_pair(image, 3, channels=1)
+    lr8, hr8 = sr_pair(image, 3, channels=1, lr_8bit=True)
+    np.testing.assert_array_equal(hr8, hr)
+    assert not np.allclose(lr * 255, np.round(lr * 255), atol=1e-3)
+    np.testing.assert_allclose(lr8 * 255, np.round(lr8 * 255), atol=1e-3)
+    assert np.abs(lr8 - lr).max() <= 0.5 / 255 + 1e-6
+
+
 def test_sr_protocol_shaves_scale_pixels_from_every_border():
     rng = np.random.default_rng(1)
     target = rng.uniform(0, 1, (24, 24, 3)).astype(np.float32)

@@ -15,6 +15,7 @@ from convert.lowering import (
     axis_plan,
     lower_transpose_convs,
     phases_save_work,
+    split_prelus,
 )
 from convert.parity import Runner
 from convert.tflite import convert_model
@@ -203,27 +204,49 @@ def test_switch_unpooling_keeps_float32_weights_in_a_float16_file():
     assert any(t.dtype == "float16" for t in flatbuffer.read(other.flatbuffer).tensors[0])
 
 
-def test_int8_files_split_prelu_so_xnnpack_takes_every_op():
-    """XNNPACK has no int8 PRELU: with ``lowering="cpu"`` the int8 file computes
-    relu(x) - alpha * relu(-x) from ReLU convolutions instead, the same function, and runs
-    whole on XNNPACK."""
+def test_int8_files_split_prelu_into_relu_convolutions():
+    """relu(z) - sign(a) * relu(-|a| z) from ReLU convolutions: each PReLU's convolution
+    writes both halves and the next convolution reads them, the same function. The int8
+    file has no PRELU (XNNPACK has no int8 kernel for it) and runs whole on XNNPACK; a
+    float file keeps PRELU."""
     from convert.delegates import check
 
     model = zoo.get("fsrcnn_tiny")
-    copy, _, notes = lower_transpose_convs(model, split_prelus=True)
+    copy, split, folded = split_prelus(model)
+    assert (split, folded) == (4, 4)
     assert not any(isinstance(la, keras.layers.PReLU) for la in copy.layers)
-    assert any("split 4 PRELU" in note for note in notes)
+    assert copy.get_layer("extract_split").filters == 2 * model.get_layer("extract").filters
+    assert copy.get_layer("deconv_split").kernel.shape[-1] == 2 * model.get_layer("expand").filters
     x = np.random.default_rng(0).uniform(0, 1, (1, 12, 10, 1)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-5)
-    result = convert_model(model, mode="int8", info=zoo.info("fsrcnn_tiny"), lowering="cpu")
+    result = convert_model(model, mode="int8", info=zoo.info("fsrcnn_tiny"))
     assert "PRELU" not in _ops(result.flatbuffer)
+    assert any("split 4 PRELU" in note for note in result.notes)
     report = check(result.flatbuffer)
     assert report.target("xnnpack").supported and report.target("xnnpack").measured
     assert report.fully_integer
-    float_file = convert_model("fsrcnn_tiny", mode="float32", parity=False, lowering="cpu")
+    float_file = convert_model("fsrcnn_tiny", mode="float32", parity=False)
     assert "PRELU" in _ops(float_file.flatbuffer)  # XNNPACK's float PRELU is kept
-    npu_file = convert_model("fsrcnn_tiny", mode="int8", parity=False)  # NPUs have int8 PRELU
-    assert "PRELU" in _ops(npu_file.flatbuffer)
+
+
+def test_a_prelu_read_by_no_convolution_is_combined_back():
+    """A PReLU that no convolution reads (here the model's output) gets a 1x1 convolution
+    from the two halves back to its C channels; slopes of any sign, zero too."""
+    inputs = keras.Input((None, None, 2))
+    conv = keras.layers.Conv2D(3, 3, padding="same")
+    prelu = keras.layers.PReLU(shared_axes=[1, 2])
+    model = keras.Model(inputs, prelu(conv(inputs)))
+    rng = np.random.default_rng(1)
+    conv.set_weights([rng.normal(size=w.shape) for w in conv.get_weights()])
+    prelu.set_weights([np.array([[[-0.5, 0.0, 0.3]]], np.float32)])
+    copy, split, folded = split_prelus(model)
+    assert (split, folded) == (1, 0)
+    assert [la.name for la in copy.layers if la.name.endswith("_combine")] == [
+        f"{prelu.name}_combine"
+    ]
+    x = rng.normal(size=(1, 6, 5, 2)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), atol=1e-5)
+    assert split_prelus(zoo.get("espcn_tiny"))[1:] == (0, 0)  # no PReLU: nothing to split
 
 
 def test_lowering_leaves_the_callers_model_as_it_was():

@@ -88,7 +88,7 @@ def fsrcnn_x2_int8():
 def test_gptq_int8_file_is_closer_to_keras_than_nearest_rounding(fsrcnn_x2_int8):
     gptq_file, nearest_file = fsrcnn_x2_int8["gptq"], fsrcnn_x2_int8["nearest"]
     assert gptq_file.metadata["rounding"] == "gptq"
-    assert gptq_file.metadata["rounded_layers"] == 9  # with the bilinear skip
+    assert gptq_file.metadata["rounded_layers"] == 8  # the skip merged into the last one
     assert gptq_file.metadata["balanced_pairs"] == 7  # every ReLU-joined pair of convolutions
     assert nearest_file.metadata["rounded_layers"] == 0
     assert nearest_file.metadata["rounding"] == "nearest"

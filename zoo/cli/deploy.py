@@ -44,9 +44,9 @@ _ACCELERATORS_HELP = (
     type=click.Choice(LOWERINGS),
     default="auto",
     show_default=True,
-    help="auto: transposed convolutions as CONV_2D + DEPTH_TO_SPACE (exact, faster); cpu: "
-    "for XNNPACK, also int8 PReLUs as ReLU convolutions and float files' phases as "
-    "convolutions of their own; none: keep TRANSPOSE_CONV.",
+    help="auto: transposed convolutions as CONV_2D + DEPTH_TO_SPACE (exact, faster), int8 "
+    "PReLUs as ReLU convolutions; cpu: for XNNPACK, also float files' phases as convolutions "
+    "of their own; none: keep TRANSPOSE_CONV.",
 )
 @click.option(
     "--rounding",

@@ -168,21 +168,27 @@ def _upscale_batch(images: np.ndarray, scale: int) -> np.ndarray:
 # === zoo eval ===
 
 
-def sr_pair(image: np.ndarray, scale: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(lr, hr) of one whole image by the protocol: crop, 8-bit Y (or RGB), bicubic down."""
+def sr_pair(
+    image: np.ndarray, scale: int, channels: int, *, lr_8bit: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lr, hr) of one whole image by the protocol: crop, 8-bit Y (or RGB), bicubic down;
+    ``lr_8bit`` rounds lr to 8-bit levels too (the paper's protocol keeps it unrounded)."""
     rgb = zdata.to_channels(np.asarray(image, np.float32), 3)
     hr = rgb if channels == 3 else np.round(zdata.rgb_to_y(rgb) * 255.0) / 255.0
-    lrs, hrs = zdata.super_resolution_pairs([hr.astype(np.float32)], scale, quantize=False)
+    lrs, hrs = zdata.super_resolution_pairs([hr.astype(np.float32)], scale, quantize=lr_8bit)
     return lrs[0], hrs[0]
 
 
 def evaluate(run: TrainedModel, source: str, limit: int | None, seed: int):
+    """Whole images by the protocol; option ``lr_8bit`` gives the model 8-bit low-resolution
+    images (what an int8 file's input holds) instead of unrounded ones."""
     scale = int(run.options["scale"])
+    lr_8bit = bool(run.options.get("lr_8bit", False))
     channels = model_channels(run.model)
     images, names = whole_images(source, limit=limit)
     per_image: dict[str, dict[str, float]] = {}
     for image, name in zip(images, names, strict=True):
-        lr, hr = sr_pair(image, scale, channels)
+        lr, hr = sr_pair(image, scale, channels, lr_8bit=lr_8bit)
         sr = super_resolve(run.model, lr)
         model_scores = metrics.super_resolution_metrics(np.clip(sr, 0, 1), hr, scale=scale)
         bicubic = metrics.super_resolution_metrics(bicubic_upscale(lr, scale), hr, scale=scale)
@@ -196,7 +202,9 @@ def evaluate(run: TrainedModel, source: str, limit: int | None, seed: int):
     values = {key: mean([scores[key] for scores in per_image.values()]) for key in keys}
     details = {
         "scale": scale,
-        "protocol": f"Y (BT.601, 8-bit), bicubic x1/{scale} antialiased, {scale}-pixel shave",
+        "protocol": f"Y (BT.601, 8-bit), bicubic x1/{scale} antialiased"
+        + (" (8-bit)" if lr_8bit else "")
+        + f", {scale}-pixel shave",
         "per_image": {name: round(scores["psnr"], 3) for name, scores in per_image.items()},
     }
     return len(images), values, details
