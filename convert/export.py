@@ -238,6 +238,8 @@ def _rounding_lines(meta: dict[str, Any]) -> list[str]:
         line += "; the output on the 8-bit image grid (scale 1/255)"
     if meta.get("narrowed_ranges"):
         line += f"; {len(meta['narrowed_ranges'])} activation range(s) narrowed (convert.ranges)"
+    if meta.get("merged_skips"):
+        line += f"; {meta['merged_skips']} skip sum(s) rounded once (convert.skips)"
     return [line]
 
 

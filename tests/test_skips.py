@@ -8,6 +8,7 @@ import pytest
 
 import zoo
 from convert import flatbuffer
+from convert.export import _rounding_lines as rounding_lines
 from convert.parity import Runner
 from convert.representative import representative_inputs
 from convert.skips import merge_sums
@@ -112,6 +113,8 @@ def test_int8_file_rounds_the_sum_once_and_closer_to_keras():
         assert ("ADD" in names) is not merge
         assert ("CONCATENATION" in names) is merge
         assert result.metadata["merged_skips"] == int(merge)
+        card_line = " ".join(rounding_lines(result.metadata))
+        assert ("1 skip sum(s) rounded once" in card_line) is merge
         if merge:
             (concat,) = [
                 op
