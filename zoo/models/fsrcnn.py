@@ -16,13 +16,16 @@ epochs) the two activations reach the same Set5 PSNR (32.41 and 32.42 dB), but a
 fuses each ReLU into its convolution while XNNPACK, with no int8 PRELU, computes a PReLU as
 two ReLU convolutions: fsrcnn_x3's int8 file takes 0.48x its float32 file's time with ReLUs
 against 0.86x with PReLUs, and int8 costs it 0.29 dB of Set5 PSNR against 1.06 dB
-(``benchmarks/results/numerics.md``).
+(``benchmarks/results/numerics.md``, nearest rounding). Int8 files now compute a PReLU as
+ReLU convolutions read by the next layer (:func:`convert.lowering.split_prelus`), which
+GPTQ and balancing serve as well as ReLUs: fsrcnn_prelu_x3 loses 0.06 dB.
 
 Residual: fsrcnn_x2 and fsrcnn_s_x2 ship with ``residual=True``. Trained from scratch by
 the recipe for 30 epochs (``--set residual=true --epochs 30``) they beat the plain form in
 float on Set5 (x2: 36.72 dB against 36.67 after 60 epochs; FSRCNN-s x2: 36.34 against 36.19)
-and lose less in int8 (0.14 dB against 0.24; 0.16 against 0.20): the learned layers no
-longer carry the image's brightness, only its detail. fsrcnn_x2 then trained 40 more epochs
+and lose less in int8 (0.14 dB against 0.24; 0.16 against 0.20; 0.10 and 0.12 since the
+int8 file rounds the sum once, :mod:`convert.skips`): the learned layers no longer carry the
+image's brightness, only its detail. fsrcnn_x2 then trained 40 more epochs
 from those weights (``--init fsrcnn_x2:RUN --lr 3e-4 --epochs 40``): 36.83 dB.
 ``--set residual=false`` builds the paper's form.
 
