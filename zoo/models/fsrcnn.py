@@ -9,9 +9,10 @@ Activation: every variant but ``fsrcnn_prelu_x3`` (the paper's x3) ships with Re
 (``activation="relu"``). fsrcnn_x2 trained with them from scratch by its recipe (60 epochs:
 36.67 dB on Set5 against 36.75 with PReLUs); fsrcnn_x3, fsrcnn_x4 and FSRCNN-s were fine-tuned
 from their PReLU weights (``zoo train --init``). fsrcnn_x3 and FSRCNN-s keep their Set5 PSNR
-(or better); fsrcnn_x4's ReLU weights are 0.13 dB below its PReLU weights in float (30.56 dB
-against 30.69; the paper: 30.55; from scratch, 60 epochs: 30.49) and 0.32 dB above them in
-int8 (30.21 against 29.89), in half the time. Trained alike (fsrcnn_x3's recipe, 12
+(or better; fsrcnn_x3 then trained 30 and 40 more epochs at learning rate 3e-4: 32.98 dB
+against the paper's 33.06); fsrcnn_x4's ReLU weights are 0.13 dB below its PReLU weights in
+float (30.56 dB against 30.69; the paper: 30.55; from scratch, 60 epochs: 30.49) and 0.32 dB
+above them in int8 (30.21 against 29.89), in half the time. Trained alike (fsrcnn_x3's recipe, 12
 epochs) the two activations reach the same Set5 PSNR (32.41 and 32.42 dB), but an int8 file
 fuses each ReLU into its convolution while XNNPACK, with no int8 PRELU, computes a PReLU as
 two ReLU convolutions: fsrcnn_x3's int8 file takes 0.48x its float32 file's time with ReLUs
