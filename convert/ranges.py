@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from convert import flatbuffer
+from convert.parity import Runner
+from zoo.registry import ModelInfo
 
 FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)  # scale factors tried per tensor
 _FREE_OUTPUT = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "PRELU")
@@ -139,3 +141,24 @@ def narrow_ranges(
             name = tree.subgraphs[0].tensors[index].name
             kept.append(Narrowing(flatbuffer._text(name), choice))
     return data, kept
+
+
+RANGE_SAMPLES = 16  # calibration samples the range search measures the output on
+
+
+def output_error(model, info: ModelInfo, calibration) -> Callable[[bytes], float]:
+    """A file's mean squared output error against ``model`` on (up to
+    :data:`RANGE_SAMPLES`) calibration samples."""
+    samples = calibration[:RANGE_SAMPLES]
+    references = [np.asarray(model(sample, training=False)) for sample in samples]
+    names = [spec.name for spec in info.inputs]
+
+    def error(data: bytes) -> float:
+        runner = Runner(data, names, threads=1)
+        return float(
+            np.mean(
+                [np.mean((runner(s) - r) ** 2) for s, r in zip(samples, references, strict=True)]
+            )
+        )
+
+    return error

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,8 +65,8 @@ import numpy as np
 
 from convert import flatbuffer
 from convert.flatbuffer import SIGNATURE_KEY
-from convert.parity import Parity, Runner, measure_parity, parity_inputs
-from convert.ranges import narrow_ranges
+from convert.parity import Parity, measure_parity, parity_inputs
+from convert.ranges import narrow_ranges, output_error
 from convert.representative import as_samples, representative_inputs
 from convert.runtime import RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
@@ -235,7 +234,11 @@ def convert_model(
         source, equalized, note = _equalized(model, info, size, calibration, representative_count)
         notes.append(note)
     if mode == "int8" and lowering != "none" and not quantization_aware:
-        source = _prelus_split(source, notes)
+        from convert.lowering import split_prelus  # Keras, as for every conversion
+
+        source, split, folded = split_prelus(source)
+        if split:
+            notes.append(f"split {split} PRELU into ReLU convolutions ({folded} read by the next)")
     gptq = rounding == "gptq" and calibration is not None
     # Balancing leans on GPTQ to absorb the smaller weights it gives each pair's consumer;
     # a file that keeps TRANSPOSE_CONV (not rounded by GPTQ) is not balanced.
@@ -273,7 +276,7 @@ def convert_model(
     data = flatbuffer.pack(tree, len(data))
     narrowed = []
     if ranges == "tuned" and mode == "int8" and calibration is not None:
-        data, narrowed = narrow_ranges(data, _output_error(model, info, calibration))
+        data, narrowed = narrow_ranges(data, output_error(model, info, calibration))
         if narrowed:
             notes.append(f"narrowed the int8 range of {len(narrowed)} activation(s)")
     parsed = flatbuffer.check_deployable(data)
@@ -308,27 +311,6 @@ def convert_model(
         data, {flatbuffer.METADATA_NAME: json.dumps(metadata, default=_json).encode()}
     )
     return result
-
-
-RANGE_SAMPLES = 16  # calibration samples the range search measures the output on
-
-
-def _output_error(model, info: ModelInfo, calibration) -> Callable[[bytes], float]:
-    """A file's mean squared output error against ``model`` on (up to
-    :data:`RANGE_SAMPLES`) calibration samples."""
-    samples = calibration[:RANGE_SAMPLES]
-    references = [np.asarray(model(sample, training=False)) for sample in samples]
-    names = [spec.name for spec in info.inputs]
-
-    def error(data: bytes) -> float:
-        runner = Runner(data, names, threads=1)
-        return float(
-            np.mean(
-                [np.mean((runner(s) - r) ** 2) for s, r in zip(samples, references, strict=True)]
-            )
-        )
-
-    return error
 
 
 def _balanced(model, calibration) -> tuple[keras.Model, int]:
@@ -384,19 +366,6 @@ def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], m
         notes.append(f"lowered {count} TRANSPOSE_CONV to CONV_2D + DEPTH_TO_SPACE")
     notes += reasons
     return lowered, count
-
-
-def _prelus_split(model, notes: list[str]):
-    """The model with its PReLUs as ReLU convolutions, for an int8 file
-    (:func:`convert.lowering.split_prelus`)."""
-    from convert.lowering import split_prelus  # Keras, as for every conversion
-
-    model, split, folded = split_prelus(model)
-    if split:
-        notes.append(
-            f"split {split} PRELU into ReLU convolutions ({folded} read by the next convolution)"
-        )
-    return model
 
 
 def _resolve(model, info: ModelInfo | None, weights: str | None):
