@@ -64,13 +64,14 @@ def measure(name: str, data_sets: dict[str, str], limit: int | None) -> dict[str
     row: dict[str, Any] = {"keras": {}, "cost": {method: {} for method in METHODS}}
     files = {method: file_model(run, "int8", **options) for method, options in METHODS.items()}
     for label, data in data_sets.items():
+        measured = run
         if label.endswith(LR_8BIT):
             options = {**run.config.options, "lr_8bit": True}
-            run = replace(run, config=replace(run.config, options=options))
-        reference = task_metrics(run.model, run, data=data, limit=limit)["psnr"]
+            measured = replace(run, config=replace(run.config, options=options))
+        reference = task_metrics(run.model, measured, data=data, limit=limit)["psnr"]
         row["keras"][label] = round(reference, 4)
         for method, model in files.items():
-            value = task_metrics(model, run, data=data, limit=limit)["psnr"]
+            value = task_metrics(model, measured, data=data, limit=limit)["psnr"]
             row["cost"][method][label] = round(reference - value, 4)
             print(f"  {label} {method}: {reference - value:+.3f} dB", flush=True)
     row["seconds"] = round(time.perf_counter() - start, 1)

@@ -433,8 +433,7 @@ def split_prelus(model: keras.Model) -> tuple[keras.Model, int, int]:
     pairs = prelu_pairs(model, readers)
     if not pairs:
         return model, 0, 0
-    prelus = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.PReLU)]
-    prelus = [layer for layer in prelus if id(layer) in pairs]
+    prelus = [layer for layer in pairs.values() if isinstance(layer, keras.layers.PReLU)]
     signs: dict[int, np.ndarray] = {}  # id(reader) -> sign(a) of the 2C input it takes
     for prelu in prelus:
         after = readers.get(id(prelu), [])
@@ -454,8 +453,7 @@ def split_prelus(model: keras.Model) -> tuple[keras.Model, int, int]:
 
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy_weights(model, copy)
-    folded = sum(id(r) in signs for p in prelus for r in readers.get(id(p), []))
-    return copy, len(prelus), folded
+    return copy, len(prelus), len(signs)
 
 
 def _takes_split_input(layer: keras.layers.Layer) -> bool:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from convert.equalize import activation_ranges, find_pairs, scale_outputs
+from convert.equalize import Pair, activation_ranges, find_pairs, scale_outputs
 from convert.lowering import axis_plan, copy_weights, layer_readers
 
 
@@ -86,10 +86,9 @@ def merge_sums(
         joined = keras.layers.Concatenate(name=f"{merge.add}_inputs")(
             [first] + [second] * merge.copies
         )
-        host = max((scaled, other), key=lambda t: t.kernel_size[0])
         merged = keras.layers.Conv2DTranspose(
             scaled.filters,
-            host.kernel_size,
+            _host(scaled, other).kernel_size,
             strides=scaled.strides,
             padding="same",
             use_bias=scaled.use_bias or other.use_bias,
@@ -111,7 +110,7 @@ def merge_sums(
     return copy, len(merges)
 
 
-def _mergeable(model: keras.Model) -> list[tuple[keras.layers.Layer, object, keras.layers.Layer]]:
+def _mergeable(model: keras.Model) -> list[tuple[keras.layers.Layer, Pair, keras.layers.Layer]]:
     """(Add, the equalize pair whose consumer is T_a, T_b) for each sum the module merges."""
     readers = layer_readers(model)
     pairs = {pair.consumer: pair for pair in find_pairs(model)}
@@ -184,6 +183,11 @@ def _with_factor(model, add, pair, other, samples) -> Merge:
     return Merge(add.name, pair.consumer, other.name, pair.producer, factor, copies)
 
 
+def _host(scaled, other):
+    """The branch with the larger kernel, whose size and alignment the merged layer takes."""
+    return max((scaled, other), key=lambda t: t.kernel_size[0])
+
+
 def _inputs_order(add, scaled) -> list[int]:
     """Positions of the Add's inputs with T_a's first."""
     parents = [parent.operation for parent in add._inbound_nodes[0].parent_nodes]
@@ -198,7 +202,7 @@ def _channels(model, merge: Merge) -> int:
 def _merged_weights(model, merge: Merge) -> list[np.ndarray]:
     """Kernel (k, k, filters, in_a + in_b) and bias of the merged transposed convolution."""
     scaled, other = (model.get_layer(n) for n in (merge.scaled, merge.other))
-    host = max((scaled, other), key=lambda t: t.kernel_size[0])
+    host = _host(scaled, other)
     size = host.kernel_size
     parts = []
     for layer, factor in ((scaled, merge.factor), *[(other, merge.copies)] * merge.copies):
