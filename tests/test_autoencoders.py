@@ -260,6 +260,20 @@ def test_deblur_trains_on_sharp_crops_and_validates_on_fixed_pairs():
         objective.load_data()
 
 
+def test_deblur_no_worse_weight_adds_only_the_excess_over_the_blurred_input():
+    objective = _deblur_objective()
+    sharp = _uniform((3, 16, 16, 3), 0.2, 0.8, seed=4)
+    blurred = sharp + 0.05  # each crop's input is 0.05 off (L1)
+    prediction = sharp + np.array([0.01, 0.05, 0.2], "float32")[:, None, None, None]
+    batch = {"blurred": blurred, "sharp": sharp}
+    plain = np.asarray(objective.training_loss(batch, sharp, prediction))
+    np.testing.assert_allclose(plain, [0.01, 0.05, 0.2], rtol=1e-4)
+    objective.options["no_worse_weight"] = 2.0
+    weighted = np.asarray(objective.training_loss(batch, sharp, prediction))
+    # better than the input: unchanged; worse by 0.15: 0.2 + 2 x 0.15
+    np.testing.assert_allclose(weighted, [0.01, 0.05, 0.5], rtol=1e-4)
+
+
 # === Non-blind deblurring ===
 
 

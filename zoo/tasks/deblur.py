@@ -2,6 +2,8 @@
 
 Recipe options name the kernel bank (:func:`zoo.data.blur_kernel_bank`: ``kernels``,
 ``gaussian_sigma``, ``motion_length``) and ``noise_sigma`` (0-255 units, 2.55 by default).
+``no_worse_weight`` (0 by default) adds that multiple of how far each training crop's loss
+exceeds its blurred input's, so that crops a model makes worse than it was given weigh more.
 Training blurs each sharp crop afresh at every step; ``zoo eval`` scores every test image
 under every kernel of the bank (:mod:`zoo.tasks.restoration`), so that every kind and
 strength of blur the model trained on is scored on every image.
@@ -206,6 +208,17 @@ class Deblur(Objective):
 
     def pair(self, batch: dict) -> tuple:
         return self.model_inputs(batch), batch["sharp"]
+
+    def training_loss(self, batch: dict, target, prediction):
+        """The recipe's loss, plus ``no_worse_weight`` x its excess over the blurred input's."""
+        import tensorflow as tf
+
+        loss = self.per_example_loss(target, prediction)
+        weight = float(self.options.get("no_worse_weight", 0.0))
+        if not weight:
+            return loss
+        input_loss = self.per_example_loss(target, batch["blurred"])
+        return loss + weight * tf.nn.relu(loss - input_loss)
 
     def validate(self, validation: Arrays) -> dict[str, float]:
         restored = self.predict(self.model_inputs(validation))

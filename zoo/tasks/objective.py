@@ -212,9 +212,14 @@ class Objective:
         inputs, target = self.pair(batch)
         with tf.GradientTape() as tape:
             prediction = self.model(inputs, training=True)
-            loss = self.average(self.per_example_loss(target, prediction))
+            loss = self.average(self.training_loss(batch, target, prediction))
         self.apply(tape, loss, self.model, self.optimizer)
         return {"loss": loss}
+
+    def training_loss(self, batch: dict, target, prediction):
+        """The per-example loss a training step minimises; the batch is there for objectives
+        whose loss reads more than the target (default: :meth:`per_example_loss`)."""
+        return self.per_example_loss(target, prediction)
 
     def pair(self, batch: dict) -> tuple:
         raise NotImplementedError

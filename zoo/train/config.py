@@ -32,6 +32,7 @@ OPTIONS = {
     "likelihood": "name",
     "lr_schedule": "name",
     "motion_length": "range",
+    "no_worse_weight": "number",
     "noise_sigma": "number",
     "num_classes": "count",
     "patch_size": "count",
