@@ -116,7 +116,8 @@ def int8_converter(run, calibration: list[list[np.ndarray]]):
     and the debugger mishandles int8 I/O whose zero point is 0 (TensorFlow 2.21's
     ``_get_quant_params`` tests the zero-point array for truth, so it feeds and compares raw
     int8 values)."""
-    from convert.tflite import converter_for, input_shapes
+    from convert.converter import converter_for
+    from convert.tflite import input_shapes
 
     shapes = input_shapes(run.info, None)
     return converter_for(run.model, run.info, shapes, "int8", calibration, float_io=True)

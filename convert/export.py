@@ -100,7 +100,12 @@ def export(
         modes = CPU_CANDIDATES if target == "cpu" else (TARGET_MODES[target],)
         for mode in modes:
             candidates[mode] = convert_model(
-                model, mode=mode, info=info, weights=weights, lowering=TARGET_LOWERING[target]
+                model,
+                mode=mode,
+                info=info,
+                weights=weights,
+                lowering=TARGET_LOWERING[target],
+                rounding="best",
             )
         latencies = {}
         for mode, conversion in candidates.items():
@@ -227,11 +232,18 @@ def _card(
 # === Text ===
 
 
-def _rounding_lines(meta: dict[str, Any]) -> list[str]:
+def rounding_lines(meta: dict[str, Any]) -> list[str]:
     """How an integer file's weights were rounded (none for a float file)."""
+    errors = meta.get("rounding_errors")
+    choice = ""
+    if errors:
+        choice = (
+            f" (output MSE vs Keras on the calibration samples: GPTQ {errors['gptq']:.3g}, "
+            f"nearest {errors['nearest']:.3g})"
+        )
     if not meta.get("rounded_layers"):
-        return []
-    line = f"- Weights: {meta['rounded_layers']} layer(s) rounded by GPTQ (convert.rounding)"
+        return [f"- Weights: the converter's nearest rounding{choice}"] if errors else []
+    line = f"- Weights: {meta['rounded_layers']} layer(s) rounded by GPTQ{choice}"
     if meta.get("balanced_pairs"):
         line += f", after balancing the activation ranges of {meta['balanced_pairs']} pair(s)"
     if meta.get("pixel_output"):
@@ -255,7 +267,7 @@ def bundle_card_markdown(card: dict[str, Any]) -> str:
         f"- Parameters: {card['num_params']:,}; weights: {card['weights']}",
         f"- Weights sha256: `{meta['weights_sha256']}`",
         f"- Lowering: {card['lowering']['why']}; {card['lowering']['lowered']} layer(s) lowered",
-        *_rounding_lines(meta),
+        *rounding_lines(meta),
         "",
         "## Inputs and output",
         "",

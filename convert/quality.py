@@ -91,12 +91,14 @@ def file_model(
     """``run.model`` converted in ``mode``, callable like the Keras model at any input size.
 
     ``samples`` calibrate int8 / int16x8 (default: the model's representative inputs);
-    ``options`` go to :func:`convert.tflite.convert_model` (``rounding``, ``equalize``, ...).
+    ``options`` go to :func:`convert.tflite.convert_model` (``rounding``, ``equalize``, ...;
+    ``rounding`` defaults to ``"best"``, as ``zoo convert`` and ``zoo export`` write files).
     """
     from convert.representative import representative_inputs
     from convert.tflite import convert_model
 
     info = run.info
+    options.setdefault("rounding", "best")
     if mode in CALIBRATED_MODES and samples is None:
         samples = representative_inputs(info, count=REPRESENTATIVE_SAMPLES, seed=seed)
 

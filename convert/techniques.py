@@ -98,16 +98,16 @@ class PassThroughQuantizeConfig(OutputQuantizeConfig):
 
 
 class QuantizedMaxUnpool2DTwin(MaxUnpool2DTwin):
-    """Unpooling for QAT: the 0/1 switch mask is fake-quantized to [0, 1] (exact on 0 and 1).
+    """Unpooling for QAT: the switch mask (0/1, or a soft share) is fake-quantized to [0, 1]
+    (exact on 0 and 1).
 
     Without it the converter leaves CAST -> MUL (and what follows) as a float island.
     """
 
     def call(self, inputs):
         features, before_pool, after_pool = inputs
-        at_max = tf.equal(before_pool, nearest_upsample(after_pool, self.size))
         mask = tf.quantization.fake_quant_with_min_max_args(
-            tf.cast(at_max, features.dtype), min=0.0, max=1.0, num_bits=8
+            self.share(before_pool, after_pool), min=0.0, max=1.0, num_bits=8
         )
         return nearest_upsample(features, self.size) * mask
 

@@ -51,12 +51,16 @@ output that spans [0, 1] gets the 8-bit image grid (:func:`convert.flatbuffer.pi
 Set5 int8 cost with the converter's nearest rounding -> with these: fsrcnn_x2 0.99 -> 0.25 dB,
 fsrcnn_s_x2 2.12 -> 0.20 dB (``benchmarks/results/int8_rounding.md``). The metadata records
 ``"rounding"``, ``"rounded_layers"``, ``"balanced_pairs"`` and ``"pixel_output"``.
+``rounding="best"`` (what ``zoo convert`` and ``zoo export`` use) writes the GPTQ file and
+the nearest one and keeps the one whose output is closer to Keras on the calibration samples
+(metadata ``"rounding_errors"``): an int8 chain can amplify a rounding that GPTQ judged per
+layer (pix2pix_256 with frozen BatchNormalization: 3.97 dB lost by GPTQ, 0.44 by nearest).
 """
 
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convert import flatbuffer
+from convert.converter import INTEGER_MODES, convert_graph
 from convert.flatbuffer import SIGNATURE_KEY
 from convert.parity import Parity, measure_parity, parity_inputs
 from convert.ranges import narrow_ranges, output_error
@@ -82,12 +87,12 @@ MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 # TRANSPOSE_CONV kept.
 LOWERINGS = ("auto", "cpu", "none")
 # How integer files round their weights: ``gptq`` onto the grid where each layer's output
-# moves least (:mod:`convert.rounding`), ``nearest`` the converter's own.
-ROUNDINGS = ("gptq", "nearest")
+# moves least (:mod:`convert.rounding`), ``nearest`` the converter's own, ``best`` both and
+# the file closer to Keras kept.
+ROUNDINGS = ("gptq", "nearest", "best")
 # How int8 files range their hidden activations: ``calibrated`` the converter's min-max,
 # ``tuned`` narrowed where the file's output moves closer to Keras (:mod:`convert.ranges`).
 RANGES = ("calibrated", "tuned")
-INTEGER_MODES = ("int8", "int16x8")
 FLOAT_MODES = ("float32", "float16")
 SWITCH_NOTE = (
     "float16 file with float32 weights: float16 weights move which position holds each "
@@ -191,7 +196,8 @@ def convert_model(
     CONV_2D + DEPTH_TO_SPACE, and an int8 file's PReLUs as ReLU convolutions), ``"cpu"``
     (also a float file's phases as convolutions of their own, for XNNPACK) or ``"none"``.
     ``rounding="gptq"`` rounds a calibrated integer file's convolution weights with
-    :func:`convert.rounding.round_weights` (``"nearest"``: the converter's rounding) and
+    :func:`convert.rounding.round_weights` (``"nearest"``: the converter's rounding;
+    ``"best"``: both files made, the one closer to ``model`` kept) and
     balances the activation ranges first
     (:func:`convert.equalize.equalize` with ``target="activations"``) unless ``equalize``
     asks for the paper's balance; an int8 output that spans [0, 1] gets the 8-bit image grid
@@ -229,6 +235,81 @@ def convert_model(
         else:
             raise ZooError(f"{mode} needs representative data for a model outside the registry")
 
+    def written(rounding: str) -> Conversion:
+        return _written(
+            model,
+            info,
+            shapes,
+            calibration,
+            mode=mode,
+            float_io=float_io,
+            weights=weights,
+            quantization_aware=quantization_aware,
+            equalize=equalize,
+            lowering=lowering,
+            rounding=rounding,
+            ranges=ranges,
+            merge_skips=merge_skips,
+            representative_count=representative_count,
+            size=size,
+            extra_metadata=extra_metadata,
+        )
+
+    if rounding == "best" and calibration is not None:
+        result = _closer_rounding(written, output_error(model, info, calibration))
+    else:
+        result = written(rounding)
+    metadata = result.metadata
+    if parity or accelerators:
+        samples = parity_inputs(info, size, shapes, calibration)
+    if parity:
+        result.parity = measure_parity(model, result.flatbuffer, samples, info)
+        metadata["parity"] = asdict(result.parity)
+    if accelerators:
+        result.accelerators = measure(result.flatbuffer, model=model, info=info, samples=samples)
+        metadata["accelerators"] = result.accelerators.compact()
+    result.flatbuffer = flatbuffer.with_metadata(
+        result.flatbuffer, {flatbuffer.METADATA_NAME: json.dumps(metadata, default=_json).encode()}
+    )
+    return result
+
+
+def _closer_rounding(written: Callable[[str], Conversion], error: Callable[[bytes], float]):
+    """The GPTQ-rounded and the nearest-rounded file, whichever ``error`` finds closer to
+    Keras; the metadata records both errors."""
+    candidates = {rounding: written(rounding) for rounding in ("gptq", "nearest")}
+    errors = {rounding: error(c.flatbuffer) for rounding, c in candidates.items()}
+    kept = min(errors, key=errors.get)
+    result = candidates[kept]
+    result.metadata["rounding_errors"] = errors
+    result.notes.append(
+        f"kept {kept} rounding: output MSE vs Keras on the calibration samples "
+        f"{errors[kept]:.3g} (the other {max(errors.values()):.3g})"
+    )
+    return result
+
+
+def _written(
+    model,
+    info: ModelInfo,
+    shapes,
+    calibration,
+    *,
+    mode: str,
+    float_io: bool,
+    weights: str | None,
+    quantization_aware: bool,
+    equalize: bool,
+    lowering: str,
+    rounding: str,
+    ranges: str,
+    merge_skips: bool,
+    representative_count: int,
+    size,
+    extra_metadata: dict[str, Any] | None,
+) -> Conversion:
+    """The file of ``model`` made the way :func:`convert_model`'s options say, with its
+    metadata (not yet embedded) and notes; no parity."""
     source, equalized, notes = model, {}, []
     if equalize:
         source, equalized, note = _equalized(model, info, size, calibration, representative_count)
@@ -239,7 +320,7 @@ def convert_model(
         source, split, folded = split_prelus(source)
         if split:
             notes.append(f"split {split} PRELU into ReLU convolutions ({folded} read by the next)")
-    gptq = rounding == "gptq" and calibration is not None
+    gptq = rounding in ("gptq", "best") and calibration is not None
     # Balancing leans on GPTQ to absorb the smaller weights it gives each pair's consumer;
     # a file that keeps TRANSPOSE_CONV (not rounded by GPTQ) is not balanced.
     if gptq and not equalize and lowering != "none":
@@ -266,7 +347,7 @@ def convert_model(
     if mode == "float16" and _has_switches(model):
         weights_mode = "float32"
         notes.append(SWITCH_NOTE)
-    data = _convert(source, info, shapes, weights_mode, calibration, float_io)
+    data = convert_graph(source, info, shapes, weights_mode, calibration, float_io)
     tree = flatbuffer.unpack(data)
     unfused = flatbuffer.unfuse_transpose_conv_activations(tree)
     pixel_output = mode == "int8" and info.output.value_range == (0.0, 1.0)
@@ -298,19 +379,7 @@ def convert_model(
         **({"gpu_float32": True} if info.gpu_float32 else {}),
         **(extra_metadata or {}),
     }
-    result = Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
-    if parity or accelerators:
-        samples = parity_inputs(info, size, shapes, calibration)
-    if parity:
-        result.parity = measure_parity(model, data, samples, info)
-        metadata["parity"] = asdict(result.parity)
-    if accelerators:
-        result.accelerators = measure(data, model=model, info=info, samples=samples)
-        metadata["accelerators"] = result.accelerators.compact()
-    result.flatbuffer = flatbuffer.with_metadata(
-        data, {flatbuffer.METADATA_NAME: json.dumps(metadata, default=_json).encode()}
-    )
-    return result
+    return Conversion(flatbuffer=data, mode=mode, metadata=metadata, notes=notes)
 
 
 def _balanced(model, calibration) -> tuple[keras.Model, int]:
@@ -343,10 +412,11 @@ def _equalized(model, info: ModelInfo, size, calibration, count: int):
 
 
 def _has_switches(model) -> bool:
-    """Whether ``model`` unpools with max switches (:class:`zoo.layers.MaxUnpool2D`)."""
+    """Whether ``model`` unpools with hard max switches (:class:`zoo.layers.MaxUnpool2D`,
+    ``width=0``); soft ones are continuous and take float16 weights."""
     from zoo.layers import MaxUnpool2D, all_layers  # Keras, loaded once a model is converted
 
-    return any(isinstance(layer, MaxUnpool2D) for layer in all_layers(model))
+    return any(isinstance(layer, MaxUnpool2D) and not layer.width for layer in all_layers(model))
 
 
 def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], mode: str):
@@ -420,115 +490,6 @@ def input_shapes(info: ModelInfo, size: tuple[int, int] | None) -> list[tuple[in
             if fixed and tuple(fixed[0]) != tuple(size):
                 raise ZooError(f"{info.name} takes a fixed size {fixed[0]}; size {size} differs")
     return [concrete_shape(spec, info, size) for spec in info.inputs]
-
-
-def _convert(model, info, input_shapes, mode, calibration, float_io) -> bytes:
-    import tensorflow as tf
-
-    try:
-        converter = converter_for(model, info, input_shapes, mode, calibration, float_io=float_io)
-    except (ValueError, TypeError) as error:  # the graph does not trace at these shapes
-        shapes = ", ".join("x".join(map(str, shape)) for shape in input_shapes)
-        raise ZooError(
-            f"{info.name} cannot run on inputs of {shapes}: {_trace_reason(error)}"
-            " (a size every down- and up-sampling stage divides may work)"
-        ) from None
-    try:
-        try:
-            return bytes(converter.convert())
-        except Exception:
-            if mode != "int16x8":
-                raise
-            # With a float fallback op (DEPTH_TO_SPACE has no int16 kernel) the 16x8
-            # quantizer trips over its own int64 biases; int32 biases convert.
-            converter._experimental_full_integer_quantization_bias_type = tf.int32
-            return bytes(converter.convert())
-    except Exception as error:  # the converter raises ConverterError, RuntimeError, ...
-        reason = _converter_reason(error)
-        raise ZooError(f"{info.name} cannot convert to {mode}: {reason}") from None
-
-
-def converter_for(
-    model, info: ModelInfo, input_shapes, mode: str, calibration, *, float_io: bool = False
-):
-    """The ``tf.lite.TFLiteConverter`` the zoo converts ``model`` with, not yet run: its
-    ``serving_default`` function at batch 1 and ``input_shapes``, weights frozen, ``mode``'s
-    settings, calibrated on ``calibration`` (a list of input lists) where given."""
-    import tensorflow as tf
-
-    specs = [
-        tf.TensorSpec((1, *shape), tf.float32, name=spec.name)
-        for spec, shape in zip(info.inputs, input_shapes, strict=True)
-    ]
-    output_name = info.output.name
-
-    @tf.function(input_signature=specs)
-    def serve(*inputs):
-        feed = inputs[0] if len(inputs) == 1 else list(inputs)
-        return {output_name: model(feed, training=False)}
-
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    # Weights become constants before conversion, so the converter folds BatchNormalization
-    # into the preceding convolution and no variable ops reach the file.
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if mode != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    if calibration is not None:
-        converter.representative_dataset = lambda: _calibration_feed(info, calibration)
-    if mode in INTEGER_MODES:
-        if mode == "int8":
-            if calibration is not None:  # a QAT model carries its ranges; builtins suffice
-                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            if not float_io:
-                converter.inference_input_type = tf.int8
-                converter.inference_output_type = tf.int8
-        else:
-            # Ops without an int16 kernel (PRELU, ...) stay float between QUANTIZE and
-            # DEQUANTIZE, as the converter's 16x8 guide allows; the report lists them.
-            ops_set = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-            converter.target_spec.supported_ops = [ops_set, tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter
-
-
-def _calibration_feed(info: ModelInfo, calibration):
-    """The calibration samples as the converter reads them: with several inputs, keyed by
-    the signature's input names (a list would meet the file's inputs in the converter's
-    order, which need not be the model's); with one, as lists (some graphs convert without
-    a signature, and a keyed sample needs one)."""
-    names = [spec.name for spec in info.inputs]
-    for sample in calibration:
-        yield dict(zip(names, sample, strict=True)) if len(names) > 1 else list(sample)
-
-
-def _trace_reason(error: BaseException) -> str:
-    """The layer and the message of an error raised while tracing the model, on one line."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    found = re.search(r"calling (\w+)\.call\(\)\.\s*\n\s*\n?\s*(.+)", text)
-    if found:
-        layer, message = found.group(1), found.group(2)
-    else:
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "File " not in ln]
-        layer, message = None, lines[-1] if lines else type(error).__name__
-    message = message.split(" for '{{node", 1)[0].strip()
-    return (f"{layer}: {message}" if layer else message)[:300]
-
-
-def _converter_reason(error: BaseException) -> str:
-    """The first informative line of a converter error, naming the op where it can."""
-    text = str(error)
-    op = re.search(r"'(tf|tfl)\.([A-Za-z0-9_]+)'", text)
-    lines = [line.strip() for line in text.splitlines() if "error:" in line]
-    reason = lines[0].split("error:", 1)[1].strip() if lines else text.strip().splitlines()[0]
-    if op and op.group(2) not in reason:
-        reason = f"op {op.group(2)}: {reason}"
-    return reason[:300]
 
 
 # === Metadata ===

@@ -88,17 +88,24 @@ class NearestUpsampling2DTwin(tf_keras.layers.Layer):
 class MaxUnpool2DTwin(tf_keras.layers.Layer):
     """tf_keras twin of :class:`zoo.layers.MaxUnpool2D`: [features, before, after] -> unpooled."""
 
-    def __init__(self, size: int = 2, **kwargs) -> None:
+    def __init__(self, size: int = 2, width: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = size
+        self.width = float(width)
+
+    def share(self, before_pool, after_pool):
+        """Each position's share of its window's value, in [0, 1] (hard: 0 or 1)."""
+        window_max = nearest_upsample(after_pool, self.size)
+        if self.width:
+            return tf.nn.relu(before_pool - window_max + self.width) * (1.0 / self.width)
+        return tf.cast(tf.equal(before_pool, window_max), before_pool.dtype)
 
     def call(self, inputs):
         features, before_pool, after_pool = inputs
-        at_max = tf.equal(before_pool, nearest_upsample(after_pool, self.size))
-        return nearest_upsample(features, self.size) * tf.cast(at_max, features.dtype)
+        return nearest_upsample(features, self.size) * self.share(before_pool, after_pool)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "size": self.size}
+        return {**super().get_config(), "size": self.size, "width": self.width}
 
 
 @tf_keras.utils.register_keras_serializable(package=_TWIN_PACKAGE)
@@ -150,7 +157,7 @@ def _nearest_upsampling(layer: NearestUpsampling2D) -> tf_keras.layers.Layer:
 
 @register_twin(MaxUnpool2D)
 def _max_unpool(layer: MaxUnpool2D) -> tf_keras.layers.Layer:
-    return MaxUnpool2DTwin(layer.size, **_base(layer))
+    return MaxUnpool2DTwin(layer.size, layer.width, **_base(layer))
 
 
 @register_twin(Sampling)

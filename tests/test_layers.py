@@ -243,6 +243,35 @@ def test_max_unpool_passes_a_tied_maximum_to_every_tied_position():
     np.testing.assert_array_equal(out, np.full((1, 2, 2, 1), 5.0))
 
 
+def test_soft_max_unpool_shares_the_value_by_distance_below_the_maximum():
+    before = np.array([[0.5, 0.48], [0.45, 0.2]], "float32").reshape(1, 2, 2, 1)
+    after = np.full((1, 1, 1, 1), 0.5, "float32")
+    features = np.full((1, 1, 1, 1), 4.0, "float32")
+    out = np.asarray(MaxUnpool2D(2, width=0.05)([features, before, after]))[0, :, :, 0]
+    # 1 at the maximum, 1 - 0.02 / 0.05 and 1 - 0.05 / 0.05 below it, 0 further down
+    np.testing.assert_allclose(out, [[4.0, 2.4], [0.0, 0.0]], atol=1e-5)
+    with pytest.raises(ZooError, match="width"):
+        MaxUnpool2D(2, width=-0.1)
+
+
+def test_soft_max_unpool_is_continuous_where_the_hard_one_jumps():
+    """A near-tie moved by 1e-6: the hard switch moves the whole value to the other
+    position, the soft one moves it by at most 1e-6 / width of it."""
+    after = np.full((1, 1, 1, 1), 1.0, "float32")
+    features = np.full((1, 1, 1, 1), 3.0, "float32")
+    first = np.array([1.0, 1.0 - 1e-6, 0.0, 0.0], "float32").reshape(1, 2, 2, 1)
+    second = np.array([1.0 - 1e-6, 1.0, 0.0, 0.0], "float32").reshape(1, 2, 2, 1)
+
+    def change(width: float) -> float:
+        unpool = MaxUnpool2D(2, width=width)
+        moved = np.asarray(unpool([features, first, after])) - unpool([features, second, after])
+        return float(np.abs(moved).max())
+
+    assert change(0.0) == 3.0
+    gap = 1.0 - float(first[0, 0, 1, 0])  # 1e-6 as float32 holds it
+    assert change(0.05) <= 3.0 * gap / 0.05 * 1.001
+
+
 # === up_block ===
 
 

@@ -191,17 +191,21 @@ def test_runner_reads_lowered_int8_file():
     assert np.isfinite(out).all()
 
 
-def test_switch_unpooling_keeps_float32_weights_in_a_float16_file():
+def test_hard_switch_unpooling_keeps_float32_weights_in_a_float16_file():
     """float16 weights move which position holds each pooling window's maximum (DeconvNet's
-    switches), so its float16 file keeps float32 weights and says so."""
-    result = convert_model("deconvnet_tiny", mode="float16")
+    hard switches), so its float16 file keeps float32 weights and says so; soft switches
+    are continuous and take float16 weights."""
+    hard = zoo.get("deconvnet_tiny", switch_width=0)
+    result = convert_model(hard, mode="float16")
     parsed = flatbuffer.read(result.flatbuffer)
     assert not any(t.dtype == "float16" for t in parsed.tensors[0])
     assert result.metadata["weights_dtype"] == "float32" and result.metadata["mode"] == "float16"
     assert any("switches" in note for note in result.notes)
     assert result.parity.max_abs_error <= 1e-5
-    other = convert_model("fcn_tiny", mode="float16", parity=False)
-    assert any(t.dtype == "float16" for t in flatbuffer.read(other.flatbuffer).tensors[0])
+    for soft in ("deconvnet_tiny", "fcn_tiny"):
+        other = convert_model(soft, mode="float16", parity=False)
+        assert any(t.dtype == "float16" for t in flatbuffer.read(other.flatbuffer).tensors[0])
+        assert "weights_dtype" not in other.metadata
 
 
 def test_int8_files_split_prelu_into_relu_convolutions():

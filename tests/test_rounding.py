@@ -9,6 +9,7 @@ import pytest
 from convert import flatbuffer
 from convert.equalize import balanceable_pairs, equalize
 from convert.lowering import lower_transpose_convs
+from convert.parity import Runner
 from convert.representative import representative_inputs
 from convert.rounding import LEVELS, gptq, round_weights
 from convert.tflite import convert_model
@@ -95,6 +96,32 @@ def test_gptq_int8_file_is_closer_to_keras_than_nearest_rounding(fsrcnn_x2_int8)
     assert gptq_file.parity.mean_abs_error < 0.8 * nearest_file.parity.mean_abs_error
     parsed = flatbuffer.check_deployable(gptq_file.flatbuffer)
     assert {t.dtype for t in parsed.input_tensors + parsed.output_tensors} == {"int8"}
+
+
+def test_best_rounding_keeps_the_file_closer_to_keras(fsrcnn_x2_int8):
+    """Both files are made and measured on the calibration samples; the closer is kept and
+    computes what that rounding's own file does."""
+    best = convert_model(
+        "fsrcnn_x2", weights="default", mode="int8", size=(32, 32), rounding="best", parity=False
+    )
+    errors = best.metadata["rounding_errors"]
+    assert set(errors) == {"gptq", "nearest"} and errors["gptq"] < errors["nearest"]
+    assert best.metadata["rounding"] == "gptq" and best.metadata["rounded_layers"] == 8
+    assert any(note.startswith("kept gptq rounding") for note in best.notes)
+    sample = [np.random.default_rng(0).uniform(size=(1, 32, 32, 1)).astype("float32")]
+    kept = Runner(best.flatbuffer, ["lr"])(sample)
+    np.testing.assert_array_equal(kept, Runner(fsrcnn_x2_int8["gptq"].flatbuffer, ["lr"])(sample))
+
+
+def test_the_export_card_says_which_rounding_was_kept_and_why():
+    from convert.export import rounding_lines
+
+    errors = {"gptq": 2.5e-4, "nearest": 1.5e-5}
+    (line,) = rounding_lines(
+        {"rounding": "nearest", "rounded_layers": 0, "rounding_errors": errors}
+    )
+    assert "nearest rounding" in line and "GPTQ 0.00025, nearest 1.5e-05" in line
+    assert rounding_lines({"rounding": "nearest", "rounded_layers": 0}) == []
 
 
 def test_an_image_output_gets_the_8bit_grid(fsrcnn_x2_int8):

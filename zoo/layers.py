@@ -21,6 +21,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from zoo.errors import ZooError
 from zoo.registry import UPSAMPLE_MODES
 
 _PACKAGE = "zoo"
@@ -175,31 +176,45 @@ class MaxUnpool2D(keras.layers.Layer):
 
     Inputs ``[features, before_pool, after_pool]``: ``features`` at the pooled
     resolution are placed where ``before_pool`` held the maximum of its ``size``
-    window. The switch is recomputed as ``before_pool == upsample(after_pool)``
-    instead of stored as argmax indices, so the layer converts to
-    RESIZE_NEAREST_NEIGHBOR, EQUAL and SELECT_V2 (integer end to end in an int8 file:
-    no cast of the boolean switch to float) rather than the custom
-    MaxUnpooling2D op that only the GPU delegate knows. Cost: the pre-pool activation
-    stays alive until the decoder uses it (as a U-Net skip would), and a window whose
-    maximum is tied passes the value to every tied position. The height and width of
-    ``before_pool`` must be multiples of ``size`` (pooling then dropped no border).
+    window. The switch is recomputed from ``before_pool`` and ``upsample(after_pool)``
+    instead of stored as argmax indices, so the layer converts to builtin ops
+    (RESIZE_NEAREST_NEIGHBOR and, with ``width=0``, EQUAL and SELECT_V2: integer end to
+    end in an int8 file) rather than the custom MaxUnpooling2D op that only the GPU
+    delegate knows. Cost: the pre-pool activation stays alive until the decoder uses it
+    (as a U-Net skip would). The height and width of ``before_pool`` must be multiples of
+    ``size`` (pooling then dropped no border).
+
+    ``width=0`` (the paper's hard switch): a position passes the value if it equals the
+    window's maximum, so a tie passes it to every tied position, and two engines whose
+    arithmetic differs in the last bit can pick different positions of a near-tie.
+    ``width > 0`` (a soft switch): a position passes ``relu(1 - (max - value) / width)`` of
+    it, 1 at the maximum and 0 from ``width`` below it. The output is then continuous in
+    the activations (a change of d moves it by at most d / width of the feature), so a
+    file computes what Keras does; SUB, ADD, MUL and a fused ReLU instead of EQUAL.
     """
 
-    def __init__(self, size: int = 2, **kwargs) -> None:
+    def __init__(self, size: int = 2, width: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
+        if width < 0:
+            raise ZooError(f"MaxUnpool2D width must be >= 0, got {width}")
         self.size = size
+        self.width = float(width)
 
     def call(self, inputs):
         features, before_pool, after_pool = inputs
-        at_max = keras.ops.equal(before_pool, nearest_upsample(after_pool, self.size))
+        window_max = nearest_upsample(after_pool, self.size)
         upsampled = nearest_upsample(features, self.size)
+        if self.width:
+            share = keras.ops.relu(before_pool - window_max + self.width) * (1.0 / self.width)
+            return upsampled * share  # share: [0, 1], 1 at the maximum
+        at_max = keras.ops.equal(before_pool, window_max)
         return keras.ops.where(at_max, upsampled, keras.ops.zeros_like(upsampled))
 
     def compute_output_shape(self, input_shape):
         return input_shape[1]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "size": self.size}
+        return {**super().get_config(), "size": self.size, "width": self.width}
 
 
 # === Blocks ===

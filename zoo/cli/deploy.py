@@ -51,10 +51,11 @@ _ACCELERATORS_HELP = (
 @click.option(
     "--rounding",
     type=click.Choice(ROUNDINGS),
-    default="gptq",
+    default="best",
     show_default=True,
     help="int8 / int16x8 weights: gptq rounds each layer's onto the grid where its output "
-    "moves least (and balances activation ranges first); nearest: the converter's rounding.",
+    "moves least (and balances activation ranges first); nearest: the converter's rounding; "
+    "best: both, keeping the file closer to Keras on the calibration samples.",
 )
 @click.option(
     "--ranges",
