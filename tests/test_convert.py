@@ -363,6 +363,10 @@ def test_cli_convert_writes_the_file_and_its_metadata(tmp_path):
     assert metadata == flatbuffer.read(out).zoo_metadata
     assert metadata["inputs"][0]["dtype"] == "int8"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fsrcnn.json", "fsrcnn.tflite"]
+    # the default rounding made the GPTQ and the nearest file and kept the closer
+    errors = metadata["rounding_errors"]
+    assert metadata["rounding"] == min(errors, key=errors.get)
+    assert f"kept {metadata['rounding']} rounding" in result.output
 
 
 @pytest.mark.parametrize(
