@@ -378,20 +378,20 @@ def _baseline_files(
     if not qat:
         return files
     run.log("int8 post-training quantization (the baseline QAT should beat)")
-    ptq = convert_model(job.model, mode="int8", info=info, representative=samples, parity=False)
+    # rounded as zoo convert and zoo export round it
+    options = {"mode": "int8", "info": info, "rounding": "best", "parity": False}
+    ptq = convert_model(job.model, representative=samples, **options)
     export = input_shapes(info, None)[0][:2]
 
     def at_size(size):
         if size is None or tuple(size) == tuple(export):
             return ptq.flatbuffer
-        shapes = input_shapes(info, size)
-        fitted = fit_samples(samples, shapes)
-        return convert_model(
-            job.model, mode="int8", size=size, info=info, representative=fitted, parity=False
-        ).flatbuffer
+        fitted = fit_samples(samples, input_shapes(info, size))
+        return convert_model(job.model, size=size, representative=fitted, **options).flatbuffer
 
     metrics["ptq_int8"] = measure(TFLiteModel(at_size, job.model, info))
-    files["int8_ptq"] = _sizes(ptq.flatbuffer)
+    rounding = {key: ptq.metadata[key] for key in ("rounding", "rounding_errors")}
+    files["int8_ptq"] = {**_sizes(ptq.flatbuffer), **rounding}
     return files
 
 

@@ -134,6 +134,8 @@ def test_qat_writes_an_int8_file_and_reports_before_and_after(tmp_path):
         assert np.isfinite(report["metrics"][key]["psnr"]), key
     assert report["twin"]["max_difference"] < 1e-5
     assert report["agreement"]["mean_abs_error"] < 0.05
+    ptq = report["files"]["int8_ptq"]  # the baseline is rounded as zoo convert rounds
+    assert ptq["rounding"] == min(ptq["rounding_errors"], key=ptq["rounding_errors"].get)
 
     parsed, ops = _ops(result.files["tflite"])
     assert "TRANSPOSE_CONV" in ops and "PRELU" in ops
