@@ -8,7 +8,7 @@ import pytest
 
 import zoo
 from convert import flatbuffer
-from convert.export import _rounding_lines as rounding_lines
+from convert.export import rounding_lines
 from convert.parity import Runner
 from convert.representative import representative_inputs
 from convert.skips import merge_sums
