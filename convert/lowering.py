@@ -33,6 +33,11 @@ DEPTH_TO_SPACE: the exact work, at the cost of a slice per phase and a concatena
 XNNPACK float files: dae_photos's float32 file takes 0.60 of its TRANSPOSE_CONV file's time
 instead of 0.84, and is 38% smaller; an int8 file keeps the one convolution, since the
 concatenation would requantize each phase to a common scale).
+
+Nearest-neighbour upsampling (:class:`zoo.layers.NearestUpsampling2D`, and the two inside
+:class:`zoo.layers.MaxUnpool2D`) is lowered alongside: RESIZE_NEAREST_NEIGHBOR, which
+XNNPACK does not take (a file with it is not fully accelerated on the CPU), becomes
+CONCATENATION of ``s**2`` copies and DEPTH_TO_SPACE, the same values.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import keras
 import numpy as np
 
 from zoo.arithmetic import transposed_output_size
-from zoo.layers import all_layers
+from zoo.layers import MaxUnpool2D, NearestUpsampling2D, all_layers
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -336,8 +341,9 @@ def lower_transpose_convs(
     The copy has its own layers with ``model``'s weights; ``model`` is left as it was. A
     BatchNormalization whose only input is a lowered layer, and which is that layer's only
     reader, is folded into it. ``per_phase`` gives each output phase its own convolution where
-    that saves work (:func:`phases_save_work`). With nothing to change, ``model`` itself
-    comes back.
+    that saves work (:func:`phases_save_work`). Nearest upsampling becomes CONCATENATION +
+    DEPTH_TO_SPACE (module docstring; not counted in ``count``). With nothing to change,
+    ``model`` itself comes back.
     """
     if not isinstance(model, keras.Model):  # a tf_keras (Keras 2) graph, as tfmot makes
         return model, 0, ["a Keras 2 (tf_keras) model: TRANSPOSE_CONV kept (not lowered)"]
@@ -348,11 +354,17 @@ def lower_transpose_convs(
         if (why := lowerable(layer))
     ]
     targets = {id(layer) for layer in transposed if lowerable(layer) is None}
+    upsamplers = {id(layer) for layer in all_layers(model) if _resizes(layer)}
     readers = layer_readers(model)
     folded = _foldable_norms(model, targets, readers)  # id(bn) -> (transposed layer, bn)
     folded_into = {id(layer): bn for layer, bn in folded.values()}
-    if not targets:
+    if not targets and not upsamplers:
         return model, 0, notes
+    if upsamplers:
+        notes.append(
+            f"lowered {len(upsamplers)} nearest upsampling layer(s) to CONCATENATION + "
+            "DEPTH_TO_SPACE"
+        )
 
     def clone(layer):
         if id(layer) in targets:
@@ -368,6 +380,8 @@ def lower_transpose_convs(
             )
         if id(layer) in folded:
             return FoldedNormalization(name=f"{layer.name}_folded")
+        if id(layer) in upsamplers:
+            return layer.__class__.from_config({**layer.get_config(), "op": "depth_to_space"})
         return layer.__class__.from_config(layer.get_config())
 
     # Every layer is new (weights copied below): calling the caller's layers in a second
@@ -375,6 +389,11 @@ def lower_transpose_convs(
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy_weights(model, copy)
     return copy, len(targets), notes
+
+
+def _resizes(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` upsamples by RESIZE_NEAREST_NEIGHBOR."""
+    return isinstance(layer, NearestUpsampling2D | MaxUnpool2D) and layer.op == "resize"
 
 
 def copy_weights(source: keras.Model, copy: keras.Model) -> None:

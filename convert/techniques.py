@@ -109,7 +109,7 @@ class QuantizedMaxUnpool2DTwin(MaxUnpool2DTwin):
         mask = tf.quantization.fake_quant_with_min_max_args(
             self.share(before_pool, after_pool), min=0.0, max=1.0, num_bits=8
         )
-        return nearest_upsample(features, self.size) * mask
+        return nearest_upsample(features, self.size, self.op) * mask
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo_twin")

@@ -62,8 +62,10 @@ class DepthToSpaceTwin(tf_keras.layers.Layer):
         return {**super().get_config(), "block_size": self.block_size}
 
 
-def nearest_upsample(x, scale: int):
+def nearest_upsample(x, scale: int, op: str = "resize"):
     """Repeat pixels ``scale`` times, as :func:`zoo.layers.nearest_upsample` (static if known)."""
+    if op == "depth_to_space":
+        return tf.nn.depth_to_space(tf.concat([x] * (scale * scale), axis=-1), scale)
     height = x.shape[1] * scale if x.shape[1] is not None else tf.shape(x)[1] * scale
     width = x.shape[2] * scale if x.shape[2] is not None else tf.shape(x)[2] * scale
     return tf.image.resize(x, (height, width), method="nearest")
@@ -71,41 +73,44 @@ def nearest_upsample(x, scale: int):
 
 @tf_keras.utils.register_keras_serializable(package=_TWIN_PACKAGE)
 class NearestUpsampling2DTwin(tf_keras.layers.Layer):
-    """tf_keras twin of :class:`zoo.layers.NearestUpsampling2D` (RESIZE_NEAREST_NEIGHBOR)."""
+    """tf_keras twin of :class:`zoo.layers.NearestUpsampling2D`."""
 
-    def __init__(self, scale: int = 2, **kwargs) -> None:
+    def __init__(self, scale: int = 2, op: str = "resize", **kwargs) -> None:
         super().__init__(**kwargs)
         self.scale = scale
+        self.op = op
 
     def call(self, inputs):
-        return nearest_upsample(inputs, self.scale)
+        return nearest_upsample(inputs, self.scale, self.op)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "op": self.op}
 
 
 @tf_keras.utils.register_keras_serializable(package=_TWIN_PACKAGE)
 class MaxUnpool2DTwin(tf_keras.layers.Layer):
     """tf_keras twin of :class:`zoo.layers.MaxUnpool2D`: [features, before, after] -> unpooled."""
 
-    def __init__(self, size: int = 2, width: float = 0.0, **kwargs) -> None:
+    def __init__(self, size: int = 2, width: float = 0.0, op: str = "resize", **kwargs) -> None:
         super().__init__(**kwargs)
         self.size = size
         self.width = float(width)
+        self.op = op
 
     def share(self, before_pool, after_pool):
         """Each position's share of its window's value, in [0, 1] (hard: 0 or 1)."""
-        window_max = nearest_upsample(after_pool, self.size)
+        window_max = nearest_upsample(after_pool, self.size, self.op)
         if self.width:
             return tf.nn.relu(before_pool - window_max + self.width) * (1.0 / self.width)
         return tf.cast(tf.equal(before_pool, window_max), before_pool.dtype)
 
     def call(self, inputs):
         features, before_pool, after_pool = inputs
-        return nearest_upsample(features, self.size) * self.share(before_pool, after_pool)
+        upsampled = nearest_upsample(features, self.size, self.op)
+        return upsampled * self.share(before_pool, after_pool)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "size": self.size, "width": self.width}
+        return {**super().get_config(), "size": self.size, "width": self.width, "op": self.op}
 
 
 @tf_keras.utils.register_keras_serializable(package=_TWIN_PACKAGE)
@@ -152,12 +157,12 @@ def _depth_to_space(layer: DepthToSpace) -> tf_keras.layers.Layer:
 
 @register_twin(NearestUpsampling2D)
 def _nearest_upsampling(layer: NearestUpsampling2D) -> tf_keras.layers.Layer:
-    return NearestUpsampling2DTwin(layer.scale, **_base(layer))
+    return NearestUpsampling2DTwin(layer.scale, layer.op, **_base(layer))
 
 
 @register_twin(MaxUnpool2D)
 def _max_unpool(layer: MaxUnpool2D) -> tf_keras.layers.Layer:
-    return MaxUnpool2DTwin(layer.size, layer.width, **_base(layer))
+    return MaxUnpool2DTwin(layer.size, layer.width, layer.op, **_base(layer))
 
 
 @register_twin(Sampling)

@@ -13,6 +13,7 @@ from zoo.layers import (
     DepthToSpace,
     MaxUnpool2D,
     NearestResizeConv,
+    NearestUpsampling2D,
     bilinear_kernel,
     bilinear_upsample,
     check_upsample,
@@ -207,6 +208,25 @@ def test_depth_to_space_output_shape_keeps_free_dims():
     np.testing.assert_array_equal(np.asarray(out), _depth_to_space_reference(x, 3))
 
 
+# === Nearest upsampling ===
+
+
+@pytest.mark.parametrize("op", ["resize", "depth_to_space"])
+@pytest.mark.parametrize("scale", [2, 3])
+def test_nearest_upsampling_repeats_every_pixel_in_either_op(scale, op):
+    image = np.random.default_rng(scale).normal(size=(2, 3, 5, 4)).astype("float32")
+    out = np.asarray(NearestUpsampling2D(scale, op=op)(image))
+    expected = np.repeat(np.repeat(image, scale, axis=1), scale, axis=2)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_unknown_nearest_upsampling_op_is_an_error():
+    with pytest.raises(ZooError, match="nearest-upsampling op"):
+        NearestUpsampling2D(2, op="tile")
+    with pytest.raises(ZooError, match="nearest-upsampling op"):
+        MaxUnpool2D(2, op="tile")
+
+
 # === MaxUnpool2D ===
 
 
@@ -320,6 +340,8 @@ CUSTOM_OBJECTS = {
     "bilinear": BilinearUpsampling,
     "depth_to_space": lambda: DepthToSpace(3, name="d2s"),
     "max_unpool": lambda: MaxUnpool2D(3, name="unpool"),
+    "max_unpool_d2s": lambda: MaxUnpool2D(2, width=0.05, op="depth_to_space"),
+    "nearest_d2s": lambda: NearestUpsampling2D(3, op="depth_to_space"),
 }
 
 

@@ -19,6 +19,7 @@ from convert.lowering import (
 )
 from convert.parity import Runner
 from convert.tflite import convert_model
+from zoo.layers import MaxUnpool2D, NearestUpsampling2D, all_layers
 
 CASES = [
     pytest.param(k, s, padding, n, id=f"k{k}-s{s}-{padding}-{n}")
@@ -162,6 +163,31 @@ def test_lowered_models_match_keras_on_the_bytes(name):
     assert "TRANSPOSE_CONV" not in _ops(result.flatbuffer)
     assert result.metadata["lowered"] >= 1
     assert result.parity.max_abs_error <= 1e-5
+
+
+@pytest.mark.parametrize("unpool", ["nearest", "switches"])
+def test_nearest_upsampling_lowers_to_concatenation_and_depth_to_space(unpool):
+    """XNNPACK has no RESIZE_NEAREST_NEIGHBOR: DeconvNet's float32 file was not fully
+    accelerated on the CPU. Lowered, its upsampling is CONCATENATION + DEPTH_TO_SPACE, the
+    same values, and XNNPACK takes every op; ``lowering="none"`` keeps the resize."""
+    keras.utils.set_random_seed(0)
+    model = zoo.get("deconvnet_tiny", unpool=unpool)
+    lowered, _, notes = lower_transpose_convs(model)
+    resizing = [la for la in all_layers(model) if isinstance(la, NearestUpsampling2D | MaxUnpool2D)]
+    copies = [la for la in all_layers(lowered) if isinstance(la, NearestUpsampling2D | MaxUnpool2D)]
+    assert len(copies) == len(resizing) == 3
+    assert {la.op for la in resizing} == {"resize"} and {la.op for la in copies} == {
+        "depth_to_space"
+    }
+    assert any("3 nearest upsampling" in note for note in notes)
+    result = convert_model(model, mode="float32", accelerators=True)
+    ops = _ops(result.flatbuffer)
+    assert "RESIZE_NEAREST_NEIGHBOR" not in ops and "CONCATENATION" in ops
+    assert result.parity.max_abs_error <= 1e-5
+    (cpu,) = [run for run in result.accelerators.runs if run.accelerator == "cpu"]
+    assert cpu.fully_accelerated and cpu.agrees
+    plain = convert_model(model, mode="float32", lowering="none", parity=False)
+    assert "RESIZE_NEAREST_NEIGHBOR" in _ops(plain.flatbuffer)
 
 
 def test_lowered_layer_round_trips_through_keras_saving(tmp_path):

@@ -25,6 +25,7 @@ from zoo.errors import ZooError
 from zoo.registry import UPSAMPLE_MODES
 
 _PACKAGE = "zoo"
+UPSAMPLE_OPS = ("resize", "depth_to_space")  # the TFLite form of nearest upsampling
 
 
 # === Initializers ===
@@ -146,20 +147,23 @@ class DepthToSpace(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class NearestUpsampling2D(keras.layers.Layer):
-    """(B, H, W, C) -> (B, H * s, W * s, C), repeating pixels: TFLite RESIZE_NEAREST_NEIGHBOR.
+    """(B, H, W, C) -> (B, H * s, W * s, C), repeating pixels.
 
     Keras' ``UpSampling2D(interpolation="nearest")`` converts to a 5-D RESHAPE, TILE,
     RESHAPE chain, which phone GPU and NNAPI delegates refuse; ``Resizing`` needs a fixed
     size. This layer resizes to ``scale`` times the runtime size, which the converter
-    folds to constants once the export fixes the input size.
+    folds to constants once the export fixes the input size. ``op`` picks the TFLite ops
+    (:func:`nearest_upsample`); conversion sets it per target.
     """
 
-    def __init__(self, scale: int = 2, **kwargs) -> None:
+    def __init__(self, scale: int = 2, op: str = "resize", **kwargs) -> None:
         super().__init__(**kwargs)
+        check_upsample_op(op)
         self.scale = scale
+        self.op = op
 
     def call(self, inputs):
-        return nearest_upsample(inputs, self.scale)
+        return nearest_upsample(inputs, self.scale, self.op)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
@@ -167,7 +171,7 @@ class NearestUpsampling2D(keras.layers.Layer):
         return (b, None if h is None else h * s, None if w is None else w * s, c)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "op": self.op}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -178,11 +182,11 @@ class MaxUnpool2D(keras.layers.Layer):
     resolution are placed where ``before_pool`` held the maximum of its ``size``
     window. The switch is recomputed from ``before_pool`` and ``upsample(after_pool)``
     instead of stored as argmax indices, so the layer converts to builtin ops
-    (RESIZE_NEAREST_NEIGHBOR and, with ``width=0``, EQUAL and SELECT_V2: integer end to
-    end in an int8 file) rather than the custom MaxUnpooling2D op that only the GPU
-    delegate knows. Cost: the pre-pool activation stays alive until the decoder uses it
-    (as a U-Net skip would). The height and width of ``before_pool`` must be multiples of
-    ``size`` (pooling then dropped no border).
+    (nearest upsampling as ``op`` says, :func:`nearest_upsample`, and, with ``width=0``,
+    EQUAL and SELECT_V2: integer end to end in an int8 file) rather than the custom
+    MaxUnpooling2D op that only the GPU delegate knows. Cost: the pre-pool activation
+    stays alive until the decoder uses it (as a U-Net skip would). The height and width
+    of ``before_pool`` must be multiples of ``size`` (pooling then dropped no border).
 
     ``width=0`` (the paper's hard switch): a position passes the value if it equals the
     window's maximum, so a tie passes it to every tied position, and two engines whose
@@ -193,17 +197,19 @@ class MaxUnpool2D(keras.layers.Layer):
     file computes what Keras does; SUB, ADD, MUL and a fused ReLU instead of EQUAL.
     """
 
-    def __init__(self, size: int = 2, width: float = 0.0, **kwargs) -> None:
+    def __init__(self, size: int = 2, width: float = 0.0, op: str = "resize", **kwargs) -> None:
         super().__init__(**kwargs)
         if width < 0:
             raise ZooError(f"MaxUnpool2D width must be >= 0, got {width}")
+        check_upsample_op(op)
         self.size = size
         self.width = float(width)
+        self.op = op
 
     def call(self, inputs):
         features, before_pool, after_pool = inputs
-        window_max = nearest_upsample(after_pool, self.size)
-        upsampled = nearest_upsample(features, self.size)
+        window_max = nearest_upsample(after_pool, self.size, self.op)
+        upsampled = nearest_upsample(features, self.size, self.op)
         if self.width:
             share = keras.ops.relu(before_pool - window_max + self.width) * (1.0 / self.width)
             return upsampled * share  # share: [0, 1], 1 at the maximum
@@ -214,16 +220,30 @@ class MaxUnpool2D(keras.layers.Layer):
         return input_shape[1]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "size": self.size, "width": self.width}
+        return {**super().get_config(), "size": self.size, "width": self.width, "op": self.op}
 
 
 # === Blocks ===
 
 
-def nearest_upsample(x, scale: int):
-    """Repeat every pixel ``scale`` x ``scale`` times; a single RESIZE_NEAREST_NEIGHBOR op."""
+def nearest_upsample(x, scale: int, op: str = "resize"):
+    """Repeat every pixel ``scale`` x ``scale`` times: (B, H, W, C) -> (B, sH, sW, C).
+
+    ``op="resize"`` converts to one RESIZE_NEAREST_NEIGHBOR; ``"depth_to_space"`` to
+    CONCATENATION of ``scale**2`` copies and DEPTH_TO_SPACE, the same values in ops that
+    XNNPACK runs (it has no RESIZE_NEAREST_NEIGHBOR) and the Edge TPU compiler does not.
+    """
+    if op == "depth_to_space":
+        copies = keras.ops.concatenate([x] * (scale * scale), axis=-1)
+        return keras.ops.depth_to_space(copies, scale)
     shape = keras.ops.shape(x)
     return keras.ops.image.resize(x, (shape[1] * scale, shape[2] * scale), "nearest")
+
+
+def check_upsample_op(op: str) -> None:
+    """Raise ZooError unless ``op`` is one of :data:`UPSAMPLE_OPS`."""
+    if op not in UPSAMPLE_OPS:
+        raise ZooError(f"unknown nearest-upsampling op {op!r}; expected one of {UPSAMPLE_OPS}")
 
 
 def up_block(
