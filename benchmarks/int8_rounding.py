@@ -33,7 +33,6 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +65,7 @@ def measure(name: str, data_sets: dict[str, str], limit: int | None) -> dict[str
     for label, data in data_sets.items():
         measured = run
         if label.endswith(LR_8BIT):
-            options = {**run.config.options, "lr_8bit": True}
-            measured = replace(run, config=replace(run.config, options=options))
+            measured = run.with_options({"lr_8bit": True})
         reference = task_metrics(run.model, measured, data=data, limit=limit)["psnr"]
         row["keras"][label] = round(reference, 4)
         for method, model in files.items():

@@ -432,6 +432,20 @@ def test_cli_eval_sample_and_predict(trained, tmp_path, images):
     assert (out / "rgb.png").is_file()
 
 
+def test_cli_eval_options_replace_the_runs(trained):
+    """``--option lr_8bit=true`` gives a super-resolution model 8-bit low-resolution input
+    (what an int8 file's input holds); options are checked like training's."""
+    run = trained("fsrcnn_tiny")
+    args = ("eval", "fsrcnn_tiny", "--weights", run, "--limit", 1, "--json")
+    plain = json.loads(invoke(*args).output)
+    rounded = json.loads(invoke(*args, "--option", "lr_8bit=true").output)
+    assert "(8-bit)" in rounded["details"]["protocol"]
+    assert "(8-bit)" not in plain["details"]["protocol"]
+    assert rounded["metrics"]["psnr_bicubic"] != plain["metrics"]["psnr_bicubic"]
+    assert_one_line_error(invoke(*args, "--option", "lr_8bits=true"), "did you mean lr_8bit")
+    assert_one_line_error(invoke(*args, "--option", "lr_8bit=3"), "true or false")
+
+
 def test_cli_errors_are_one_line(trained, tmp_path, images):
     missing = tmp_path / "no_run"
     assert_one_line_error(invoke("eval", "dae_tiny", "--weights", missing), "not found")

@@ -87,17 +87,20 @@ def evaluate(
     data: str | None = None,
     limit: int | None = None,
     seed: int = 0,
+    options: dict[str, Any] | None = None,
 ) -> Evaluation:
     """Evaluate trained ``model_name`` (``weights``: a run folder, a weights / model file, or
     ``"default"`` for the shipped weights).
 
     ``data``: the evaluation data (see the module docstring); ``limit``: at most this many
-    test images (all by default); ``seed`` fixes noise, blur kernels and latent samples.
+    test images (all by default); ``seed`` fixes noise, blur kernels and latent samples;
+    ``options`` replace the run's task options (``noise_sigma``, ``kernels``, ``lr_8bit``).
     """
     import keras
 
     keras.utils.set_random_seed(seed)  # models that sample (the VAE) draw the same noise
-    return evaluate_model(load_run(model_name, weights), data=data, limit=limit, seed=seed)
+    run = load_run(model_name, weights).with_options(options)
+    return evaluate_model(run, data=data, limit=limit, seed=seed)
 
 
 def evaluate_model(

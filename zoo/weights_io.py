@@ -33,7 +33,7 @@ from zoo.data import at_hand
 from zoo.errors import ZooError
 from zoo.models import create, info
 from zoo.registry import ModelInfo
-from zoo.train.config import TrainConfig
+from zoo.train.config import TrainConfig, check_options
 
 if TYPE_CHECKING:
     import keras
@@ -62,6 +62,14 @@ class TrainedModel:
     @property
     def options(self) -> dict[str, Any]:
         return dict(self.config.options)
+
+    def with_options(self, options: dict[str, Any] | None) -> TrainedModel:
+        """The same model with ``options`` added to or replacing its run's (checked)."""
+        if not options:
+            return self
+        check_options(options)
+        config = replace(self.config, options={**self.config.options, **options})
+        return replace(self, config=config)
 
 
 def load_trained(model_name: str, weights: str | Path) -> keras.Model:

@@ -86,14 +86,28 @@ def train_command(
 @click.option("--data", help="Evaluation data: dataset name or image folder (default: the run's).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many test images.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise, kernels, latents.")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Task option replacing the run's, e.g. noise_sigma=50, lr_8bit=true.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def eval_command(
-    model: str, weights: str, data: str | None, limit: int | None, seed: int, as_json: bool
+    model: str,
+    weights: str,
+    data: str | None,
+    limit: int | None,
+    seed: int,
+    options: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Evaluate a trained MODEL with its task's metric (PSNR/SSIM, mIoU, Frechet distance)."""
     from zoo.evaluate import evaluate
 
-    result = evaluate(model, weights, data=data, limit=limit, seed=seed)
+    parsed = parse_assignments(options)
+    result = evaluate(model, weights, data=data, limit=limit, seed=seed, options=parsed)
     click.echo(result.to_json() if as_json else result.summary())
 
 

@@ -30,6 +30,7 @@ OPTIONS = {
     "l1_weight": "number",
     "latent_dim": "count",
     "likelihood": "name",
+    "lr_8bit": "bool",
     "lr_schedule": "name",
     "motion_length": "range",
     "no_worse_weight": "number",
