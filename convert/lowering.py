@@ -35,9 +35,10 @@ instead of 0.84, and is 38% smaller; an int8 file keeps the one convolution, sin
 concatenation would requantize each phase to a common scale).
 
 Nearest-neighbour upsampling (:class:`zoo.layers.NearestUpsampling2D`, and the two inside
-:class:`zoo.layers.MaxUnpool2D`) is lowered alongside: RESIZE_NEAREST_NEIGHBOR, which
-XNNPACK does not take (a file with it is not fully accelerated on the CPU), becomes
-CONCATENATION of ``s**2`` copies and DEPTH_TO_SPACE, the same values.
+:class:`zoo.layers.MaxUnpool2D`) takes the target's form too (:func:`with_nearest_op`):
+CONCATENATION of ``s**2`` copies and DEPTH_TO_SPACE, which XNNPACK runs (it has no
+RESIZE_NEAREST_NEIGHBOR: a file with one is not fully accelerated on the CPU), or, for the
+Edge TPU (no DEPTH_TO_SPACE), RESIZE_NEAREST_NEIGHBOR; the same values.
 """
 
 from __future__ import annotations
@@ -341,9 +342,8 @@ def lower_transpose_convs(
     The copy has its own layers with ``model``'s weights; ``model`` is left as it was. A
     BatchNormalization whose only input is a lowered layer, and which is that layer's only
     reader, is folded into it. ``per_phase`` gives each output phase its own convolution where
-    that saves work (:func:`phases_save_work`). Nearest upsampling becomes CONCATENATION +
-    DEPTH_TO_SPACE (module docstring; not counted in ``count``). With nothing to change,
-    ``model`` itself comes back.
+    that saves work (:func:`phases_save_work`). With nothing to change, ``model`` itself
+    comes back.
     """
     if not isinstance(model, keras.Model):  # a tf_keras (Keras 2) graph, as tfmot makes
         return model, 0, ["a Keras 2 (tf_keras) model: TRANSPOSE_CONV kept (not lowered)"]
@@ -354,17 +354,11 @@ def lower_transpose_convs(
         if (why := lowerable(layer))
     ]
     targets = {id(layer) for layer in transposed if lowerable(layer) is None}
-    upsamplers = {id(layer) for layer in all_layers(model) if _resizes(layer)}
     readers = layer_readers(model)
     folded = _foldable_norms(model, targets, readers)  # id(bn) -> (transposed layer, bn)
     folded_into = {id(layer): bn for layer, bn in folded.values()}
-    if not targets and not upsamplers:
+    if not targets:
         return model, 0, notes
-    if upsamplers:
-        notes.append(
-            f"lowered {len(upsamplers)} nearest upsampling layer(s) to CONCATENATION + "
-            "DEPTH_TO_SPACE"
-        )
 
     def clone(layer):
         if id(layer) in targets:
@@ -380,8 +374,6 @@ def lower_transpose_convs(
             )
         if id(layer) in folded:
             return FoldedNormalization(name=f"{layer.name}_folded")
-        if id(layer) in upsamplers:
-            return layer.__class__.from_config({**layer.get_config(), "op": "depth_to_space"})
         return layer.__class__.from_config(layer.get_config())
 
     # Every layer is new (weights copied below): calling the caller's layers in a second
@@ -391,9 +383,29 @@ def lower_transpose_convs(
     return copy, len(targets), notes
 
 
-def _resizes(layer: keras.layers.Layer) -> bool:
-    """Whether ``layer`` upsamples by RESIZE_NEAREST_NEIGHBOR."""
-    return isinstance(layer, NearestUpsampling2D | MaxUnpool2D) and layer.op == "resize"
+def with_nearest_op(model: keras.Model, op: str) -> tuple[keras.Model, int]:
+    """A copy of ``model`` whose nearest upsampling takes form ``op``
+    (:func:`zoo.layers.nearest_upsample`), and how many layers changed; ``model`` itself
+    when none does (a tf_keras graph is left as it is)."""
+    if not isinstance(model, keras.Model):
+        return model, 0
+    changing = {
+        id(layer)
+        for layer in all_layers(model)
+        if isinstance(layer, NearestUpsampling2D | MaxUnpool2D) and layer.op != op
+    }
+    if not changing:
+        return model, 0
+
+    def clone(layer):
+        config = layer.get_config()
+        if id(layer) in changing:
+            config["op"] = op
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    copy_weights(model, copy)
+    return copy, len(changing)
 
 
 def copy_weights(source: keras.Model, copy: keras.Model) -> None:

@@ -422,14 +422,25 @@ def _has_switches(model) -> bool:
 def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], mode: str):
     """The model the converter reads under ``lowering``, and how many transposed
     convolutions were lowered. ``cpu`` in float modes gives each output phase its own
-    convolution where that saves work."""
+    convolution where that saves work. Nearest upsampling takes the target's form:
+    CONCATENATION + DEPTH_TO_SPACE, or RESIZE_NEAREST_NEIGHBOR with ``none`` (the Edge TPU
+    compiler maps no DEPTH_TO_SPACE)."""
+    if quantization_aware:  # a tfmot (tf_keras) graph: its fake quantization stays as trained
+        if lowering != "none":
+            notes.append("quantization-aware model: TRANSPOSE_CONV kept (not lowered)")
+        return model, 0
+    from convert.lowering import (
+        lower_transpose_convs,
+        with_nearest_op,
+    )  # Keras, as for every conversion
+
+    nearest_op = "resize" if lowering == "none" else "depth_to_space"
+    model, changed = with_nearest_op(model, nearest_op)
+    if changed:
+        form = "RESIZE_NEAREST_NEIGHBOR" if lowering == "none" else "CONCATENATION + DEPTH_TO_SPACE"
+        notes.append(f"wrote {changed} nearest upsampling layer(s) as {form}")
     if lowering == "none":
         return model, 0
-    if quantization_aware:  # a tfmot (tf_keras) graph: its fake quantization stays as trained
-        notes.append("quantization-aware model: TRANSPOSE_CONV kept (not lowered)")
-        return model, 0
-    from convert.lowering import lower_transpose_convs  # Keras, as for every conversion
-
     per_phase = lowering == "cpu" and mode in FLOAT_MODES
     lowered, count, reasons = lower_transpose_convs(model, per_phase=per_phase)
     if count:

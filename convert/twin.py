@@ -62,7 +62,7 @@ class DepthToSpaceTwin(tf_keras.layers.Layer):
         return {**super().get_config(), "block_size": self.block_size}
 
 
-def nearest_upsample(x, scale: int, op: str = "resize"):
+def nearest_upsample(x, scale: int, op: str = "depth_to_space"):
     """Repeat pixels ``scale`` times, as :func:`zoo.layers.nearest_upsample` (static if known)."""
     if op == "depth_to_space":
         return tf.nn.depth_to_space(tf.concat([x] * (scale * scale), axis=-1), scale)
@@ -75,7 +75,7 @@ def nearest_upsample(x, scale: int, op: str = "resize"):
 class NearestUpsampling2DTwin(tf_keras.layers.Layer):
     """tf_keras twin of :class:`zoo.layers.NearestUpsampling2D`."""
 
-    def __init__(self, scale: int = 2, op: str = "resize", **kwargs) -> None:
+    def __init__(self, scale: int = 2, op: str = "depth_to_space", **kwargs) -> None:
         super().__init__(**kwargs)
         self.scale = scale
         self.op = op
@@ -91,7 +91,9 @@ class NearestUpsampling2DTwin(tf_keras.layers.Layer):
 class MaxUnpool2DTwin(tf_keras.layers.Layer):
     """tf_keras twin of :class:`zoo.layers.MaxUnpool2D`: [features, before, after] -> unpooled."""
 
-    def __init__(self, size: int = 2, width: float = 0.0, op: str = "resize", **kwargs) -> None:
+    def __init__(
+        self, size: int = 2, width: float = 0.0, op: str = "depth_to_space", **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.size = size
         self.width = float(width)

@@ -220,6 +220,10 @@ def test_nearest_upsampling_repeats_every_pixel_in_either_op(scale, op):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_nearest_upsampling_defaults_to_the_depth_to_space_form():
+    assert NearestUpsampling2D(2).op == MaxUnpool2D(2).op == "depth_to_space"
+
+
 def test_unknown_nearest_upsampling_op_is_an_error():
     with pytest.raises(ZooError, match="nearest-upsampling op"):
         NearestUpsampling2D(2, op="tile")
@@ -340,8 +344,8 @@ CUSTOM_OBJECTS = {
     "bilinear": BilinearUpsampling,
     "depth_to_space": lambda: DepthToSpace(3, name="d2s"),
     "max_unpool": lambda: MaxUnpool2D(3, name="unpool"),
-    "max_unpool_d2s": lambda: MaxUnpool2D(2, width=0.05, op="depth_to_space"),
-    "nearest_d2s": lambda: NearestUpsampling2D(3, op="depth_to_space"),
+    "max_unpool_resize": lambda: MaxUnpool2D(2, width=0.05, op="resize"),
+    "nearest_resize": lambda: NearestUpsampling2D(3, op="resize"),
 }
 
 

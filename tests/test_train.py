@@ -569,28 +569,47 @@ def test_cli_passes_recipe_options_and_builder_overrides(tmp_path):
     assert bad.exit_code == 1 and bad.output.strip().startswith("Error: expected KEY=VALUE")
 
 
-def test_xla_compiles_the_step_or_says_why_not(tmp_path):
-    run = train(
-        "fsrcnn_tiny",
-        epochs=1,
-        steps_per_epoch=2,
-        batch_size=4,
-        jit_compile=True,
-        out=tmp_path / "xla",
-        quiet=True,
-    )
-    assert json.loads((run / "summary.json").read_text())["global_step"] == 2
-    # nearest-neighbour resizing has no XLA gradient kernel on the CPU
-    with pytest.raises(ZooError, match=r"ResizeNearestNeighborGrad.*without --jit"):
-        train(
-            "deconvnet_tiny",
+def test_xla_compiles_the_step(tmp_path):
+    """DeconvNet too: its nearest upsampling is CONCATENATION + DEPTH_TO_SPACE, which XLA
+    differentiates (it has no ResizeNearestNeighborGrad kernel on the CPU)."""
+    for name in ("fsrcnn_tiny", "deconvnet_tiny"):
+        run = train(
+            name,
             epochs=1,
             steps_per_epoch=2,
             batch_size=2,
             jit_compile=True,
-            out=tmp_path / "no_xla",
+            out=tmp_path / name,
             quiet=True,
         )
+        assert json.loads((run / "summary.json").read_text())["global_step"] == 2
+
+
+def test_an_xla_compile_failure_is_one_line_naming_the_op():
+    """The resize form of nearest upsampling: XLA on the CPU has no kernel for its gradient."""
+    import tensorflow as tf
+
+    from zoo.layers import NearestUpsampling2D
+    from zoo.train.loop import xla_failure
+
+    inputs = keras.Input((None, None, 3))
+    features = keras.layers.Conv2D(2, 3, padding="same")(inputs)  # a gradient to pass back
+    model = keras.Model(inputs, NearestUpsampling2D(2, op="resize")(features))
+
+    @tf.function(jit_compile=True)
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x, training=True)))
+        return tape.gradient(loss, model.trainable_variables)
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        gradients(tf.ones((2, 8, 8, 3)))
+    failure = xla_failure("deconvnet", caught.value)
+    assert str(failure) == (
+        "XLA cannot compile deconvnet's training step "
+        "(no XLA kernel for ResizeNearestNeighborGrad); train without --jit"
+    )
+    assert xla_failure("deconvnet", ValueError("shapes differ")) is None
 
 
 # === Recipe options: augmentation, learning-rate schedule, separate validation data ===

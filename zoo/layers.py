@@ -25,7 +25,7 @@ from zoo.errors import ZooError
 from zoo.registry import UPSAMPLE_MODES
 
 _PACKAGE = "zoo"
-UPSAMPLE_OPS = ("resize", "depth_to_space")  # the TFLite form of nearest upsampling
+UPSAMPLE_OPS = ("depth_to_space", "resize")  # the forms of nearest upsampling (the default first)
 
 
 # === Initializers ===
@@ -151,12 +151,11 @@ class NearestUpsampling2D(keras.layers.Layer):
 
     Keras' ``UpSampling2D(interpolation="nearest")`` converts to a 5-D RESHAPE, TILE,
     RESHAPE chain, which phone GPU and NNAPI delegates refuse; ``Resizing`` needs a fixed
-    size. This layer resizes to ``scale`` times the runtime size, which the converter
-    folds to constants once the export fixes the input size. ``op`` picks the TFLite ops
+    size. This layer works at any input size. ``op`` picks the form
     (:func:`nearest_upsample`); conversion sets it per target.
     """
 
-    def __init__(self, scale: int = 2, op: str = "resize", **kwargs) -> None:
+    def __init__(self, scale: int = 2, op: str = "depth_to_space", **kwargs) -> None:
         super().__init__(**kwargs)
         check_upsample_op(op)
         self.scale = scale
@@ -197,7 +196,9 @@ class MaxUnpool2D(keras.layers.Layer):
     file computes what Keras does; SUB, ADD, MUL and a fused ReLU instead of EQUAL.
     """
 
-    def __init__(self, size: int = 2, width: float = 0.0, op: str = "resize", **kwargs) -> None:
+    def __init__(
+        self, size: int = 2, width: float = 0.0, op: str = "depth_to_space", **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         if width < 0:
             raise ZooError(f"MaxUnpool2D width must be >= 0, got {width}")
@@ -226,12 +227,14 @@ class MaxUnpool2D(keras.layers.Layer):
 # === Blocks ===
 
 
-def nearest_upsample(x, scale: int, op: str = "resize"):
+def nearest_upsample(x, scale: int, op: str = "depth_to_space"):
     """Repeat every pixel ``scale`` x ``scale`` times: (B, H, W, C) -> (B, sH, sW, C).
 
-    ``op="resize"`` converts to one RESIZE_NEAREST_NEIGHBOR; ``"depth_to_space"`` to
-    CONCATENATION of ``scale**2`` copies and DEPTH_TO_SPACE, the same values in ops that
-    XNNPACK runs (it has no RESIZE_NEAREST_NEIGHBOR) and the Edge TPU compiler does not.
+    ``op="depth_to_space"``: CONCATENATION of ``scale**2`` copies and DEPTH_TO_SPACE, ops
+    that XNNPACK runs and XLA differentiates (neither has RESIZE_NEAREST_NEIGHBOR's
+    gradient or kernel: XNNPACK runs no RESIZE_NEAREST_NEIGHBOR, XLA on the CPU has no
+    ResizeNearestNeighborGrad). ``"resize"``: one RESIZE_NEAREST_NEIGHBOR, the same values,
+    for the Edge TPU compiler, which maps no DEPTH_TO_SPACE.
     """
     if op == "depth_to_space":
         copies = keras.ops.concatenate([x] * (scale * scale), axis=-1)

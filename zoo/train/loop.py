@@ -358,14 +358,20 @@ class Trainer:
         try:
             return distributed_step(next(iterator))
         except tf.errors.InvalidArgumentError as error:
-            if not self.config.jit_compile or "XLA" not in str(error):
+            failure = xla_failure(self.config.model, error) if self.config.jit_compile else None
+            if failure is None:
                 raise
-            ops = re.findall(r"No registered '(\w+)' OpKernel", str(error))
-            missing = f" (no XLA kernel for {', '.join(sorted(set(ops)))})" if ops else ""
-            model = self.config.model
-            raise ZooError(
-                f"XLA cannot compile {model}'s training step{missing}; train without --jit"
-            ) from None
+            raise failure from None
+
+
+def xla_failure(model: str, error: BaseException) -> ZooError | None:
+    """The one-line error for an XLA compile failure of ``model``'s step (naming the ops XLA
+    has no kernel for), or None when ``error`` is not one."""
+    if "XLA" not in str(error):
+        return None
+    ops = re.findall(r"No registered '(\w+)' OpKernel", str(error))
+    missing = f" (no XLA kernel for {', '.join(sorted(set(ops)))})" if ops else ""
+    return ZooError(f"XLA cannot compile {model}'s training step{missing}; train without --jit")
 
 
 def progress_bar(steps: int, *, quiet: bool = False):
