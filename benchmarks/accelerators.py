@@ -130,7 +130,7 @@ def sweep(name: str, model, info, sizes: list[int]) -> list[dict]:
         row["gpu_device"] = next(r.device for r in report.runs if r.accelerator == "gpu")
         print(
             f"{name} {row['size']} {row['mode']} {row['lowering']}: gpu "
-            f"{_error(row.get('gpu', {}))} cpu {_error(row.get('cpu', {}))}",
+            f"{error_cell(row.get('gpu', {}))} cpu {error_cell(row.get('cpu', {}))}",
             flush=True,
         )
         rows.append(row)
@@ -141,12 +141,14 @@ def _figure(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _error(entry: dict) -> str:
+def error_cell(entry: dict) -> str:
     if not entry:
         return "not run"
     if not entry["accepted"]:
         return f"refused ({entry['reason']})"
     flag = "" if entry["fully_accelerated"] else " (not fully accelerated)"
+    if entry.get("agrees") is False:
+        flag += " (over tolerance)"
     return f"{100 * entry['relative_error']:.3g}%{flag}"
 
 
@@ -208,13 +210,13 @@ def markdown(table: dict, host: str) -> str:
     for name, entry in sweeps:
         file = f"{entry['mode']} {'lowered' if entry['lowering'] == 'auto' else 'plain'}"
         line = (
-            f"| {name} | {entry['size']} | {file} | {_error(entry.get('cpu', {}))} "
-            f"| {_error(entry.get('gpu', {}))} | {entry.get('gpu_device', '-')} |"
+            f"| {name} | {entry['size']} | {file} | {error_cell(entry.get('cpu', {}))} "
+            f"| {error_cell(entry.get('gpu', {}))} | {entry.get('gpu_device', '-')} |"
         )
         if real:
             replayed = entry.get("gpu_real", {})
             flag = " (float32)" if replayed.get("gpu_float32") else ""
-            line += f" {_error(replayed)}{flag} |"
+            line += f" {error_cell(replayed)}{flag} |"
         lines.append(line)
     return "\n".join(lines) + "\n"
 

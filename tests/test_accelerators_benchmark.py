@@ -37,3 +37,14 @@ def test_accelerators_benchmark_writes_latency_and_the_sweep(tmp_path, run_bench
         and "| fsrcnn_tiny | 16x16 | float32 lowered |" in markdown
     )
     assert markdown in result.stdout
+
+
+def test_a_disagreement_is_flagged_in_the_table():
+    from benchmarks.accelerators import error_cell
+
+    entry = {"accepted": True, "fully_accelerated": True, "relative_error": 1.02e-4}
+    assert error_cell({**entry, "agrees": True}) == "0.0102%"
+    assert error_cell({**entry, "agrees": False}) == "0.0102% (over tolerance)"
+    assert error_cell({**entry, "fully_accelerated": False, "agrees": None}).endswith(
+        "(not fully accelerated)"
+    )
