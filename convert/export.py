@@ -53,7 +53,8 @@ LOWERING_TEXT = {
     "XNNPACK, right on LiteRT's GPU accelerator); in int8, PReLUs as ReLU convolutions",
     "cpu": "transposed convolutions lowered to CONV_2D + DEPTH_TO_SPACE, a float file's phases "
     "as convolutions of their own where that saves work; in int8, PReLUs as ReLU convolutions",
-    "none": "TRANSPOSE_CONV kept (the Edge TPU compiler has no DEPTH_TO_SPACE)",
+    "none": "TRANSPOSE_CONV kept and nearest upsampling as RESIZE_NEAREST_NEIGHBOR (the Edge "
+    "TPU compiler has no DEPTH_TO_SPACE)",
 }
 DELEGATE_FOR_TARGET = {
     "android-gpu": "gpu",
