@@ -429,10 +429,8 @@ def _lowered(model, lowering: str, quantization_aware: bool, notes: list[str], m
         if lowering != "none":
             notes.append("quantization-aware model: TRANSPOSE_CONV kept (not lowered)")
         return model, 0
-    from convert.lowering import (
-        lower_transpose_convs,
-        with_nearest_op,
-    )  # Keras, as for every conversion
+    # Keras, as for every conversion
+    from convert.lowering import lower_transpose_convs, with_nearest_op
 
     nearest_op = "resize" if lowering == "none" else "depth_to_space"
     model, changed = with_nearest_op(model, nearest_op)
