@@ -230,11 +230,10 @@ class MaxUnpool2D(keras.layers.Layer):
 def nearest_upsample(x, scale: int, op: str = "depth_to_space"):
     """Repeat every pixel ``scale`` x ``scale`` times: (B, H, W, C) -> (B, sH, sW, C).
 
-    ``op="depth_to_space"``: CONCATENATION of ``scale**2`` copies and DEPTH_TO_SPACE, ops
-    that XNNPACK runs and XLA differentiates (neither has RESIZE_NEAREST_NEIGHBOR's
-    gradient or kernel: XNNPACK runs no RESIZE_NEAREST_NEIGHBOR, XLA on the CPU has no
-    ResizeNearestNeighborGrad). ``"resize"``: one RESIZE_NEAREST_NEIGHBOR, the same values,
-    for the Edge TPU compiler, which maps no DEPTH_TO_SPACE.
+    ``op="depth_to_space"``: CONCATENATION of ``scale**2`` copies and DEPTH_TO_SPACE, which
+    XNNPACK runs (it has no RESIZE_NEAREST_NEIGHBOR) and XLA differentiates (on the CPU it
+    has no ResizeNearestNeighborGrad). ``"resize"``: one RESIZE_NEAREST_NEIGHBOR, the same
+    values, for the Edge TPU compiler, which maps no DEPTH_TO_SPACE.
     """
     if op == "depth_to_space":
         copies = keras.ops.concatenate([x] * (scale * scale), axis=-1)
