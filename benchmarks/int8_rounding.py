@@ -10,7 +10,8 @@ the int8 cost (Keras minus the int8 file, dB, positive: a loss) of the int8 file
   equalization;
 - ``GPTQ`` (the default): activation ranges balanced first (``equalize`` with
   ``target="activations"``), then GPTQ. Every file gives an output that spans [0, 1] the
-  8-bit image grid (``convert.flatbuffer.pin_pixel_output``), computes PReLUs as ReLU
+  8-bit image grid (``convert.flatbuffer.pin_pixel_output``), holds its low-resolution
+  input on the 8-bit levels (``convert.ranges.pin_input_levels``), computes PReLUs as ReLU
   convolutions (``convert.lowering.split_prelus``) and rounds a residual model's sum once
   (``convert.skips``).
 
@@ -18,8 +19,10 @@ Each file is converted at every evaluation image's size, calibrated on 32 sample
 model's own training data, and measured with ``zoo eval``'s protocol on Set5 (``--sr-data``)
 and on the zoo's ``photos`` (scikit-image's, which no super-resolution recipe trains or
 validates on). The protocol leaves the low-resolution input unrounded (as the FSRCNN paper
-does), which an int8 file's 8-bit input cannot hold; ``Set5, 8-bit LR`` gives Keras and the
-file the same input rounded to 8-bit levels, as a phone's image is. Writes
+does), which an int8 file's 8-bit input cannot hold: its cost includes that rounding, which
+Keras given 8-bit input loses too. ``Set5, 8-bit LR`` gives Keras and the file the same
+input rounded to 8-bit levels, as a phone's image (or camera Y plane) is: the cost of the
+int8 arithmetic alone. Writes
 ``benchmarks/results/int8_rounding.json`` and ``.md`` (models measured earlier and not named
 now are kept) and prints the Markdown.
 
@@ -89,8 +92,9 @@ def markdown(table: dict[str, dict], machine: str) -> str:
         "photos unless the run said otherwise), which no super-resolution recipe trains or "
         "validates on, with the low-resolution input unrounded as the FSRCNN paper has it; "
         "`Set5, 8-bit LR`: Keras and the file both given it rounded to 8-bit levels (what "
-        "an int8 file's input holds). `GPTQ` is what `zoo convert` and `zoo export` write "
-        "by default.",
+        "an int8 file's input holds, and a phone's image): the cost of the int8 arithmetic "
+        "alone, where the other rows also count the input's rounding to 8 bits. `GPTQ` is "
+        "what `zoo convert` and `zoo export` write by default.",
         "",
         "| model | data | Keras | " + " | ".join(METHODS) + " |",
         "|---|---|---:|" + "---:|" * len(METHODS),

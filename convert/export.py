@@ -249,6 +249,8 @@ def rounding_lines(meta: dict[str, Any]) -> list[str]:
         line += f", after balancing the activation ranges of {meta['balanced_pairs']} pair(s)"
     if meta.get("pixel_output"):
         line += "; the output on the 8-bit image grid (scale 1/255)"
+    if meta.get("pixel_inputs"):
+        line += f"; input {', '.join(meta['pixel_inputs'])} on its 8-bit levels (convert.ranges)"
     if meta.get("narrowed_ranges"):
         line += f"; {len(meta['narrowed_ranges'])} activation range(s) narrowed (convert.ranges)"
     if meta.get("merged_skips"):

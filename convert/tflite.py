@@ -47,10 +47,12 @@ file has ``"equalized"`` (false when the model has no equalizable pair) and
 convolution pairs have their activation ranges balanced (``equalize`` with
 ``target="activations"``; the paper's balance instead with ``equalize=True``) and whose
 convolution weights GPTQ rounded onto the converter's grid (:mod:`convert.rounding`); an int8
-output that spans [0, 1] gets the 8-bit image grid (:func:`convert.flatbuffer.pin_pixel_output`).
+output that spans [0, 1] gets the 8-bit image grid (:func:`convert.flatbuffer.pin_pixel_output`),
+and so does an input whose spec names its levels (:func:`convert.ranges.pin_input_levels`).
 Set5 int8 cost with the converter's nearest rounding -> with these: fsrcnn_x2 0.99 -> 0.25 dB,
 fsrcnn_s_x2 2.12 -> 0.20 dB (``benchmarks/results/int8_rounding.md``). The metadata records
-``"rounding"``, ``"rounded_layers"``, ``"balanced_pairs"`` and ``"pixel_output"``.
+``"rounding"``, ``"rounded_layers"``, ``"balanced_pairs"``, ``"pixel_output"`` and
+``"pixel_inputs"``.
 ``rounding="best"`` (what ``zoo convert`` and ``zoo export`` use) writes the GPTQ file and
 the nearest one and keeps the one whose output is closer to Keras on the calibration samples
 (metadata ``"rounding_errors"``): an int8 chain can amplify a rounding that GPTQ judged per
@@ -71,7 +73,7 @@ from convert import flatbuffer
 from convert.converter import INTEGER_MODES, convert_graph
 from convert.flatbuffer import SIGNATURE_KEY
 from convert.parity import Parity, measure_parity, parity_inputs
-from convert.ranges import narrow_ranges, output_error
+from convert.ranges import narrow_ranges, output_error, pin_input_levels
 from convert.representative import as_samples, representative_inputs
 from convert.runtime import RuntimeReport, measure, weights_digest
 from zoo.errors import ZooError
@@ -200,7 +202,8 @@ def convert_model(
     balances the activation ranges first
     (:func:`convert.equalize.equalize` with ``target="activations"``) unless ``equalize``
     asks for the paper's balance; an int8 output that spans [0, 1] gets the 8-bit image grid
-    (:func:`convert.flatbuffer.pin_pixel_output`). ``ranges="tuned"`` narrows a calibrated
+    (:func:`convert.flatbuffer.pin_pixel_output`), an input whose spec has ``levels`` those
+    levels (:func:`convert.ranges.pin_input_levels`). ``ranges="tuned"`` narrows a calibrated
     int8 file's hidden activation ranges where its output moves closer to ``model``'s
     (:func:`convert.ranges.narrow_ranges`). ``merge_skips`` merges a calibrated integer
     file's skip added to a transposed convolution into it (:mod:`convert.skips`; not with
@@ -351,6 +354,11 @@ def _written(
     unfused = flatbuffer.unfuse_transpose_conv_activations(tree)
     pixel_output = mode == "int8" and info.output.value_range == (0.0, 1.0)
     pixel_output = pixel_output and flatbuffer.pin_pixel_output(tree)
+    pixel_inputs = [
+        spec.name
+        for position, spec in enumerate(info.inputs)
+        if mode == "int8" and pin_input_levels(tree, position, spec)
+    ]
     input_names = [spec.name for spec in info.inputs]
     flatbuffer.name_signature(tree, SIGNATURE_KEY, input_names, [info.output.name])
     data = flatbuffer.pack(tree, len(data))
@@ -373,6 +381,7 @@ def _written(
         "rounding": "gptq" if gptq else None if mode in FLOAT_MODES else "nearest",
         "rounded_layers": rounded,
         "pixel_output": pixel_output,
+        "pixel_inputs": pixel_inputs,
         "narrowed_ranges": {n.tensor: n.factor for n in narrowed},
         **({"weights_dtype": "float32", "note": SWITCH_NOTE} if weights_mode != mode else {}),
         **({"gpu_float32": True} if info.gpu_float32 else {}),

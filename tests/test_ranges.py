@@ -1,4 +1,5 @@
-"""Narrowed int8 activation ranges (convert.ranges): a clip, the biases kept, the search."""
+"""int8 activation ranges (convert.ranges): narrowed (a clip, the biases kept, the search) and
+an image input pinned to its 8-bit levels."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import pytest
 
 from convert import flatbuffer
 from convert.parity import Runner
-from convert.ranges import narrow_ranges, scale_tensor, tunable_tensors
+from convert.ranges import narrow_ranges, pin_input_levels, scale_tensor, tunable_tensors
 from convert.tflite import convert_model
 from zoo.errors import ZooError
+from zoo.registry import TensorSpec
+
+EIGHT_BIT = TensorSpec("image", (8, 8, 3), levels=256)
 
 
 def _two_layer_model() -> keras.Model:
@@ -29,11 +33,7 @@ def two_layer_int8():
     model = _two_layer_model()
     samples = [[np.random.default_rng(i).random((1, 8, 8, 3), np.float32)] for i in range(8)]
     # nearest rounding: no balancing, so the file's hidden tensor is the Keras layer's output
-    conversion = convert_model(
-        model, mode="int8", representative=samples, parity=False, rounding="nearest"
-    )
-    data = conversion.flatbuffer
-    return model, samples, data
+    return model, samples, _int8_file(model, samples)
 
 
 def _run(data: bytes, sample) -> np.ndarray:
@@ -130,3 +130,89 @@ def test_cli_convert_takes_tuned_ranges(tmp_path):
     assert "narrowed_ranges" in flatbuffer.read(out).zoo_metadata
     refused = CliRunner().invoke(main, [*args, "--ranges", "percentile"])
     assert refused.exit_code != 0 and "percentile" in refused.output
+
+
+def _eight_bit_samples(count: int, top: float, seed: int = 0) -> list[list[np.ndarray]]:
+    """Images on the 8-bit levels k / 255, none above ``top`` (as a Y channel stops at 235)."""
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(0, round(top * 255) + 1, (count, 1, 8, 8, 3))
+    return [[(level / 255).astype(np.float32)] for level in levels]
+
+
+def _mean_error(data: bytes, model, samples) -> float:
+    return float(np.mean([np.abs(_run(data, s) - model(s[0]).numpy()).mean() for s in samples]))
+
+
+def _int8_file(model, samples) -> bytes:
+    """Calibrated on ``samples``, nearest rounding (no balancing, no GPTQ)."""
+    return convert_model(
+        model, mode="int8", representative=samples, parity=False, rounding="nearest"
+    ).flatbuffer
+
+
+def _pinned(data: bytes, spec: TensorSpec = EIGHT_BIT) -> tuple[bool, bytes]:
+    tree = flatbuffer.unpack(data)
+    done = pin_input_levels(tree, 0, spec)
+    return done, flatbuffer.pack(tree)
+
+
+def test_an_8bit_input_is_held_on_its_levels():
+    model = _two_layer_model()
+    samples = _eight_bit_samples(16, top=0.9)
+    data = _int8_file(model, samples)
+    (calibrated,) = flatbuffer.read(data).input_tensors
+    assert calibrated.scales[0] == pytest.approx(0.9 / 255, rel=0.01)  # 8-bit values re-rounded
+
+    done, pinned = _pinned(data)
+    assert done
+    (tensor,) = flatbuffer.read(pinned).input_tensors
+    levels = np.arange(256)
+    stored = np.round(levels / 255 / tensor.scales[0]) + tensor.zero_points[0]
+    np.testing.assert_array_equal(stored, levels - 128)  # every 8-bit value exactly
+    # Only the input's rounding changed (the readers' biases kept their real values), so on
+    # 8-bit images the file is closer to Keras.
+    assert _mean_error(pinned, model, samples) < _mean_error(data, model, samples)
+
+
+def _concatenating_model() -> keras.Model:
+    """A ReLU convolution's output concatenated with the image it read, then a 1x1
+    convolution (FSRCNN x2's skip merged into its last layer); the hidden values stay below
+    the image's, so the converter's shared concatenation range is the image's."""
+    inputs = keras.Input((8, 8, 3), name="image")
+    hidden = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="hidden")(inputs)
+    joined = keras.layers.Concatenate()([hidden, inputs])
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1, name="mix")(joined))
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.normal(scale=0.05, size=w.shape) for w in model.get_weights()])
+    return model
+
+
+def test_tensors_a_concatenation_ties_to_the_input_move_with_it():
+    model = _concatenating_model()
+    samples = _eight_bit_samples(16, top=0.9)
+    data = _int8_file(model, samples)
+    done, pinned = _pinned(data)
+    assert done
+    parsed = flatbuffer.read(pinned)
+    (concatenation,) = [op for op in parsed.operators if op.name == "CONCATENATION"]
+    tied = [*parsed.operator_inputs(concatenation), *parsed.operator_outputs(concatenation)]
+    assert len(tied) == 3
+    assert all(t.scales[0] == pytest.approx(1 / 255, rel=1e-6) for t in tied)
+    assert _mean_error(pinned, model, samples) < _mean_error(data, model, samples)
+
+
+def test_an_input_is_left_as_calibrated_where_pinning_would_not_hold_its_levels():
+    model = _two_layer_model()
+    narrow = _eight_bit_samples(16, top=0.5)  # half the levels: pinning would halve precision
+    data = _int8_file(model, narrow)
+    assert _pinned(data) == (False, data)
+    wide = _int8_file(model, _eight_bit_samples(16, top=0.9))
+    assert _pinned(wide, TensorSpec("image", (8, 8, 3))) == (False, wide)  # no levels named
+
+
+def test_convert_model_pins_a_super_resolution_input():
+    conversion = convert_model("fsrcnn_tiny", mode="int8", size=(16, 16))
+    assert conversion.metadata["pixel_inputs"] == ["lr"]
+    (tensor,) = flatbuffer.read(conversion.flatbuffer).input_tensors
+    assert tensor.scales[0] == pytest.approx(1 / 255, rel=1e-6)
+    assert convert_model("fsrcnn_tiny", mode="float16").metadata["pixel_inputs"] == []

@@ -122,13 +122,18 @@ def test_the_export_card_says_which_rounding_was_kept_and_why():
     )
     assert "nearest rounding" in line and "GPTQ 0.00025, nearest 1.5e-05" in line
     assert rounding_lines({"rounding": "nearest", "rounded_layers": 0}) == []
+    (line,) = rounding_lines({"rounded_layers": 8, "pixel_output": True, "pixel_inputs": ["lr"]})
+    assert "output on the 8-bit image grid" in line and "input lr on its 8-bit levels" in line
 
 
-def test_an_image_output_gets_the_8bit_grid(fsrcnn_x2_int8):
+def test_an_image_input_and_output_get_the_8bit_grid(fsrcnn_x2_int8):
     for conversion in fsrcnn_x2_int8.values():
-        (output,) = flatbuffer.read(conversion.flatbuffer).output_tensors
-        assert output.scales == (pytest.approx(1 / 255),) and output.zero_points == (-128,)
+        parsed = flatbuffer.read(conversion.flatbuffer)
+        # the input with the expand layer's output that a CONCATENATION ties to it
+        for tensor in (*parsed.output_tensors, *parsed.input_tensors):
+            assert tensor.scales == (pytest.approx(1 / 255),) and tensor.zero_points == (-128,)
         assert conversion.metadata["pixel_output"] is True
+        assert conversion.metadata["pixel_inputs"] == ["lr"]
 
 
 def test_a_narrow_output_keeps_its_calibrated_scale():

@@ -36,7 +36,9 @@ class TensorSpec:
     ``shape`` uses ``None`` for free spatial sizes (fully convolutional models).
     ``value_range`` is the range the values live in; ``bounded`` says whether the
     network itself guarantees it (tanh, sigmoid, softmax) or only aims for it (a
-    linear super-resolution output).
+    linear super-resolution output). ``levels``: an input whose values are an image's
+    integer levels (256 for 8 bits) spread evenly over ``value_range``; an int8 file then
+    stores it on exactly those levels (:func:`convert.ranges.pin_input_levels`).
     """
 
     name: str
@@ -45,6 +47,7 @@ class TensorSpec:
     value_range: tuple[float, float] = (0.0, 1.0)
     bounded: bool = True
     description: str = ""
+    levels: int | None = None
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ def super_resolution(
     """
     return {
         "task": "super_resolve",
-        "inputs": [TensorSpec("lr", (None, None, 1), description="low-resolution Y channel")],
+        "inputs": [
+            TensorSpec("lr", (None, None, 1), description="low-resolution Y channel", levels=256)
+        ],
         "output": TensorSpec(
             "hr", (None, None, 1), bounded=False, description=f"Y channel x{scale}"
         ),
