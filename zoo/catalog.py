@@ -69,6 +69,7 @@ def info_from_dict(data: dict) -> ModelInfo:
             value_range=tuple(row["value_range"]),
             bounded=row["bounded"],
             description=row["description"],
+            levels=row["levels"],
         )
 
     fields = {key: data[key] for key in ModelInfo.__dataclass_fields__}
