@@ -266,6 +266,8 @@ def test_resume_continues_the_step_epoch_and_metrics(resumed):
     assert [(int(r["epoch"]), int(r["step"])) for r in rows] == [(1, 3), (2, 6)]
     assert read_metrics(resumed["one_epoch"])[0] == rows[0], "the first epoch's row changed"
     assert (run / "samples" / "epoch_002.png").is_file()
+    assert TrainConfig.load(resumed["one_epoch"] / "config.json").epochs == 1
+    assert TrainConfig.load(run / "config.json").epochs == 2  # the new total is recorded
 
 
 def test_resume_restores_the_optimizer_state(resumed):

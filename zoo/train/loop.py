@@ -257,7 +257,7 @@ class Trainer:
             if latest is None:
                 raise ZooError(f"--resume: {self.out} has no checkpoint yet")
             checkpoint.restore(latest).assert_existing_objects_matched()
-        elif self.chief:
+        if self.chief:  # a resumed run's too: --epochs may have set a new total
             self.config.save(self.out / "config.json")
 
         global_step = int(step.numpy())
