@@ -6,21 +6,21 @@ feature extraction 5x5 (d) -> shrink 1x1 (s) -> m mapping 3x3 (s) -> expand 1x1 
 -> a 9x9 transposed convolution with stride = scale. PReLU after every convolution.
 
 Activation: every variant but ``fsrcnn_prelu_x3`` (the paper's x3) ships with ReLUs
-(``activation="relu"``). fsrcnn_x2 trained with them from scratch by its recipe (60 epochs:
-36.67 dB on Set5 against 36.75 with PReLUs); fsrcnn_x3, fsrcnn_x4 and FSRCNN-s were fine-tuned
-from their PReLU weights (``zoo train --init``). fsrcnn_x3 and FSRCNN-s keep their Set5 PSNR
-(or better; fsrcnn_x3 then trained 30, 40 and 50 more epochs: 33.005 dB against the paper's
-33.06, and 30 more on 96-pixel patches, ``--option patch_size=96 --option
-crops_per_image=256``: 33.03); fsrcnn_x4's ReLU weights are 0.13 dB below its PReLU weights in
-float (30.56 dB against 30.69; the paper: 30.55; from scratch, 60 epochs: 30.49) and 0.32 dB
-above them in int8 (30.21 against 29.89), in half the time. Trained alike (fsrcnn_x3's recipe, 12
-epochs) the two activations reach the same Set5 PSNR (32.41 and 32.42 dB), but an int8 file
-fuses each ReLU into its convolution while XNNPACK, with no int8 PRELU, computes a PReLU as
-two ReLU convolutions: fsrcnn_x3's int8 file takes 0.48x its float32 file's time with ReLUs
-against 0.86x with PReLUs, and int8 costs it 0.29 dB of Set5 PSNR against 1.06 dB
-(``benchmarks/results/numerics.md``, nearest rounding). Int8 files now compute a PReLU as
-ReLU convolutions read by the next layer (:func:`convert.lowering.split_prelus`), which
-GPTQ and balancing serve as well as ReLUs: fsrcnn_prelu_x3 loses 0.06 dB.
+(``activation="relu"``). fsrcnn_x2 trained with them from scratch by its recipe (60 epochs: 36.67 dB
+on Set5 against 36.75 with PReLUs); fsrcnn_x3, fsrcnn_x4 and FSRCNN-s were fine-tuned from their
+PReLU weights (``zoo train --init``). fsrcnn_x3 and FSRCNN-s keep their Set5 PSNR (or better;
+fsrcnn_x3 then trained 30, 40 and 50 more epochs: 33.005 dB against the paper's 33.06, and 30 more
+on 96-pixel patches, ``--option patch_size=96 --option crops_per_image=256``: 33.03, then 25 and 30
+on 144-pixel patches: 33.06); fsrcnn_x4's ReLU weights are 0.13 dB below its PReLU weights in float
+(30.56 dB against 30.69; the paper: 30.55; from scratch, 60 epochs: 30.49) and 0.32 dB above them in
+int8 (30.21 against 29.89), in half the time. Trained alike (fsrcnn_x3's recipe, 12 epochs) the two
+activations reach the same Set5 PSNR (32.41 and 32.42 dB), but an int8 file fuses each ReLU into its
+convolution while XNNPACK, with no int8 PRELU, computes a PReLU as two ReLU convolutions:
+fsrcnn_x3's int8 file takes 0.48x its float32 file's time with ReLUs against 0.86x with PReLUs, and
+int8 costs it 0.29 dB of Set5 PSNR against 1.06 dB (``benchmarks/results/numerics.md``, nearest
+rounding). Int8 files now compute a PReLU as ReLU convolutions read by the next layer
+(:func:`convert.lowering.split_prelus`), which GPTQ and balancing serve as well as ReLUs:
+fsrcnn_prelu_x3 loses 0.06 dB.
 
 Residual: fsrcnn_x2 and fsrcnn_s_x2 ship with ``residual=True``. Trained from scratch by
 the recipe for 30 epochs (``--set residual=true --epochs 30``) they beat the plain form in
@@ -131,7 +131,7 @@ def _register(num_params: int, **arguments):
     # x4); x2 takes 32 (16 low-resolution), which trains at x3's cost per step. Most
     # output pixels of such a patch see its zero padding (FSRCNN sees about 15
     # low-resolution pixels across), which whole test images do not: continuing on larger
-    # patches gains (fsrcnn_x3 from 33.005 dB: 33.03 on 96 pixels, 33.05 on 144; fsrcnn_x4
+    # patches gains (fsrcnn_x3 from 33.005 dB: 33.03 on 96 pixels, 33.06 on 144; fsrcnn_x4
     # 30.56 -> 30.61 on 192; fsrcnn_x2 36.83 -> 36.86 on 64 then 128).
     scale = arguments["scale"]
     contract = super_resolution(
