@@ -85,11 +85,23 @@ def test_precision_rows_reach_the_card_and_the_table():
             "int8": {"nnapi": "all ops", "xnnpack": "all ops", "fully_integer": True},
         },
     }
-    entry = cards.card(name, numerics={"models": {name: row}}, peers={}, accelerators={})
+    entry = cards.card(
+        name, numerics={"models": {name: row}}, peers={}, accelerators={}, int8_rounding={}
+    )
     text = cards.model_card_markdown(entry)
     assert "| int8 (post-training) | 29.5 |" in text and "int8 QAT (10 steps)" in text
     assert "(2.00x)" in text and "fully integer: yes" in text
     assert "+0.5 / +0.2" in cards.models_table([entry])
+
+    assert "int8 cost by input" not in text  # no int8_rounding row given
+
+    cost = {"GPTQ": {"Set5": 0.107, "Set5, 8-bit LR": 0.05, "unseen": 0.068}}
+    rounding = {"models": {name: {"cost": cost, "keras": {"Set5": 36.86}}}}
+    entry = cards.card(
+        name, numerics={"models": {name: row}}, peers={}, accelerators={}, int8_rounding=rounding
+    )
+    text = cards.model_card_markdown(entry)
+    assert "Set5 +0.107 dB; Set5, 8-bit LR +0.050 dB; unseen +0.068 dB" in text
 
     del row["metrics"]["int8_qat"]  # measured with --qat-steps 0
     entry = cards.card(name, numerics={"models": {name: row}}, peers={})

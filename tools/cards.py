@@ -3,7 +3,8 @@
 Sources, all in the repository: the registry (contract, paper, recipe, parameters), the shipped
 weights' manifests (:mod:`zoo.pretrained`: command, data, training time, metrics), and the
 benchmark results under ``benchmarks/results/`` (``numerics.json``: metric per precision, file
-sizes, latency, delegates; ``peers.json``: the classical and baseline peers). Nothing in a card
+sizes, latency, delegates; ``int8_rounding.json``: super-resolution's int8 cost per input;
+``peers.json``: the classical and baseline peers). Nothing in a card
 is typed by hand, so a card cannot disagree with the code or the figures.
 
     python tools/cards.py            # docs/models/<name>.md + .json, images, README tables
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "models"
 IMAGE_MAX_SIDE = 512  # sample images, in pixels (the README shows them 256 wide)
 RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_ROUNDING = "GPTQ"  # the int8_rounding.py method zoo convert writes for these models
 README = ROOT / "README.md"
 TABLE_MARKERS = ("<!-- models-table:start -->", "<!-- models-table:end -->")
 GALLERY_MARKERS = ("<!-- gallery:start -->", "<!-- gallery:end -->")
@@ -78,6 +80,7 @@ def card(
     numerics: dict | None = None,
     peers: dict | None = None,
     accelerators: dict | None = None,
+    int8_rounding: dict | None = None,
 ) -> dict[str, Any]:
     """Everything known about ``name``: contract, cost, weights, metrics per precision, and
     what LiteRT's real accelerators did with its files."""
@@ -85,6 +88,7 @@ def card(
     numerics = _load_results("numerics") if numerics is None else numerics
     peers = _load_results("peers") if peers is None else peers
     accelerators = _load_results("accelerators") if accelerators is None else accelerators
+    int8_rounding = _load_results("int8_rounding") if int8_rounding is None else int8_rounding
     weights = pretrained.manifest(name) if name in pretrained.shipped() else None
     data = {info.dataset}
     if weights:
@@ -114,6 +118,7 @@ def card(
         },
         "weights": weights,
         "precision": numerics.get("models", {}).get(name),
+        "int8_cost": int8_rounding.get("models", {}).get(name),
         "peers": _peer_rows(name, peers),
         "accelerators": accelerators.get("models", {}).get(name),
         "data_licenses": {d: DATA_LICENSES[d] for d in sorted(data) if d in DATA_LICENSES},
@@ -267,6 +272,14 @@ def _precision_section(entry: dict[str, Any]) -> list[str]:
     latency = row["latency_ms"]
     delegates = row["delegates"]
     lines.append("")
+    cost = (entry.get("int8_cost") or {}).get("cost", {}).get(DEFAULT_ROUNDING)
+    if cost:
+        costs = "; ".join(f"{data} {value:+.3f} dB" for data, value in cost.items())
+        lines.append(
+            f"int8 cost by input (`benchmarks/int8_rounding.py`, {DEFAULT_ROUNDING} file): "
+            f"{costs}. `8-bit LR`: Keras and the file given the same 8-bit image, as on a "
+            "phone; the other rows give Keras the unrounded image the protocol makes."
+        )
     if not (entry.get("accelerators") or {}).get("latency"):  # else its own, newer section
         lines.append(
             f"Host latency (LiteRT + XNNPACK, 1 thread, median): float32 "
@@ -445,9 +458,9 @@ def full_models() -> list[str]:
 def generated_files(names: list[str] | None = None) -> dict[Path, str]:
     """Every generated text file and its content: cards (.md, .json) and the README."""
     numerics, peers = _load_results("numerics"), _load_results("peers")
-    accelerators = _load_results("accelerators")
+    accelerators, rounding = _load_results("accelerators"), _load_results("int8_rounding")
     entries = [
-        card(n, numerics=numerics, peers=peers, accelerators=accelerators)
+        card(n, numerics=numerics, peers=peers, accelerators=accelerators, int8_rounding=rounding)
         for n in (names or full_models())
     ]
     files: dict[Path, str] = {}
