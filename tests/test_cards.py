@@ -61,6 +61,7 @@ def test_a_card_without_weights_says_so_and_how_to_train():
     assert "No shipped weights yet" in text and "zoo train" in text
     for spec in zoo.info(name).inputs:
         assert f"`{spec.name}`" in text
+    assert "[0, 1] (256 levels) | low-resolution Y channel |" in text  # an 8-bit image input
 
 
 def test_precision_rows_reach_the_card_and_the_table():

@@ -132,6 +132,7 @@ def _spec(spec) -> dict[str, Any]:
         "shape": ["H" if d is None else d for d in spec.shape],
         "dtype": spec.dtype,
         "value_range": list(spec.value_range),
+        "levels": spec.levels,
         "description": spec.description,
     }
 
@@ -168,9 +169,10 @@ def model_card_markdown(entry: dict[str, Any]) -> str:
     for role, spec in [("input", s) for s in entry["inputs"]] + [("output", entry["output"])]:
         shape = "(B, " + ", ".join(str(d) for d in spec["shape"]) + ")"
         low, high = spec["value_range"]
+        levels = f" ({spec['levels']} levels)" if spec.get("levels") else ""
         lines.append(
-            f"| {role} | `{spec['name']}` | {shape} | {spec['dtype']} | [{low:g}, {high:g}] "
-            f"| {spec['description']} |"
+            f"| {role} | `{spec['name']}` | {shape} | {spec['dtype']} | [{low:g}, {high:g}]"
+            f"{levels} | {spec['description']} |"
         )
     lines += ["", f"Parameters: {entry['num_params']:,}."]
     if entry["export_size"]:
