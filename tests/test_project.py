@@ -1,6 +1,11 @@
-"""Project-level promises: CI runs exactly the README's test command."""
+"""Project-level promises: CI runs exactly the README's test command, and the suite's exit
+status is its tests'."""
 
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,3 +56,21 @@ def test_the_architecture_reader_finds_cycles_and_private_imports(tmp_path, monk
     found = architecture.report(architecture.read_modules(("pkg",)))
     assert found["cycles"] == [["pkg.a", "pkg.b"]]
     assert found["private_imports"] == {"pkg.b": ["2: pkg.sub._hidden"]}
+
+
+@pytest.mark.parametrize(("outcome", "status"), [("True", 0), ("False", 1)])
+def test_the_suite_exits_with_its_status_before_the_interpreter_teardown(tmp_path, outcome, status):
+    """tests/conftest.py ends the process once pytest is done: the status is the session's,
+    and nothing registered for the interpreter's teardown runs (where a native library's
+    crash would fail a passed run)."""
+    test = tmp_path / "test_one.py"
+    test.write_text(
+        "import atexit\n"
+        "atexit.register(print, 'interpreter teardown ran')\n"
+        f"def test_one():\n    assert {outcome}\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", str(test)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == status, done.stdout + done.stderr
+    assert ("1 passed" if status == 0 else "1 failed") in done.stdout
+    assert "interpreter teardown ran" not in done.stdout + done.stderr
