@@ -32,7 +32,7 @@ from those weights (``--init fsrcnn_x2:RUN --lr 3e-4 --epochs 40``): 36.83 dB; t
 64-pixel and 15 on 128-pixel patches: 36.86 dB; then 25 on 96-pixel patches from new crops
 (``--seed 2``): 36.88 dB; then 35 more on 96-pixel patches from new crops at a higher rate
 (``--lr 6e-4 --seed 5``): 36.95 dB (the paper: 36.94). Continuations at 1e-4 to 2e-4 had
-stalled (+0.01 dB each); 3e-4 from the same weights gave 36.94 after 45 epochs.
+stalled (+0.01 dB each); 3e-4 from the same weights gave 36.937 after 45 epochs.
 ``--set residual=false`` builds the paper's form.
 
 Input: the Y channel (BT.601) in [0, 1], (B, H, W, 1), any H and W.
