@@ -135,7 +135,7 @@ def _register(num_params: int, **arguments):
     # output pixels of such a patch see its zero padding (FSRCNN sees about 15
     # low-resolution pixels across), which whole test images do not: continuing on larger
     # patches gains (fsrcnn_x3 from 33.005 dB: 33.03 on 96 pixels, 33.06 on 144; fsrcnn_x4
-    # 30.56 -> 30.61 on 192; fsrcnn_x2 36.83 -> 36.86 on 64 then 128, 36.88 and 36.95 on 96).
+    # 30.56 -> 30.61 on 192; fsrcnn_x2 36.83 -> 36.86 on 64 then 128, 36.88 on 96).
     scale = arguments["scale"]
     contract = super_resolution(
         scale=scale,
