@@ -9,7 +9,8 @@ the int8 cost (Keras minus the int8 file, dB, positive: a loss) of the int8 file
 - ``GPTQ + CLE``: the weights rounded by GPTQ (``convert.rounding``) after the paper's
   equalization;
 - ``GPTQ`` (the default): activation ranges balanced first (``equalize`` with
-  ``target="activations"``), then GPTQ. Every file gives an output that spans [0, 1] the
+  ``target="activations"``), then GPTQ, each layer fitted to its int8-rounded input
+  first (``convert.rounding``). Every file gives an output that spans [0, 1] the
   8-bit image grid (``convert.flatbuffer.pin_pixel_output``), holds its low-resolution
   input on the 8-bit levels (``convert.ranges.pin_input_levels``), computes PReLUs as ReLU
   convolutions (``convert.lowering.split_prelus``) and rounds a residual model's sum once
