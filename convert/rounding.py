@@ -151,7 +151,8 @@ def _quantized_probe(
 
     clone = keras.models.clone_model(model, call_function=call)
     for layer in model.layers:
-        clone.get_layer(layer.name).set_weights(layer.get_weights())
+        if layer.weights:  # an input layer may be renamed by the clone; it holds none
+            clone.get_layer(layer.name).set_weights(layer.get_weights())
     inputs = clone.inputs if len(clone.inputs) > 1 else clone.inputs[0]
     return keras.Model(inputs, [seen[index] for index in range(len(layers))])
 
@@ -175,9 +176,12 @@ def _input_ranges(probe: keras.Model, samples: list[list[np.ndarray]]) -> list[t
 
 class _Statistics:
     """One layer's input patches on the calibration samples: the quantized ones' second
-    moment and mean, the exact ones' mean and their centred cross-moment."""
+    moment and mean, the exact ones' mean and their centred cross-moment.
 
-    def __init__(self, quantized: np.ndarray, exact: np.ndarray, count: int):
+    ``quantized``: the sums of ``x~ x~^T`` and of ``x~``; ``exact``: the sums of ``x~ x^T``
+    and of ``x``, over ``count`` patches (``x~``: quantized, ``x``: exact)."""
+
+    def __init__(self, quantized: Sequence[np.ndarray], exact: Sequence[np.ndarray], count: int):
         self.quantized_mean, self.exact_mean = quantized[1] / count, exact[1] / count
         self.second_moment = quantized[0] / count
         self.covariance = self.second_moment - np.outer(self.quantized_mean, self.quantized_mean)
@@ -199,7 +203,8 @@ def _statistics(
     samples: list[list[np.ndarray]],
     seed: int,
 ) -> _Statistics:
-    """Input patches of ``layers[index]`` from both probes, the same positions of each."""
+    """:class:`_Statistics` of ``layer``, the probes' output ``index``: its input patches
+    from both probes, at the same positions in each."""
     rng = np.random.default_rng(seed)
     per_sample = MAX_ROWS // len(samples)
     moments_q, moments_x, count = [0.0, 0.0], [0.0, 0.0], 0
