@@ -46,6 +46,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy.linalg import lapack
 
 from convert.lowering import LoweredConv2DTranspose, layer_readers
 
@@ -54,6 +55,7 @@ SAMPLES = 8  # calibration samples (spread over those given) the Hessians come f
 MAX_ROWS = 1 << 16  # input patches per layer the Hessian is estimated from
 MAX_INPUTS = 8192  # a kernel with more taps (kh * kw * C_in) keeps nearest rounding
 DAMPING = 0.01  # of the Hessian's mean diagonal, added to its diagonal (GPTQ's choice)
+GPTQ_BLOCK = 128  # rows rounded before the rows after them are updated
 INT8_STEPS = 255  # an int8 activation's calibrated range holds 256 levels
 
 
@@ -96,22 +98,24 @@ def round_weights(
         [np.asarray(array, np.float32) for array in sample]
         for sample in list(samples)[:: max(1, len(samples) // SAMPLES)][:SAMPLES]
     ]
-    exact = _probe(model, [model.get_layer(layer.name) for layer in layers])
-    quantized = exact
+    exact_probe = _probe(model, [model.get_layer(layer.name) for layer in layers])
+    quantized_probe = exact_probe
     if fit_activations:
-        quantized = _quantized_probe(copy, layers, _input_ranges(exact, picked))
+        ranges = _input_ranges(exact_probe, picked)
+        quantized_probe = _quantized_probe(copy, layers, ranges)
+    exact, quantized = _per_output(exact_probe), _per_output(quantized_probe)
     for index, layer in enumerate(layers):
-        statistics = _statistics(layer, index, quantized, exact, picked, seed)
         kernel = np.asarray(layer.kernel, np.float64)
         weights = kernel.reshape(-1, kernel.shape[-1])
-        fitted = statistics.fitted(weights) if fit_activations else weights
+        statistics = _statistics(layer, weights, quantized[index], exact[index], picked, seed)
+        fitted = statistics.fitted() if fit_activations else weights
         rounded = gptq(fitted, statistics.second_moment)
         if getattr(layer, "use_bias", True):  # the lowered layer always has one
-            shift = statistics.quantized_mean @ rounded - statistics.exact_mean @ weights
+            shift = statistics.quantized_mean @ rounded - statistics.exact_output_mean
             layer.bias.assign(np.asarray(layer.bias) - shift.astype(np.float32))
         layer.kernel.assign(rounded.reshape(kernel.shape).astype(np.float32))
-        for twin in quantized.layers:  # a layer the probe leaves out feeds no probed input
-            if quantized is not exact and twin.name == layer.name:
+        for twin in quantized_probe.layers:  # a layer the probe leaves out feeds no input
+            if quantized_probe is not exact_probe and twin.name == layer.name:
                 twin.set_weights(layer.get_weights())
     return copy, len(layers)
 
@@ -158,8 +162,26 @@ def _quantized_probe(
 
 
 def _outputs(probe: keras.Model, sample: list[np.ndarray]) -> list[np.ndarray]:
-    result = probe(sample[0] if len(sample) == 1 else sample, training=False)
-    return [np.asarray(x) for x in (result if isinstance(result, list | tuple) else [result])]
+    return [np.asarray(x) for x in _listed(probe(_feed(sample), training=False))]
+
+
+def _per_output(probe: keras.Model) -> list:
+    """One function per output of ``probe``: called with a sample's arrays, each gives its
+    output as an array. They share one compiled call of the whole probe (traced once)."""
+    compiled = tf.function(lambda x: probe(x, training=False))
+
+    def output(index: int):
+        return lambda sample: np.asarray(_listed(compiled(_feed(sample)))[index])
+
+    return [output(index) for index in range(len(probe.outputs))]
+
+
+def _listed(result) -> list:
+    return list(result) if isinstance(result, list | tuple) else [result]
+
+
+def _feed(sample: list[np.ndarray]):
+    return sample[0] if len(sample) == 1 else sample
 
 
 def _input_ranges(probe: keras.Model, samples: list[list[np.ndarray]]) -> list[tuple[float, float]]:
@@ -175,52 +197,52 @@ def _input_ranges(probe: keras.Model, samples: list[list[np.ndarray]]) -> list[t
 
 
 class _Statistics:
-    """One layer's input patches on the calibration samples: the quantized ones' second
-    moment and mean, the exact ones' mean and their centred cross-moment.
+    """One layer's input patches on the calibration samples, against its float output.
 
-    ``quantized``: the sums of ``x~ x~^T`` and of ``x~``; ``exact``: the sums of ``x~ x^T``
-    and of ``x``, over ``count`` patches (``x~``: quantized, ``x``: exact)."""
+    ``quantized``: the sums of ``x~ x~^T`` and of ``x~``; ``target``: the sums of
+    ``x~ y^T`` and of ``y``, over ``count`` patches (``x~``: a quantized input patch, ``y``:
+    the float layer's output ``W^T x`` from the exact patch ``x``, without bias)."""
 
-    def __init__(self, quantized: Sequence[np.ndarray], exact: Sequence[np.ndarray], count: int):
-        self.quantized_mean, self.exact_mean = quantized[1] / count, exact[1] / count
+    def __init__(self, quantized: Sequence[np.ndarray], target: Sequence[np.ndarray], count: int):
+        self.quantized_mean, self.exact_output_mean = quantized[1] / count, target[1] / count
         self.second_moment = quantized[0] / count
         self.covariance = self.second_moment - np.outer(self.quantized_mean, self.quantized_mean)
-        self.cross = exact[0] / count - np.outer(self.quantized_mean, self.exact_mean)
+        self.cross = target[0] / count - np.outer(self.quantized_mean, self.exact_output_mean)
 
-    def fitted(self, weights: np.ndarray) -> np.ndarray:
-        """The weights whose output on the quantized inputs is closest to ``weights``' on
-        the exact ones, by least squares (an input that never varies keeps no weight)."""
+    def fitted(self) -> np.ndarray:
+        """The weights (inputs, outputs) whose output on the quantized inputs is closest to
+        the float output, by least squares (an input that never varies keeps no weight)."""
         ridge = max(1e-9 * float(np.mean(np.diag(self.covariance))), 1e-30)
-        regularized = self.covariance + ridge * np.eye(len(weights))
-        return np.linalg.solve(regularized, self.cross @ weights)
+        regularized = self.covariance + ridge * np.eye(len(self.covariance))
+        return np.linalg.solve(regularized, self.cross)
 
 
 def _statistics(
     layer: keras.layers.Layer,
-    index: int,
-    quantized: keras.Model,
-    exact: keras.Model,
+    weights: np.ndarray,
+    quantized,
+    exact,
     samples: list[list[np.ndarray]],
     seed: int,
 ) -> _Statistics:
-    """:class:`_Statistics` of ``layer``, the probes' output ``index``: its input patches
-    from both probes, at the same positions in each."""
+    """:class:`_Statistics` of ``layer`` with float ``weights`` (inputs, outputs), from its
+    input as ``quantized`` and ``exact`` give it (:func:`_per_output`): patches at the same
+    positions in each."""
     rng = np.random.default_rng(seed)
     per_sample = MAX_ROWS // len(samples)
-    moments_q, moments_x, count = [0.0, 0.0], [0.0, 0.0], 0
+    moments, targets, count = [0.0, 0.0], [0.0, 0.0], 0
     for sample in samples:
-        noisy = input_patches(layer, _outputs(quantized, sample)[index])
-        clean = noisy
-        if quantized is not exact:
-            clean = input_patches(layer, _outputs(exact, sample)[index])
+        noisy = input_patches(layer, quantized(sample))
+        clean = noisy if quantized is exact else input_patches(layer, exact(sample))
         if len(noisy) > per_sample:
             chosen = rng.choice(len(noisy), per_sample, replace=False)
             noisy, clean = noisy[chosen], clean[chosen]
-        noisy, clean = noisy.astype(np.float64), clean.astype(np.float64)
-        moments_q = [moments_q[0] + noisy.T @ noisy, moments_q[1] + noisy.sum(0)]
-        moments_x = [moments_x[0] + noisy.T @ clean, moments_x[1] + clean.sum(0)]
+        noisy = noisy.astype(np.float64)
+        output = clean.astype(np.float64) @ weights
+        moments = [moments[0] + noisy.T @ noisy, moments[1] + noisy.sum(0)]
+        targets = [targets[0] + noisy.T @ output, targets[1] + output.sum(0)]
         count += len(noisy)
-    return _Statistics(moments_q, moments_x, count)
+    return _Statistics(moments, targets, count)
 
 
 def gptq(weights: np.ndarray, hessian: np.ndarray) -> np.ndarray:
@@ -240,13 +262,24 @@ def gptq(weights: np.ndarray, hessian: np.ndarray) -> np.ndarray:
     dead = np.diag(h) == 0  # inputs that are always zero: no error to cancel
     h[dead, dead] = 1.0
     h[np.diag_indices(inputs)] += DAMPING * np.mean(np.diag(h))
-    upper = np.linalg.cholesky(np.linalg.inv(h)).T
+    # H^-1's upper Cholesky factor without inverting H: with P the order reversed,
+    # P H P = L L^T gives H^-1 = U^T U for U = P L^-1 P (upper triangular).
+    inverse_lower, failed = lapack.dtrtri(np.linalg.cholesky(h[::-1, ::-1]), lower=1)
+    if failed:
+        raise np.linalg.LinAlgError(f"triangular inverse failed at row {failed}")
+    upper = np.ascontiguousarray(inverse_lower[::-1, ::-1])
     rounded = np.empty_like(remaining)
-    for i in range(inputs):
-        level = np.clip(np.round(remaining[i] / scale), -LEVELS, LEVELS) * scale
-        error = (remaining[i] - level) / upper[i, i]
-        remaining[i + 1 :] -= np.outer(upper[i, i + 1 :], error)
-        rounded[i] = level
+    # GPTQ's lazy batches: each block's rows update each other one by one, the rows after
+    # the block once, by one product with the block's errors (the same sums, in a block).
+    for start in range(0, inputs, GPTQ_BLOCK):
+        end = min(start + GPTQ_BLOCK, inputs)
+        errors = np.empty((end - start, remaining.shape[1]))
+        for i in range(start, end):
+            level = np.clip(np.round(remaining[i] / scale), -LEVELS, LEVELS) * scale
+            errors[i - start] = (remaining[i] - level) / upper[i, i]
+            remaining[i + 1 : end] -= np.outer(upper[i, i + 1 : end], errors[i - start])
+            rounded[i] = level
+        remaining[end:] -= upper[start:end, end:].T @ errors
     result = np.empty_like(rounded)
     result[order] = rounded
     return result

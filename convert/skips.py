@@ -25,7 +25,10 @@ the detail half the levels it had. x therefore joins the concatenation ``n`` tim
 with 1/n of its taps, ``n`` the ratio of the largest skip tap to the largest detail tap
 rounded up (3 for fsrcnn_x2): the detail keeps its levels, and GPTQ (:mod:`convert.rounding`),
 rounding the copies one after the other, lets each absorb the rounding error of the one
-before, so x's taps end up finer too.
+before, so x's taps end up finer too. Each copy adds input channels to the convolution the
+device runs, so x joins at most ``MAX_COPIES`` times; beyond that, the detail gets fewer
+levels instead (only weights far from any trained model's, such as an untrained one's, ask
+for more).
 
 Measured (``benchmarks/int8_rounding.py``, Set5, GPTQ): fsrcnn_x2's int8 cost falls from
 0.142 to 0.111 dB, fsrcnn_s_x2's from 0.163 to 0.127.
@@ -41,6 +44,8 @@ import numpy as np
 
 from convert.equalize import Pair, activation_ranges, find_pairs, scale_outputs
 from convert.lowering import axis_plan, copy_weights, layer_readers
+
+MAX_COPIES = 4  # of the skip's input in the merged convolution (each one adds its channels)
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,7 @@ def _with_factor(model, add, pair, other, samples) -> Merge:
     factor = largest / features if features > 0 and largest > 0 else 1.0
     scaled = model.get_layer(pair.consumer)
     ratio = float(np.max(np.abs(other.kernel)) / (np.max(np.abs(scaled.kernel)) / factor))
-    copies = max(1, int(np.ceil(ratio)))
+    copies = min(max(1, int(np.ceil(ratio))), MAX_COPIES)
     return Merge(add.name, pair.consumer, other.name, pair.producer, factor, copies)
 
 

@@ -11,7 +11,7 @@ from convert import flatbuffer
 from convert.export import rounding_lines
 from convert.parity import Runner
 from convert.representative import representative_inputs
-from convert.skips import merge_sums
+from convert.skips import MAX_COPIES, merge_sums
 from convert.tflite import convert_model
 from zoo import models
 
@@ -65,6 +65,20 @@ def test_merged_sum_computes_the_residual_model(scale):
     x = _samples(2, count=1, size=9)[0][0]
     np.testing.assert_allclose(np.asarray(merged(x)), np.asarray(model(x)), atol=1e-5)
     assert model.get_layer("add_detail") is not None  # the caller's model is untouched
+
+
+def test_a_tiny_detail_kernel_takes_at_most_max_copies_of_the_input():
+    """An untrained detail kernel (taps far under the bilinear ones) would ask for hundreds
+    of copies, each a channel more for the device: the input joins MAX_COPIES times and the
+    merged model still computes the model's output."""
+    model = _randomized(zoo.get("fsrcnn_tiny", scale=2, residual=True))
+    detail = model.get_layer("add_detail").input[0]._keras_history.operation
+    detail.kernel.assign(np.asarray(detail.kernel) * 1e-3)
+    merged, count = merge_sums(model, _samples(1))
+    assert count == 1
+    assert len(merged.get_layer("add_detail_inputs").input) == 1 + MAX_COPIES
+    x = _samples(2, count=1, size=9)[0][0]
+    np.testing.assert_allclose(np.asarray(merged(x)), np.asarray(model(x)), atol=1e-5)
 
 
 def test_features_are_matched_to_the_skip_input_range():
