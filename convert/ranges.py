@@ -30,6 +30,8 @@ from zoo.registry import ModelInfo, TensorSpec
 
 FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)  # scale factors tried per tensor
 _FREE_OUTPUT = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "PRELU")
+# ops whose every input and output hold one quantization (the converter ties them)
+_SCALE_LINKS = ("CONCATENATION", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE")
 # op name -> (index of the activation input, index of the int32 bias or None)
 _FREE_INPUT = {
     "CONV_2D": (0, 2),
@@ -116,7 +118,8 @@ def pin_input_levels(model, position: int, spec: TensorSpec) -> bool:
     of the image's: FSRCNN x2's Y input spans [0, 0.93], so its steps are 0.93/255 and every
     8-bit value is rounded again to a level between two of them (Set5 with 8-bit low
     resolution: int8 cost 0.100 dB calibrated, 0.050 on the image's levels). Tensors a
-    CONCATENATION ties to the input (the converter gives them its scale) move with it;
+    CONCATENATION, SPACE_TO_DEPTH or DEPTH_TO_SPACE ties to the input (the converter gives
+    them its scale) move with it;
     readers keep their biases' real values (:func:`scale_tensor`). Only where the range
     starts at 0 (zero point -128), the calibrated scale is within 0.8-1.05x the levels' (a
     wider range is not clipped by more than 5%), every tied tensor has the input's
@@ -137,16 +140,14 @@ def pin_input_levels(model, position: int, spec: TensorSpec) -> bool:
     step = (high - low) / (spec.levels - 1)
     if not 0.8 * step <= scale <= 1.05 * step:
         return False
-    concatenations = [
-        op for op in graph.operators if flatbuffer.op_name(model, op) == "CONCATENATION"
-    ]
+    links = [op for op in graph.operators if flatbuffer.op_name(model, op) in _SCALE_LINKS]
     tied, pending = set(), [graph.inputs[position]]
     while pending:
         index = pending.pop()
         if index in tied:
             continue
         tied.add(index)
-        for op in concatenations:
+        for op in links:
             if index in op.inputs or index in op.outputs:
                 pending.extend([*op.inputs, *op.outputs])
     for index in tied:
@@ -157,7 +158,7 @@ def pin_input_levels(model, position: int, spec: TensorSpec) -> bool:
             return False
     for op in graph.operators:
         name = flatbuffer.op_name(model, op)
-        if name == "CONCATENATION":
+        if name in _SCALE_LINKS:
             continue
         if any(index in tied for index in op.outputs) and name not in _FREE_OUTPUT:
             return False

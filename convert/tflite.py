@@ -345,6 +345,12 @@ def _written(
         source, rounded = round_weights(source, calibration)
         if rounded:
             notes.append(f"rounded the weights of {rounded} layer(s) by GPTQ")
+    if mode == "int8" and lowering != "none":
+        from convert.blocking import block_convolutions  # Keras, as for every conversion
+
+        source, blocked = block_convolutions(source, shapes)
+        if blocked:
+            notes.append(f"computed {blocked} convolution(s) on 2x2 blocks of their input")
     weights_mode = mode
     if mode == "float16" and _has_switches(model):
         weights_mode = "float32"
