@@ -127,7 +127,9 @@ def block_convolutions(
 ) -> tuple[keras.Model, int]:
     """A copy of ``model`` whose convolutions that read a model input (of ``input_shapes``,
     the file's, each (H, W, C)) and are :func:`blockable` are :class:`BlockedConv2D`;
-    ``model`` itself and 0 when none is."""
+    ``model`` itself and 0 when none is (a tf_keras graph is left as it is)."""
+    if not isinstance(model, keras.Model):
+        return model, 0
     shapes = {id(tensor): shape for tensor, shape in zip(model.inputs, input_shapes, strict=True)}
     targets = {}
     for layer in model.layers:

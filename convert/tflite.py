@@ -345,7 +345,7 @@ def _written(
         source, rounded = round_weights(source, calibration)
         if rounded:
             notes.append(f"rounded the weights of {rounded} layer(s) by GPTQ")
-    if mode == "int8" and lowering != "none":
+    if mode == "int8" and lowering != "none" and not quantization_aware:
         from convert.blocking import block_convolutions  # Keras, as for every conversion
 
         source, blocked = block_convolutions(source, shapes)

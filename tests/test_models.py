@@ -69,7 +69,8 @@ def test_relu_fsrcnn_fuses_its_activations_into_the_convolutions():
 
 def test_relu_espcn_keeps_the_weights_and_its_int8_file_fuses_every_activation():
     """``activation="relu"`` swaps the paper's tanh; an int8 file then holds convolutions and
-    the pixel shuffle only (an int8 TANH has a fixed 1/128 output scale)."""
+    the pixel shuffles only (the first layer's blocks too; an int8 TANH has a fixed 1/128
+    output scale)."""
     from convert import flatbuffer
 
     tanh, relu = zoo.get("espcn_tiny"), zoo.get("espcn_tiny", activation="relu")
@@ -79,7 +80,7 @@ def test_relu_espcn_keeps_the_weights_and_its_int8_file_fuses_every_activation()
     assert relu(lr).shape == tanh(lr).shape == (1, 20, 20, 1)
     assert not np.allclose(relu(lr), tanh(lr))
     ops = {op.name for op in flatbuffer.read(to_int8(relu)).operators}
-    assert ops == {"CONV_2D", "DEPTH_TO_SPACE"}
+    assert ops == {"SPACE_TO_DEPTH", "CONV_2D", "DEPTH_TO_SPACE"}
     assert "TANH" in {op.name for op in flatbuffer.read(to_int8(tanh)).operators}
     with pytest.raises(zoo.ZooError, match="activation"):
         zoo.get("espcn_tiny", activation="gelu")

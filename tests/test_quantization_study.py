@@ -105,9 +105,10 @@ def test_writes_both_files_with_finite_metrics(study_main, runs, eval_folder, tm
         sizes = row["bytes"]
         assert set(sizes) == {"float32", *MODES} - {"keras"}
         # int8 weights are a quarter of float32's, but a post-training int8 file computes
-        # each PReLU from two ReLU halves (twice those weights), and at ~1k parameters the
+        # each PReLU from two ReLU halves (twice those weights) and its 5x5 first layer on
+        # 2x2 blocks (36 taps per phase, 4 phases, for 25), and at ~1k parameters the
         # flatbuffer's own overhead (per-channel scales, more tensors) is most of a file.
-        assert sizes["int8"] < 1.5 * sizes["float32"], sizes
+        assert sizes["int8"] < 2 * sizes["float32"], sizes
         assert f"| {mode} |" in markdown
     assert "int8 PTQ cost (dB)" in markdown
 
