@@ -198,7 +198,10 @@ def cae_digits(**overrides) -> keras.Model:
 @_register(
     num_params=218_451,
     dataset="photos",
-    epochs=50,
+    # 50 epochs (800 steps) stopped with the loss still falling: 26.57 dB on the photos,
+    # and its own 1,000-step QAT fine-tune beat it by 0.81. The shipped weights had 400
+    # epochs more, then 600 at a learning rate of 3e-4 (31.24 dB; the manifest's command).
+    epochs=1050,
     batch_size=32,
     image_size=64,
     channels=3,
