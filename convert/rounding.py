@@ -103,7 +103,8 @@ def round_weights(
     if fit_activations:
         ranges = _input_ranges(exact_probe, picked)
         quantized_probe = _quantized_probe(copy, layers, ranges)
-    exact, quantized = _per_output(exact_probe), _per_output(quantized_probe)
+    exact = _per_output(exact_probe)
+    quantized = exact if quantized_probe is exact_probe else _per_output(quantized_probe)
     for index, layer in enumerate(layers):
         kernel = np.asarray(layer.kernel, np.float64)
         weights = kernel.reshape(-1, kernel.shape[-1])
